@@ -1,0 +1,62 @@
+"""Sessions: tests, lint, typecheck, interop (the real n8n peer), bench."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.default_venv_backend = "venv"
+
+ROOT = Path(__file__).parent
+PEER = ROOT.parent / "shared" / "peers" / "n8n"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The unit and socket-level tests (interop tests skip without the peer)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Install and start the real n8n peer, then run the tests that need it."""
+    peer = Path(os.environ.get("N8N_PEER_DIR", PEER))
+    if not (peer / "setup.sh").exists():
+        session.error(f"the n8n peer is not at {peer}; set N8N_PEER_DIR")
+    session.install("-e", ".[test]")
+    session.run(str(peer / "setup.sh"), external=True)
+    session.run(
+        "pytest",
+        "-m",
+        "interop",
+        "tests/interop",
+        *session.posargs,
+        env={"N8N_PEER_DIR": str(peer), "TRIO_LAUNCHER_INTEROP": "1"},
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every benchmark script; each prints one JSON line."""
+    session.install("-e", ".[test]")
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)

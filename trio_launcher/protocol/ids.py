@@ -1,0 +1,19 @@
+"""Random identifiers in the formats n8n's peers use (reference 2.3)."""
+
+from __future__ import annotations
+
+import secrets
+
+__all__ = ["hex_id", "nanoid"]
+
+_NANOID_ALPHABET = "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def nanoid(size: int = 21) -> str:
+    """A URL-safe random id, like n8n's nanoid (task ids use ``size=8``)."""
+    return "".join(secrets.choice(_NANOID_ALPHABET) for _ in range(size))
+
+
+def hex_id(size: int = 16) -> str:
+    """A lowercase hex random id of ``size`` characters (the launcher's ids)."""
+    return secrets.token_hex((size + 1) // 2)[:size]
