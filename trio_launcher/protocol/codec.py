@@ -86,6 +86,13 @@ converter: Final = _make_converter()
 _dumps: Final[Callable[[object], str]] = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":")
 ).encode
+_dumps_ascii: Final[Callable[[object], str]] = json.JSONEncoder(
+    ensure_ascii=True, allow_nan=False, separators=(",", ":")
+).encode
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def encode(message: Message) -> str:
@@ -94,14 +101,21 @@ def encode(message: Message) -> str:
     Raises :class:`LocalProtocolError` if an opaque payload is not JSON
     (a set, a NaN, an object that JSON cannot hold).
     """
-    if isinstance(message, UnknownMessage):
-        obj: dict[str, Any] = message.raw
-    else:
-        obj = {"type": message.TYPE, **converter.unstructure(message)}
+    type_ = message.type if isinstance(message, UnknownMessage) else message.TYPE
     try:
-        return _dumps(obj)
+        if isinstance(message, UnknownMessage):
+            obj: dict[str, Any] = message.raw
+        else:
+            obj = {"type": type_, **converter.unstructure(message)}
+        text = _dumps(obj)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: escape it, as JSON.stringify does
+                text = _dumps_ascii(obj)
+        return text
     except (TypeError, ValueError, RecursionError) as exc:
-        raise LocalProtocolError(f"cannot encode {obj.get('type')!r}: {exc}") from None
+        raise LocalProtocolError(f"cannot encode {type_!r}: {exc}") from None
 
 
 def decode(data: str | bytes) -> Message:
@@ -127,7 +141,7 @@ def decode(data: str | bytes) -> Message:
 
 def _parse_object(data: str | bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(data)
+        obj = json.loads(data, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
         raise RemoteProtocolError(f"frame is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
