@@ -1,0 +1,313 @@
+"""Run one child process in its own process group, under Trio supervision.
+
+:func:`run_child` is the only way to start a child. It owns the child for its
+whole life: it streams the output line by line, reaps the leader, and makes
+sure no process of the child's process group outlives the call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import attrs
+import trio
+
+from ._lines import LineSplitter
+
+__all__ = ["ChildProcess", "ExitStatus", "OutputCallback", "SpawnError", "run_child"]
+
+#: ``on_output(stream_name, line)``; ``stream_name`` is ``"stdout"`` or ``"stderr"``.
+OutputCallback = Callable[[str, str], None]
+
+_READ_SIZE = 65536
+#: After the leader exited we read at most this much more per stream.
+_MAX_DRAIN_READS = 16
+
+
+@attrs.frozen
+class ExitStatus:
+    """How a child ended: exactly one of ``returncode`` and ``signal`` is set."""
+
+    returncode: int | None = None
+    signal: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.returncode is None) == (self.signal is None):
+            raise ValueError("exactly one of returncode and signal must be set")
+
+    @classmethod
+    def from_returncode(cls, returncode: int) -> ExitStatus:
+        """Convert a :mod:`subprocess` style return code (``-N`` means signal N)."""
+        if returncode < 0:
+            return cls(signal=-returncode)
+        return cls(returncode=returncode)
+
+    @property
+    def ok(self) -> bool:
+        """True if the child exited with code 0."""
+        return self.returncode == 0
+
+    def describe(self) -> str:
+        """Human readable form: ``"exit code 1"`` or ``"killed by SIGKILL"``."""
+        if self.signal is None:
+            return f"exit code {self.returncode}"
+        try:
+            name = signal.Signals(self.signal).name
+        except ValueError:
+            name = f"signal {self.signal}"
+        return f"killed by {name}"
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+class SpawnError(OSError):
+    """The child could not be started (missing executable, bad cwd, ...)."""
+
+    command: tuple[str, ...]
+    cwd: str | os.PathLike[str] | None
+
+
+def _spawn_error(
+    command: Sequence[str], cwd: str | os.PathLike[str] | None, cause: OSError
+) -> SpawnError:
+    where = "" if cwd is None else f" in {os.fspath(cwd)!r}"
+    reason = cause.strerror or str(cause)
+    if cause.filename is not None:
+        reason = f"{reason}: {cause.filename!r}"
+    error = SpawnError(cause.errno, f"cannot start {shlex.join(command)}{where}: {reason}")
+    error.command, error.cwd = tuple(command), cwd
+    return error
+
+
+class ChildProcess:
+    """Handle on a child started by :func:`run_child`.
+
+    Signals go to the child's whole process group (``pgid == pid``). The handle
+    is only valid while :func:`run_child` runs; afterwards :attr:`status` is set
+    and signalling is a no-op.
+    """
+
+    def __init__(self, process: trio.Process, grace_period: float) -> None:
+        self._process = process
+        self._grace_period = grace_period
+        self._status: ExitStatus | None = None
+        self._reap_lock = trio.Lock()
+        self._pidfd = _open_pidfd(process.pid)
+        #: Process id of the child, which is also its process group id.
+        self.pid: int = process.pid
+        self.pgid: int = process.pid
+        #: :func:`trio.current_time` when the child was spawned.
+        self.started_at: float = trio.current_time()
+
+    def __repr__(self) -> str:
+        state = "running" if self._status is None else self._status.describe()
+        return f"<ChildProcess pid={self.pid} {state}>"
+
+    @property
+    def status(self) -> ExitStatus | None:
+        """How the child ended, or None while it has not been reaped yet."""
+        return self._status
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to the whole process group; ignored once the child is gone."""
+        if self._status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pgid, sig)
+
+    async def wait(self) -> ExitStatus:
+        """Wait for the leader to exit, SIGKILL what is left of its group, reap it."""
+        async with self._reap_lock:
+            if self._status is None:
+                await self._wait_for_exit()
+                # The unreaped leader pins the pgid, so this cannot hit a reused id.
+                self._status = ExitStatus.from_returncode(await self._process.wait())
+                self._close_pidfd()
+        return self._status
+
+    async def terminate(self, grace_period: float | None = None) -> ExitStatus:
+        """SIGTERM the group, give it ``grace_period`` seconds, then SIGKILL it.
+
+        ``grace_period`` defaults to the one given to :func:`run_child`.
+        """
+        if grace_period is None:
+            grace_period = self._grace_period
+        self.send_signal(signal.SIGTERM)
+        with trio.move_on_after(grace_period):
+            return await self.wait()
+        self.send_signal(signal.SIGKILL)
+        return await self.wait()
+
+    async def _wait_for_exit(self) -> None:
+        """Wait until the leader has exited, without reaping it."""
+        if self._pidfd is None:  # no pidfd support: trio reaps, small pgid reuse window
+            await self._process.wait()
+        else:
+            await trio.lowlevel.wait_readable(self._pidfd)
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def _open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except OSError:  # kernel < 5.3 or a sandbox that forbids it
+        return None
+
+
+class _OutputPump:
+    """Reads one pipe and hands complete lines to the callback.
+
+    Reading is shielded from outside cancellation so that output written while
+    the child shuts down is not lost; :meth:`stop` ends it instead.
+    """
+
+    def __init__(self, name: str, fd: int, on_output: OutputCallback | None) -> None:
+        self._name = name
+        self._fd = fd
+        self._on_output = on_output
+        self._lines = LineSplitter()
+        self._scope = trio.CancelScope(shield=True)
+
+    def stop(self) -> None:
+        """Stop waiting for more output; what is already in the pipe is still read."""
+        self._scope.cancel()
+
+    async def run(self) -> None:
+        try:
+            with self._scope:
+                while data := await self._receive():
+                    self._deliver(self._lines.feed(data))
+                self._deliver(self._lines.finish())
+                return
+            self._drain()
+        finally:
+            os.close(self._fd)
+
+    async def _receive(self) -> bytes:
+        await trio.lowlevel.checkpoint()
+        while True:
+            try:
+                return os.read(self._fd, _READ_SIZE)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self._fd)
+
+    def _drain(self) -> None:
+        """Deliver what is already buffered, without waiting for EOF.
+
+        A process that escaped the group may hold the pipe open forever.
+        """
+        for _ in range(_MAX_DRAIN_READS):
+            try:
+                data = os.read(self._fd, _READ_SIZE)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            self._deliver(self._lines.feed(data))
+        self._deliver(self._lines.finish())
+
+    def _deliver(self, lines: list[str]) -> None:
+        if self._on_output is not None:
+            for line in lines:
+                self._on_output(self._name, line)
+
+
+async def _spawn(
+    command: Sequence[str],
+    env: Mapping[str, str] | None,
+    cwd: str | os.PathLike[str] | None,
+) -> tuple[trio.Process, int, int]:
+    """Start ``command`` in a new session; return it and its stdout/stderr read ends."""
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    with contextlib.ExitStack() as on_failure:
+        on_failure.callback(os.close, out_read)
+        on_failure.callback(os.close, err_read)
+        try:
+            process = await trio.lowlevel.open_process(
+                list(command),
+                stdin=subprocess.DEVNULL,
+                stdout=out_write,
+                stderr=err_write,
+                env=None if env is None else dict(env),
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise _spawn_error(command, cwd, exc) from exc
+        finally:
+            os.close(out_write)
+            os.close(err_write)
+        on_failure.pop_all()
+    os.set_blocking(out_read, False)
+    os.set_blocking(err_read, False)
+    return process, out_read, err_read
+
+
+async def run_child(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    on_output: OutputCallback | None = None,
+    grace_period: float = 10.0,
+    task_status: trio.TaskStatus[ChildProcess] = trio.TASK_STATUS_IGNORED,
+) -> ExitStatus:
+    """Run ``command`` as the leader of a new process group until it exits.
+
+    stdin is ``/dev/null``. stdout and stderr are decoded as UTF-8 (invalid
+    bytes replaced), split into lines without their line ending and passed to
+    ``on_output(stream_name, line)``; blank lines are dropped, an unterminated
+    last line is delivered at EOF and very long lines are split. With
+    ``nursery.start`` the :class:`ChildProcess` handle is returned once the
+    child is spawned.
+
+    When the leader exits, whatever is left of its process group is killed
+    with SIGKILL. If the call is cancelled (or ``on_output`` raises), the group
+    gets SIGTERM, up to ``grace_period`` seconds to exit (shielded from the
+    cancellation), then SIGKILL; the leader is reaped before the cancellation
+    propagates. No process of the group outlives this call.
+
+    Raises:
+        SpawnError: the command could not be started.
+    """
+    process, out_fd, err_fd = await _spawn(command, env, cwd)
+    child = ChildProcess(process, grace_period)
+    pumps = [_OutputPump("stdout", out_fd, on_output), _OutputPump("stderr", err_fd, on_output)]
+    with _unwrap_lone_exception():
+        async with trio.open_nursery() as nursery:
+            try:
+                for pump in pumps:
+                    nursery.start_soon(pump.run)
+                task_status.started(child)
+                return await child.wait()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await child.terminate()
+                for pump in pumps:
+                    pump.stop()
+
+
+@contextlib.contextmanager
+def _unwrap_lone_exception() -> Iterator[None]:
+    """Our nursery is an implementation detail: raise a lone error (or Cancelled) as is."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        error = group.exceptions[0]
+        context = error.__context__
+        try:
+            raise error
+        finally:
+            error.__context__ = context  # not the group we unwrapped
