@@ -1,0 +1,18 @@
+"""Fixtures: a broker on an ephemeral port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from trio_launcher.broker import Broker, BrokerConfig, open_broker
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[Broker]:
+    config = BrokerConfig(
+        port=0, auth_token="secret", requester_token="req-secret", task_request_timeout=5
+    )
+    async with open_broker(config) as running:
+        yield running

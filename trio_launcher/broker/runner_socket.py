@@ -1,0 +1,105 @@
+"""One runner's WebSocket on the broker: reader, writer and heartbeat, in one nursery."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import attrs
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from ..protocol import Message, RemoteProtocolError, decode, encode
+from ..protocol.broker import DisconnectCause
+from ..protocol.reasons import CLOSE_PROTOCOL_ERROR
+
+__all__ = ["RunnerSocket"]
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class _Close:
+    code: int
+    reason: str
+
+
+class RunnerSocket:
+    """Carries messages between one runner's WebSocket and the broker core.
+
+    Outgoing messages are queued without blocking (the core's outputs are
+    applied synchronously) and written in order by one writer task. A missed
+    heartbeat pong or a protocol violation closes only this connection.
+    """
+
+    def __init__(
+        self,
+        connection: int,
+        ws: WebSocketConnection,
+        *,
+        on_message: Callable[[int, Message], None],
+        heartbeat_interval: float,
+    ) -> None:
+        self.connection = connection
+        self._ws = ws
+        self._on_message = on_message
+        self._heartbeat_interval = heartbeat_interval
+        self._outbox_send, self._outbox = trio.open_memory_channel[str | _Close](math.inf)
+        self.cause = DisconnectCause.CLOSED
+
+    def send(self, message: Message) -> None:
+        """Queue ``message`` for the runner."""
+        self._outbox_send.send_nowait(encode(message))
+
+    def close(self, code: int, reason: str, cause: DisconnectCause | None = None) -> None:
+        """Queue a close frame; nothing sent after it."""
+        if cause is not None:
+            self.cause = cause
+        self._outbox_send.send_nowait(_Close(code, reason))
+
+    async def run(self) -> DisconnectCause:
+        """Serve the connection until either side closes it; return why it ended."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read, nursery.cancel_scope)
+            nursery.start_soon(self._write, nursery.cancel_scope)
+            nursery.start_soon(self._heartbeat)
+        return self.cause
+
+    async def _read(self, done: trio.CancelScope) -> None:
+        try:
+            while True:
+                frame = await self._ws.get_message()
+                try:
+                    message = decode(frame)
+                    self._on_message(self.connection, message)
+                except RemoteProtocolError as exc:
+                    log.warning("runner connection %d: %s", self.connection, exc.reason)
+                    self.close(exc.close_code, exc.reason[:120], DisconnectCause.PROTOCOL_ERROR)
+                    return
+        except ConnectionClosed:
+            done.cancel()
+
+    async def _write(self, done: trio.CancelScope) -> None:
+        try:
+            async for item in self._outbox:
+                if isinstance(item, _Close):
+                    await self._ws.aclose(item.code, item.reason)
+                    break
+                await self._ws.send_message(item)
+        except ConnectionClosed:
+            pass
+        done.cancel()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await trio.sleep(self._heartbeat_interval)
+            with trio.move_on_after(self._heartbeat_interval) as waiting:
+                try:
+                    await self._ws.ping()
+                except ConnectionClosed:
+                    return
+            if waiting.cancelled_caught:
+                log.warning("runner connection %d missed a heartbeat", self.connection)
+                self.close(CLOSE_PROTOCOL_ERROR, "missed heartbeat", DisconnectCause.HEARTBEAT)
+                return
