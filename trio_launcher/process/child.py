@@ -126,6 +126,7 @@ class ChildProcess:
             if self._status is None:
                 await self._wait_for_exit()
                 # The unreaped leader pins the pgid, so this cannot hit a reused id.
+                self.send_signal(signal.SIGKILL)
                 self._status = ExitStatus.from_returncode(await self._process.wait())
                 self._close_pidfd()
         return self._status
@@ -182,13 +183,14 @@ class _OutputPump:
         self._scope.cancel()
 
     async def run(self) -> None:
+        """Deliver lines until EOF, or until stopped and what was buffered is read."""
         try:
             with self._scope:
                 while data := await self._receive():
                     self._deliver(self._lines.feed(data))
-                self._deliver(self._lines.finish())
-                return
-            self._drain()
+            if self._scope.cancelled_caught:
+                self._drain()
+            self._deliver(self._lines.finish())
         finally:
             os.close(self._fd)
 
@@ -213,7 +215,6 @@ class _OutputPump:
             if not data:
                 break
             self._deliver(self._lines.feed(data))
-        self._deliver(self._lines.finish())
 
     def _deliver(self, lines: list[str]) -> None:
         if self._on_output is not None:
