@@ -1,0 +1,73 @@
+"""The ``print`` that user code sees: records each call for the browser console.
+
+Each call becomes one list of display strings (n8n's rules):
+
+* ``str`` is shown quoted, the way ``repr`` quotes it (``'x'``);
+* ``None``, ``int``, ``float`` and ``bool`` use ``str()``;
+* anything else is JSON-encoded (non-JSON values via ``str``);
+* a value that cannot be encoded at all becomes ``[Circular <TypeName>]``.
+
+At most :data:`MAX_PRINT_CALLS` calls are kept, then one
+``[Output truncated - N more print statements]`` entry.  Every call is also
+echoed to the task's stdout as ``[user code] ...``, as n8n does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+TYPE_CHECKING = False  # keep `typing` out of the worker
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+MAX_PRINT_CALLS = 100
+_PLAIN_TYPES = (type(None), int, float, bool)
+
+
+def format_print_arg(value: Any) -> str:
+    """One print argument as n8n shows it in the browser console."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, _PLAIN_TYPES):
+        return str(value)
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return f"[Circular {type(value).__name__}]"
+
+
+class PrintCapture:
+    """Callable replacement for :func:`print`; one instance per task."""
+
+    __slots__ = ("_calls", "_dropped", "_echo")
+
+    def __init__(self, echo: TextIO | None = None) -> None:
+        self._calls: list[list[str]] = []
+        self._dropped = 0
+        self._echo = echo
+
+    def __call__(self, *args: Any, sep: str | None = " ", end: str | None = "\n", **_: Any) -> None:
+        if len(self._calls) < MAX_PRINT_CALLS:
+            self._calls.append([format_print_arg(arg) for arg in args])
+        else:
+            self._dropped += 1
+        if self._echo is not None:
+            _echo(self._echo, args, " " if sep is None else sep, "\n" if end is None else end)
+
+    def __repr__(self) -> str:
+        return "<built-in function print>"
+
+    @property
+    def print_args(self) -> list[list[str]]:
+        """The captured calls, plus the truncation notice if calls were dropped."""
+        if not self._dropped:
+            return list(self._calls)
+        notice = f"[Output truncated - {self._dropped} more print statements]"
+        return [*self._calls, [notice]]
+
+
+def _echo(stream: TextIO, args: tuple[Any, ...], sep: str, end: str) -> None:
+    # Best effort: the capture already has the call.
+    with contextlib.suppress(Exception):
+        stream.write("[user code] " + sep.join(map(str, args)) + end)

@@ -1,0 +1,132 @@
+"""What a task process does, from the moment the worker forks it.
+
+1. Become the leader of its own process group (the runner kills the group),
+   die with the worker (``PR_SET_PDEATHSIG``), cap its address space
+   (``RLIMIT_AS``) so a runaway allocation is a ``MemoryError``, and lock
+   the process down (environment, ``sys.modules``, ``importlib``).  All of
+   this happens before there is a task: the worker keeps one such *spare*
+   ready, so it is off the task's critical path.
+2. Receive the task socket from the worker, read the request and the code
+   object from it.
+3. Send stderr to a buffer, run the code task.
+4. Write the reply as one frame.  The caller then ``os._exit``\\ s.
+"""
+
+from __future__ import annotations
+
+import array
+import io
+import json
+import marshal
+import os
+import resource
+import signal
+import socket
+import sys
+
+from trio_launcher.runner.code_task import run_code_task
+from trio_launcher.runner.process_tools import set_parent_death_signal
+from trio_launcher.runner.sandbox_runtime import RuntimeSandbox
+from trio_launcher.runner.task_errors import user_error
+from trio_launcher.runner.task_wire import encode_reply, recv_frame, send_frame
+
+TYPE_CHECKING = False  # keep `typing` out of the worker
+if TYPE_CHECKING:
+    from typing import Any
+
+_MIB = 1024 * 1024
+
+
+class TaskSettings:
+    """What every task process of one worker shares (wire form from the runner)."""
+
+    __slots__ = ("memory_limit_mb", "sandbox")
+
+    def __init__(self, sandbox: RuntimeSandbox, *, memory_limit_mb: int | None) -> None:
+        self.sandbox = sandbox
+        self.memory_limit_mb = memory_limit_mb
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> TaskSettings:
+        """Build from the worker's command-line JSON."""
+        limit = wire.get("memory_limit_mb")
+        return cls(
+            RuntimeSandbox.from_wire(wire["sandbox"]),
+            memory_limit_mb=int(limit) if limit else None,
+        )
+
+
+def run_task_process(handoff: socket.socket, settings: TaskSettings, worker_pid: int) -> None:
+    """Body of a freshly forked task process (see the module docstring).
+
+    The process prepares itself before it has a task (it is forked ahead of
+    time as a *spare*), then waits on *handoff* for the worker to pass it
+    the task socket.  It returns when the task is answered, or at once if
+    the worker closes *handoff* without passing a socket.
+    """
+    os.setpgid(0, 0)
+    set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != worker_pid:  # the worker died before we could notice
+        return
+    _limit_memory(settings.memory_limit_mb)
+    settings.sandbox.lock_down_process()
+    task_fd = receive_fd(handoff)
+    handoff.close()
+    if task_fd is None:
+        return
+    with socket.socket(fileno=task_fd) as sock:
+        reply = _execute(sock, settings)
+        if reply is not None:
+            send_frame(sock, encode_reply(reply))
+
+
+def receive_fd(sock: socket.socket) -> int | None:
+    """Receive one message carrying one fd (``SCM_RIGHTS``); None at end of file.
+
+    Like :func:`socket.recv_fds`, minus its lazy ``import array``, which
+    would have to re-import the module after :data:`sys.modules` was sanitised.
+    """
+    fds = array.array("i")
+    try:
+        _data, ancillary, _flags, _address = sock.recvmsg(
+            16, socket.CMSG_SPACE(fds.itemsize), socket.MSG_CMSG_CLOEXEC
+        )
+    except OSError:
+        return None
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    for extra in fds[1:]:
+        os.close(extra)
+    return fds[0] if fds else None
+
+
+def _limit_memory(limit_mb: int | None) -> None:
+    """Cap the address space; both limits, so user code cannot raise it again."""
+    if limit_mb:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = limit_mb * _MIB
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _execute(sock: socket.socket, settings: TaskSettings) -> dict[str, Any] | None:
+    try:
+        request = json.loads(recv_frame(sock))
+        code = marshal.loads(recv_frame(sock))
+    except EOFError:  # the runner gave up on this task before sending it
+        return None
+    except MemoryError as exc:
+        error = user_error(exc, source="", memory_limit_mb=settings.memory_limit_mb)
+        return {"error": error, "print_args": []}
+    stdout = sys.stdout
+    sys.stderr = stderr = io.StringIO()
+    return run_code_task(
+        request,
+        code,
+        settings.sandbox,
+        echo=stdout,
+        stderr=stderr,
+        memory_limit_mb=settings.memory_limit_mb,
+    )

@@ -1,0 +1,101 @@
+"""Turn a task's settings into something a task process can run (runner side).
+
+:func:`prepare_task` validates the settings, runs the static security check
+and compiles the code, so that rejected code never costs a process.  Like
+n8n, security and syntax errors are reported here, before the execution
+step, so ``continueOnFail`` never converts them.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import warnings
+from collections.abc import Mapping
+from types import CodeType
+from typing import Any
+
+import attrs
+
+from trio_launcher.runner import sandbox
+from trio_launcher.runner.sandbox_policy import SandboxPolicy
+from trio_launcher.runner.task_errors import security_error, syntax_error
+from trio_launcher.runner.user_code import FILENAMES, WRAPPER_NAME
+
+COMPILE_CACHE_SIZE = 500
+
+
+@attrs.frozen
+class PreparedTask:
+    """A task ready to run: the request for :func:`.code_task.run_code_task` and its code."""
+
+    request: dict[str, Any]
+    code: CodeType
+
+    @property
+    def continue_on_fail(self) -> bool:
+        """Whether execution failures become an error item instead of an error."""
+        return bool(self.request["continueOnFail"])
+
+
+def prepare_task(
+    settings: Mapping[str, Any], policy: SandboxPolicy
+) -> PreparedTask | dict[str, Any]:
+    """Validate, check and compile; return the task or an n8n error payload."""
+    problem = _settings_problem(settings)
+    if problem is not None:
+        return {"message": problem}
+    source, mode = settings["code"], settings["nodeMode"]
+    try:
+        violations = sandbox.analyze(source, policy)
+        if violations:
+            return security_error(violations)
+        code = compile_user_code(source, mode)
+    except SyntaxError as exc:
+        return syntax_error(exc)
+    request = {
+        "code": source,
+        "nodeMode": mode,
+        "items": settings.get("items") or [],
+        "query": settings.get("query"),
+        "continueOnFail": bool(settings.get("continueOnFail", False)),
+    }
+    return PreparedTask(request, code)
+
+
+def _settings_problem(settings: Mapping[str, Any]) -> str | None:
+    if settings.get("nodeMode") not in FILENAMES:
+        return f"Unknown nodeMode: {settings.get('nodeMode')}"
+    if not isinstance(settings.get("code"), str):
+        return "Invalid task settings: 'code' must be a string"
+    if not isinstance(settings.get("items") or [], list):
+        return "Invalid task settings: 'items' must be a list"
+    return None
+
+
+@functools.lru_cache(maxsize=COMPILE_CACHE_SIZE)
+def compile_user_code(source: str, node_mode: str) -> CodeType:
+    """Compile *source* as the body of the wrapper function, keeping its line numbers.
+
+    The wrapper is built on the AST rather than by indenting the text, so
+    multi-line strings keep their content and every line number in a
+    traceback is the user's own.  Raises :class:`SyntaxError`.
+    """
+    body = sandbox.parse(source).body or [ast.Pass(lineno=1, col_offset=0)]
+    wrapper = ast.FunctionDef(
+        name=WRAPPER_NAME,
+        args=ast.arguments(
+            posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+            defaults=[],
+        ),
+        body=body,
+        decorator_list=[],
+        returns=None,
+        type_comment=None,
+        lineno=1,
+        col_offset=0,
+    )  # fmt: skip
+    module = ast.fix_missing_locations(ast.Module(body=[wrapper], type_ignores=[]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compile(module, FILENAMES[node_mode], "exec", dont_inherit=True)

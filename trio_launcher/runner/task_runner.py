@@ -1,0 +1,367 @@
+"""The Python task runner: one WebSocket to the broker, tasks in isolated processes.
+
+:class:`TaskRunner` is a thin Trio loop around the sans-IO
+:class:`~trio_launcher.protocol.runner.RunnerConnection`: it reads frames,
+feeds the machine, sends what it returns and carries out its events (run a
+task in the executor, cancel one, drain).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import trio
+import trio_websocket
+
+from .._groups import unwrap_lone_exception
+from ..protocol import RemoteProtocolError, decode, encode
+from ..protocol.ids import nanoid
+from ..protocol.reasons import CLOSE_NORMAL
+from ..protocol.runner import (
+    CancelTask,
+    DrainRequested,
+    Registered,
+    RunnerConnection,
+    StartTask,
+    Step,
+    TaskAccepted,
+    TaskDropped,
+)
+from .config import RunnerConfig
+from .errors import (
+    EXIT_OK,
+    EXIT_TASKS_KILLED,
+    AuthenticationRefused,
+    GrantTokenSpent,
+    NoIdleTimeoutHandlerError,
+)
+from .executor import TaskExecutor, open_executor
+from .sandbox_policy import SandboxPolicy
+
+__all__ = ["TaskRunner", "run_runner"]
+
+log = logging.getLogger(__name__)
+
+CANCELLED_ERROR = {"message": "Task was cancelled"}
+STOPPED_ERROR = {
+    "message": "Task was stopped: the runner is shutting down",
+    "description": "The task ran past N8N_RUNNERS_GRACEFUL_SHUTDOWN_TIMEOUT after the runner "
+    "was asked to stop.",
+}
+#: How long a stop waits for killed tasks to report before closing the socket.
+KILL_REPORT_TIMEOUT = 2.0
+
+
+class TaskRunner:
+    """An n8n-compatible Python task runner.
+
+    ``await runner.start()`` connects, registers and serves tasks until
+    :meth:`stop` is called, the broker drains it, or (with auto-shutdown on)
+    ``on_idle_timeout`` stops it. ``exit_code`` then says how it ended.
+    """
+
+    def __init__(
+        self, config: RunnerConfig, *, on_idle_timeout: Callable[[], None] | None = None
+    ) -> None:
+        self.config = config
+        self.on_idle_timeout = on_idle_timeout
+        self.runner_id = config.runner_id or nanoid(22).replace("-", "x").replace("_", "y")
+        self.exit_code = EXIT_OK
+        self.connected = False
+        #: The port of the health endpoint once it listens (it may be OS-assigned).
+        self.health_port: int | None = None
+        self._stop_requested = trio.Event()
+        self._stopped = trio.Event()
+        self._grant_token = config.grant_token
+        self._machine: RunnerConnection | None = None
+        self._executor: TaskExecutor | None = None
+        self._wake = trio.Event()
+        self._task_finished = trio.Event()
+        self._idle_deadline = math.inf
+        self._task_scopes: dict[str, trio.CancelScope] = {}
+        #: Frames for the writer, in order; None asks it to close the socket.
+        self._outbox: trio.MemorySendChannel[str | None] | None = None
+        self._drained = False
+
+    # --- public API ----------------------------------------------------------------
+
+    @property
+    def running_tasks(self) -> int:
+        """Tasks being executed right now."""
+        return len(self._task_scopes)
+
+    async def start(self) -> None:
+        """Run until stopped. Validates the configuration first.
+
+        Raises :class:`~trio_launcher.envconfig.ConfigError`
+        (:class:`NoIdleTimeoutHandlerError` when auto-shutdown has no
+        handler), :class:`AuthenticationRefused` when the broker refuses the
+        token, and :class:`GrantTokenSpent` when the connection is lost with no
+        way to get a new grant token.
+        """
+        self.config.validate()
+        if self.config.auto_shutdown_timeout > 0 and self.on_idle_timeout is None:
+            raise NoIdleTimeoutHandlerError()
+        try:
+            with unwrap_lone_exception():
+                await self._serve_until_stopped()
+        finally:
+            self._stopped.set()
+
+    async def _serve_until_stopped(self) -> None:
+        async with open_executor(
+            self._policy(), memory_limit_mb=self.config.task_memory_limit_mb or None
+        ) as executor:
+            self._executor = executor
+            async with trio.open_nursery() as nursery:
+                if self.config.health_check.enabled:
+                    from .health import serve_health
+
+                    self.health_port = await nursery.start(serve_health, self)
+                await self._connection_loop()
+                nursery.cancel_scope.cancel()
+
+    async def stop(self) -> None:
+        """Stop gracefully: no new tasks, finish running ones within the graceful timeout.
+
+        Tasks still running then are killed and :attr:`exit_code` becomes 1.
+        Returns once :meth:`start` has returned.
+        """
+        self._stop_requested.set()
+        if self._machine is not None:
+            self._machine.stop_offering()
+        await self._stopped.wait()
+
+    # --- connection ------------------------------------------------------------------
+
+    def _policy(self) -> SandboxPolicy:
+        c = self.config
+        return SandboxPolicy.from_strings(
+            stdlib_allow=c.stdlib_allow,
+            external_allow=c.external_allow,
+            builtins_deny=c.builtins_deny,
+            block_env_access=c.block_env_access,
+            env_allow=c.env_allow,
+            allow_transitive_imports=c.allow_transitive_imports,
+        )
+
+    async def _connection_loop(self) -> None:
+        while not self._stop_requested.is_set():
+            url = f"{self.config.websocket_url}?id={self.runner_id}"
+            try:
+                token = await self._next_grant_token()
+                async with trio_websocket.open_websocket_url(
+                    url,
+                    extra_headers=[(b"Authorization", f"Bearer {token}".encode())],
+                    max_message_size=self.config.max_payload,
+                ) as ws:
+                    await self._serve(ws)
+            except trio_websocket.ConnectionRejected as exc:
+                if exc.status_code in (401, 403):
+                    raise AuthenticationRefused(
+                        "N8N_RUNNERS_GRANT_TOKEN", exc.status_code
+                    ) from None
+                log.warning("broker refused the connection: HTTP %s", exc.status_code)
+            except (OSError, trio_websocket.HandshakeError) as exc:
+                log.warning(
+                    "cannot connect to the broker at %s: %s", self.config.broker_netloc, exc
+                )
+            if self._stop_requested.is_set() or self._drained:
+                return
+            with trio.move_on_after(self.config.reconnect_delay):
+                await self._stop_requested.wait()
+
+    async def _next_grant_token(self) -> str:
+        token, self._grant_token = self._grant_token, ""
+        if token:
+            return token
+        if not self.config.auth_token:
+            raise GrantTokenSpent(
+                "the broker connection was lost and the grant token is single use; "
+                "set N8N_RUNNERS_AUTH_TOKEN to let the runner fetch a new one"
+            )
+        from .grant import fetch_grant_token
+
+        return await fetch_grant_token(self.config)
+
+    async def _serve(self, ws: trio_websocket.WebSocketConnection) -> None:
+        machine = RunnerConnection(
+            name=self.config.name,
+            task_types=["python"],
+            max_concurrency=self.config.max_concurrency,
+            settings_timeout=self.config.settings_timeout,
+        )
+        self._machine = machine
+        if self._stop_requested.is_set():
+            machine.stop_offering()
+        send, outbox = trio.open_memory_channel[str | None](math.inf)
+        self._outbox = send
+        self.connected = True
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write, ws, outbox)
+                nursery.start_soon(self._tick, machine)
+                nursery.start_soon(self._watch_stop, machine)
+                await self._read(ws, machine, nursery)
+                nursery.cancel_scope.cancel()
+        finally:
+            self.connected = False
+            self._outbox = None
+            self._cancel_all_tasks()
+
+    async def _read(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        machine: RunnerConnection,
+        nursery: trio.Nursery,
+    ) -> None:
+        try:
+            while True:
+                message = decode(await ws.get_message())
+                self._handle(machine.receive(message, trio.current_time()), nursery)
+        except trio_websocket.ConnectionClosed as exc:
+            log.info("broker closed the connection: %s", exc.reason)
+        except RemoteProtocolError as exc:
+            log.error("broker broke the protocol: %s", exc.reason)
+            await ws.aclose(exc.close_code, exc.reason[:120])
+
+    async def _write(
+        self, ws: trio_websocket.WebSocketConnection, outbox: trio.MemoryReceiveChannel[str | None]
+    ) -> None:
+        try:
+            async for frame in outbox:
+                if frame is None:
+                    await ws.aclose(CLOSE_NORMAL, "Shutting down")
+                    return
+                await ws.send_message(frame)
+        except trio_websocket.ConnectionClosed:
+            pass
+
+    def _send(self, messages: Any) -> None:
+        if self._outbox is not None:
+            for message in messages:
+                self._outbox.send_nowait(encode(message))
+
+    # --- events ------------------------------------------------------------------------
+
+    def _handle(self, step: Step, nursery: trio.Nursery) -> None:
+        self._send(step.to_send)
+        for event in step.events:
+            if isinstance(event, Registered):
+                log.info("registered with the broker as %s", self.runner_id)
+                self._touch()
+            elif isinstance(event, TaskAccepted):
+                self._touch()
+            elif isinstance(event, StartTask):
+                scope = trio.CancelScope()
+                self._task_scopes[event.task_id] = scope
+                nursery.start_soon(self._run_task, event.task_id, event.settings, scope)
+            elif isinstance(event, CancelTask):
+                running = self._task_scopes.get(event.task_id)
+                if running is not None:
+                    running.cancel()
+            elif isinstance(event, TaskDropped):
+                log.info("task %s dropped: %s", event.task_id, event.reason)
+            elif isinstance(event, DrainRequested):
+                log.info("the broker is draining: finishing %d task(s)", self.running_tasks)
+                self._drained = True
+        self._wake.set()
+
+    async def _run_task(self, task_id: str, settings: Any, scope: trio.CancelScope) -> None:
+        assert self._executor is not None and self._machine is not None
+        machine = self._machine
+        outcome = None
+        with scope:
+            outcome = await self._executor.run(settings, timeout=self.config.task_timeout)
+        del self._task_scopes[task_id]
+        if outcome is None:
+            error = STOPPED_ERROR if self._stop_requested.is_set() else CANCELLED_ERROR
+            self._send(machine.task_failed(task_id, error))
+        else:
+            for args in outcome.print_args:
+                self._send([machine.rpc(task_id, "logNodeOutput", args)])
+            if outcome.ok:
+                self._send(machine.task_done(task_id, {"result": outcome.result}))
+            else:
+                self._send(machine.task_failed(task_id, outcome.error))
+        self._touch()
+        self._wake.set()
+        self._task_finished.set()
+
+    def _cancel_all_tasks(self) -> None:
+        for scope in self._task_scopes.values():
+            scope.cancel()
+
+    # --- timers ---------------------------------------------------------------------------
+
+    def _touch(self) -> None:
+        """Restart the idle timer (registration, acceptance, task completion)."""
+        if self.config.auto_shutdown_timeout > 0:
+            self._idle_deadline = trio.current_time() + self.config.auto_shutdown_timeout
+
+    async def _tick(self, machine: RunnerConnection) -> None:
+        """Offers, settings timeouts and the idle timer: wake only when one is due."""
+        while True:
+            now = trio.current_time()
+            self._send(machine.offers_due(now))
+            self._handle_expired(machine.expire_waiting(now))
+            if now >= self._idle_deadline and self.running_tasks == 0 and machine.is_idle:
+                self._idle_deadline = math.inf
+                log.info("idle for %s s: shutting down", self.config.auto_shutdown_timeout)
+                if self.on_idle_timeout is not None:
+                    self.on_idle_timeout()
+            next_offer = machine.next_deadline()
+            deadline = min(math.inf if next_offer is None else next_offer, self._idle_deadline)
+            self._wake = trio.Event()
+            with trio.move_on_at(deadline):
+                await self._wake.wait()
+
+    def _handle_expired(self, step: Step) -> None:
+        self._send(step.to_send)
+        for event in step.events:
+            log.warning("task %s released: %s", getattr(event, "task_id", "?"), event)
+
+    async def _watch_stop(self, machine: RunnerConnection) -> None:
+        await self._stop_requested.wait()
+        machine.stop_offering()
+        with trio.move_on_after(self.config.graceful_shutdown_timeout):
+            while self._task_scopes:
+                await self._task_done_wait()
+        if self._task_scopes:
+            log.warning("killing %d task(s) still running at shutdown", len(self._task_scopes))
+            self.exit_code = EXIT_TASKS_KILLED
+            self._cancel_all_tasks()
+            with trio.move_on_after(KILL_REPORT_TIMEOUT):
+                while self._task_scopes:
+                    await self._task_done_wait()
+        if self._outbox is not None:
+            self._outbox.send_nowait(None)  # after every result already queued
+
+    async def _task_done_wait(self) -> None:
+        self._task_finished = trio.Event()
+        await self._task_finished.wait()
+
+
+async def run_runner(
+    config: RunnerConfig,
+    *,
+    task_status: trio.TaskStatus[TaskRunner] = trio.TASK_STATUS_IGNORED,
+) -> int:
+    """Run a :class:`TaskRunner` that stops itself when idle; return its exit code.
+
+    For ``nursery.start``: ``task_status.started(runner)`` before it connects.
+    """
+    runner: TaskRunner
+
+    def stop_when_idle() -> None:
+        nursery.start_soon(runner.stop)
+
+    with unwrap_lone_exception():
+        async with trio.open_nursery() as nursery:
+            runner = TaskRunner(config, on_idle_timeout=stop_when_idle)
+            task_status.started(runner)
+            await runner.start()
+    return runner.exit_code

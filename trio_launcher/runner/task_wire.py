@@ -1,0 +1,63 @@
+"""Length-prefixed frames on a task's socket (blocking side, in the task process).
+
+Every message is a 4-byte big-endian length followed by that many bytes, as
+in n8n's child-to-parent pipe.  The runner sends two frames (the JSON
+request, then the marshalled code object); the task answers with one JSON
+frame, written with ``default=str`` and ``ensure_ascii=False`` like n8n.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+TYPE_CHECKING = False  # keep `typing` out of the worker
+if TYPE_CHECKING:
+    import socket
+    from typing import Any
+
+LENGTH = struct.Struct(">I")
+MAX_FRAME = 2**32 - 1
+
+
+def send_frame(sock: socket.socket, payload: bytes) -> None:
+    """Write one frame (blocking)."""
+    if len(payload) > MAX_FRAME:
+        raise ValueError(f"frame of {len(payload)} bytes is too large")
+    sock.sendall(LENGTH.pack(len(payload)))
+    sock.sendall(payload)
+
+
+def recv_frame(sock: socket.socket) -> bytes:
+    """Read one frame (blocking); :class:`EOFError` if the peer closes first."""
+    (size,) = LENGTH.unpack(_recv_exactly(sock, LENGTH.size))
+    return bytes(_recv_exactly(sock, size))
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytearray:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    received = 0
+    while received < size:
+        count = sock.recv_into(view[received:])
+        if count == 0:
+            raise EOFError(f"connection closed after {received} of {size} bytes")
+        received += count
+    return buffer
+
+
+def encode_reply(reply: dict[str, Any]) -> bytes:
+    """Serialise a task reply as n8n does; unencodable results become an error."""
+    try:
+        text = json.dumps(reply, default=str, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError, MemoryError) as exc:
+        failure = {
+            "message": f"Task result could not be serialised: {exc}",
+            "description": "",
+        }
+        text = json.dumps(
+            {"error": failure, "print_args": reply.get("print_args", [])},
+            default=str,
+            ensure_ascii=False,
+        )
+    return text.encode("utf-8", "replace")

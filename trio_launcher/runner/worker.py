@@ -1,0 +1,383 @@
+"""The pre-started worker ("zygote") that forks one process per task.
+
+The runner starts it once (see :mod:`.worker_process`) in its own session.
+It imports only the small, stdlib-only modules a task needs, so a task
+process starts with a ``fork()`` instead of a Python start-up; the idle
+worker is about 12 MB RSS (6 MB PSS), most of it shared with its children.
+
+Command line::
+
+    python -P -c <bootstrap> CONTROL_FD CONFIG_JSON
+    python -m trio_launcher.runner.worker CONTROL_FD CONFIG_JSON   # same, for debugging
+
+``CONFIG_JSON`` is ``{"parent_pid": int, "memory_limit_mb": int | null,
+"sandbox": SandboxPolicy.to_wire()}``.
+
+Control protocol
+----------------
+``CONTROL_FD`` is an ``AF_UNIX``/``SOCK_SEQPACKET`` socket: every message is
+one datagram holding one UTF-8 JSON object, so there is no framing to get
+wrong and a passed file descriptor travels with the message it belongs to.
+
+Runner → worker:
+
+* ``{"run": TASK_ID}`` with exactly one fd attached (``SCM_RIGHTS``): the
+  task's end of a fresh ``SOCK_STREAM`` socket pair.  The worker hands it to
+  a task process, which serves the task on it (:mod:`.task_child`).
+* ``{"kill": TASK_ID}``: ``SIGKILL`` the task's process group, if the task
+  process has not been reaped yet.  Routing kills through the worker, which
+  is the one that reaps, means a group is never signalled after its id could
+  have been reused.
+* end of file: the runner is gone or closing; kill every task process group,
+  reap them and exit 0.
+
+Worker → runner:
+
+* ``{"ready": PID}`` once, when it serves requests;
+* ``{"started": TASK_ID, "pid": PID}`` once a process has the task (it is its
+  own process group leader, so PID is also its group id);
+* ``{"failed": TASK_ID, "error": TEXT}`` when no process could be started;
+* ``{"exited": TASK_ID, "pid": PID, "returncode": RC}`` once the task process
+  is reaped; RC is the exit code, or ``-N`` when signal N killed it;
+* ``{"error": TEXT}`` for a malformed request.
+
+Spare task process
+------------------
+Forking and preparing a task process (process group, parent-death signal,
+memory limit, sandbox lock-down) costs a few hundred page faults.  So after
+each task starts the worker forks the *next* task process at once: that
+spare prepares itself and blocks on a private socket until the worker passes
+it a task socket (``SCM_RIGHTS`` again).  An unused spare is let go after
+:data:`SPARE_IDLE_TIMEOUT` seconds, so an idle runner has no spare.
+
+Child processes are noticed through ``SIGCHLD`` and :func:`signal.set_wakeup_fd`,
+multiplexed with the control socket in one :mod:`selectors` loop: no polling.
+Before reaping a task process the worker kills what is left of its process
+group, while the zombie still pins the group id.  ``SIGTERM``/``SIGINT`` stop
+the worker like end of file.  The worker dies with the runner
+(``PR_SET_PDEATHSIG``), and task processes die with the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+
+from trio_launcher.runner.process_tools import (
+    kill_process_group,
+    set_child_subreaper,
+    set_dumpable,
+    set_parent_death_signal,
+)
+from trio_launcher.runner.task_child import TaskSettings, run_task_process
+
+TYPE_CHECKING = False  # keep `typing` out of the worker
+if TYPE_CHECKING:
+    from typing import Any
+
+MAX_CONTROL_MESSAGE = 65536
+#: A spare task process is dropped after this many seconds without a task.
+SPARE_IDLE_TIMEOUT = 30.0
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """Python-level handler; the wakeup fd does the real work."""
+
+
+class _Spare:
+    """A task process forked ahead of time, waiting on *handoff* for its task."""
+
+    __slots__ = ("handoff", "pid")
+
+    def __init__(self, pid: int, handoff: socket.socket) -> None:
+        self.pid = pid
+        self.handoff = handoff
+
+
+class Worker:
+    """Serves one control socket until it closes."""
+
+    def __init__(self, control: socket.socket, settings: TaskSettings) -> None:
+        self._control = control
+        self._settings = settings
+        self._pids: dict[str, int] = {}  # task id -> pid (= group id), until reported
+        self._tasks: dict[int, str] = {}  # pid -> task id, while the task process lives
+        # group id -> (task id, return code): task process reaped, group not empty yet
+        self._finishing: dict[int, tuple[str, int]] = {}
+        self._selector = selectors.DefaultSelector()
+        self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._running = True
+        self._spare: _Spare | None = None
+        self._spare_expires = 0.0
+
+    def serve(self) -> int:
+        """Run the control loop; returns the exit status."""
+        for signum in (signal.SIGCHLD, *_STOP_SIGNALS):
+            signal.signal(signum, _ignore_signal)
+        signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
+        self._selector.register(self._control, selectors.EVENT_READ)
+        self._selector.register(self._wakeup_r, selectors.EVENT_READ)
+        self._send({"ready": os.getpid()})
+        try:
+            while self._running:
+                events = self._selector.select(self._spare_timeout())
+                if not events:
+                    self._drop_spare()
+                for key, _events in events:
+                    if key.fileobj is self._control:
+                        self._on_control()
+                    else:
+                        self._on_signals()
+        finally:
+            self._stop_tasks()
+        return 0
+
+    # -- control messages ---------------------------------------------------
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self._control.send(json.dumps(message).encode())
+        except OSError:  # the runner is gone
+            self._running = False
+
+    def _on_control(self) -> None:
+        try:
+            data, fds, _flags, _address = socket.recv_fds(self._control, MAX_CONTROL_MESSAGE, 4)
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            self._running = False
+            _close_all(fds)
+            return
+        try:
+            message = json.loads(data)
+            if "run" in message:
+                self._start_task(str(message["run"]), fds)
+                return
+            if "kill" in message:
+                self._kill_task(str(message["kill"]))
+            else:
+                self._send({"error": f"unknown request {message!r}"})
+        except (ValueError, TypeError) as exc:
+            self._send({"error": f"malformed request: {exc}"})
+        _close_all(fds)
+
+    def _start_task(self, task_id: str, fds: list[int]) -> None:
+        if len(fds) != 1 or task_id in self._pids:
+            _close_all(fds)
+            self._send({"failed": task_id, "error": "bad run request"})
+            return
+        try:
+            pid = self._hand_off(fds[0])
+        except OSError as exc:
+            self._send({"failed": task_id, "error": f"could not start a task process: {exc}"})
+            return
+        finally:
+            os.close(fds[0])
+        self._pids[task_id] = pid
+        self._tasks[pid] = task_id
+        self._send({"started": task_id, "pid": pid})
+        try:  # the next task's process, prepared while this one runs
+            self._spare = self._fork_spare()
+            self._spare_expires = time.monotonic() + SPARE_IDLE_TIMEOUT
+        except OSError:
+            self._spare = None
+
+    def _hand_off(self, task_fd: int) -> int:
+        """Pass the task socket to the spare (forking one if needed); its pid."""
+        spare, self._spare = self._spare, None
+        if spare is not None and _give(spare, task_fd):
+            return spare.pid
+        spare = self._fork_spare()
+        if _give(spare, task_fd):
+            return spare.pid
+        raise OSError("the new task process did not take its task")
+
+    def _fork_spare(self) -> _Spare:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            ours.close()
+            self._become_task(theirs)
+        theirs.close()
+        with contextlib.suppress(OSError):  # the child does it too: no race with a kill
+            os.setpgid(pid, pid)
+        return _Spare(pid, ours)
+
+    def _spare_timeout(self) -> float | None:
+        if self._spare is None:
+            return None
+        return max(0.0, self._spare_expires - time.monotonic())
+
+    def _drop_spare(self) -> None:
+        """Let an idle spare go (it exits when its handoff socket closes)."""
+        if self._spare is not None:
+            self._spare.handoff.close()
+            self._spare = None
+
+    def _kill_task(self, task_id: str) -> None:
+        pid = self._pids.get(task_id)
+        if pid is None:
+            return  # already reported as exited
+        if not kill_process_group(pid) and pid in self._tasks:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # unreaped, so the pid is still ours
+
+    # -- child processes ----------------------------------------------------
+
+    def _on_signals(self) -> None:
+        try:
+            received = os.read(self._wakeup_r, 4096)
+        except BlockingIOError:
+            received = b""
+        if any(signum in received for signum in _STOP_SIGNALS):
+            self._running = False
+        self._reap()
+
+    def _reap(self) -> None:
+        """Reap exited children; report tasks whose whole process group is gone.
+
+        The worker is a child subreaper, so whatever a task process started is
+        reparented here when the task process ends, and reaped here too.
+        """
+        while (pid := _exited_child()) is not None:
+            # The unreaped zombie pins its group id: kill its leftovers first.
+            kill_process_group(_group_of(pid))
+            _pid, status = os.waitpid(pid, 0)
+            if self._spare is not None and self._spare.pid == pid:
+                self._drop_spare()
+            task_id = self._tasks.pop(pid, None)
+            if task_id is not None:
+                self._finishing[pid] = (task_id, os.waitstatus_to_exitcode(status))
+        for group, (task_id, returncode) in list(self._finishing.items()):
+            if not _has_children_in(group):
+                del self._finishing[group]
+                del self._pids[task_id]
+                self._send({"exited": task_id, "pid": group, "returncode": returncode})
+
+    def _stop_tasks(self) -> None:
+        groups = set(self._pids.values())
+        if self._spare is not None:
+            groups.add(self._spare.pid)
+        self._drop_spare()
+        for group in groups:
+            kill_process_group(group)
+        for group in groups:
+            while True:
+                try:
+                    os.waitpid(-group, 0)
+                except ChildProcessError:
+                    break
+        self._tasks.clear()
+        self._pids.clear()
+        self._finishing.clear()
+
+    def _become_task(self, handoff: socket.socket) -> None:
+        """In the forked child: drop the worker's state, serve a task, never return."""
+        status = 1
+        try:
+            worker_pid = os.getppid()
+            signal.set_wakeup_fd(-1)
+            for signum in (signal.SIGCHLD, *_STOP_SIGNALS):
+                signal.signal(signum, signal.SIG_DFL)
+            self._selector.close()
+            self._control.close()
+            os.close(self._wakeup_r)
+            os.close(self._wakeup_w)
+            if self._spare is not None:
+                self._spare.handoff.close()
+            run_task_process(handoff, self._settings, worker_pid)
+            status = 0
+        except BaseException as exc:  # report our own failures; user errors are in the reply
+            _report_crash(exc)
+        finally:
+            _flush_stdio()
+            os._exit(status)
+
+
+def _exited_child() -> int | None:
+    """The pid of an exited, not yet reaped child (left unreaped), if any."""
+    try:
+        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return None
+    return info.si_pid if info is not None else None
+
+
+def _group_of(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return pid
+
+
+def _has_children_in(group: int) -> bool:
+    try:
+        os.waitid(os.P_PGID, group, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def _give(spare: _Spare, task_fd: int) -> bool:
+    """Hand *task_fd* to *spare*; False (and the spare killed) if it is broken."""
+    try:
+        socket.send_fds(spare.handoff, [b"task"], [task_fd])
+    except OSError:
+        kill_process_group(spare.pid)  # reaped like any other child
+        return False
+    finally:
+        spare.handoff.close()
+    return True
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+def _report_crash(exc: BaseException) -> None:
+    with contextlib.suppress(Exception):
+        os.write(2, f"task process failed: {type(exc).__name__}: {exc}\n".encode())
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.__stdout__):
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.flush()
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: ``CONTROL_FD CONFIG_JSON`` (see the module docstring)."""
+    control_fd, config = int(argv[0]), json.loads(argv[1])
+    set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != int(config["parent_pid"]):
+        return 1  # the runner died before we could arm the parent-death signal
+    set_dumpable(False)
+    set_child_subreaper()
+    settings = TaskSettings.from_wire(config)
+    control = socket.socket(fileno=control_fd)
+    worker = Worker(control, settings)
+    # Apply the process-wide sandbox measures once here: every task process
+    # re-applies them, but then finds (almost) nothing left to do.
+    settings.sandbox.lock_down_process()
+    gc.freeze()  # keep the collector from touching (and copying) inherited objects
+    return worker.serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

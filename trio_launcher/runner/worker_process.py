@@ -1,0 +1,323 @@
+"""Runner-side handle of the pre-started worker (see :mod:`.worker` for the protocol).
+
+:class:`WorkerProcess` starts the worker, reads its control socket, and
+hands out task processes through :meth:`WorkerProcess.open_task`, whose exit
+guarantees that the task process is dead and reaped.
+"""
+
+from __future__ import annotations
+
+import array
+import itertools
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from trio_launcher.runner.process_tools import kill_process_group
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 30.0
+#: How long a killed task may take to be reported as reaped before we stop waiting.
+KILL_GRACE = 10.0
+STOP_GRACE = 5.0
+
+_RUNNER_DIR = Path(__file__).resolve().parent
+# The worker must not run the package ``__init__`` modules (they import Trio
+# and friends): it installs empty parent packages before importing its own
+# modules, so its import set is exactly what a task needs.
+_PACKAGES = [("trio_launcher", str(_RUNNER_DIR.parent)), ("trio_launcher.runner", str(_RUNNER_DIR))]
+_BOOTSTRAP = f"""\
+import sys
+for _name, _path in {_PACKAGES!r}:
+    _module = type(sys)(_name)
+    _module.__path__ = [_path]
+    sys.modules[_name] = _module
+from trio_launcher.runner.worker import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+#: Variables the worker keeps when the environment is blocked (besides the
+#: allowlist): what the interpreter itself needs.  Task processes clear even these.
+_INTERPRETER_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+
+
+class WorkerLost(Exception):
+    """The worker died (or was closed) before the task process started."""
+
+
+class WorkerStartError(RuntimeError):
+    """The worker process did not come up."""
+
+
+@attrs.define(eq=False)
+class TaskProcess:
+    """One task process, as seen from the runner."""
+
+    task_id: str
+    stream: trio.SocketStream
+    pid: int | None = None
+    returncode: int | None = None
+    #: The run request reached the worker (so a process may exist).
+    requested: bool = False
+    #: The worker died while this task was in flight.
+    lost: bool = False
+    start_error: str | None = None
+    started: trio.Event = attrs.field(factory=trio.Event)
+    exited: trio.Event = attrs.field(factory=trio.Event)
+
+
+def worker_environment(
+    environ: Mapping[str, str], *, block_env_access: bool, env_allow: frozenset[str]
+) -> dict[str, str]:
+    """The worker's environment: everything, or only what is allowed and needed.
+
+    When env access is blocked the worker never receives the runner's
+    secrets (grant token, ...), so they are not in its memory, in
+    ``/proc/<pid>/environ`` or in what a forked task inherits.
+    """
+    if not block_env_access:
+        return dict(environ)
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in env_allow or name in _INTERPRETER_ENV or name.startswith(("PYTHON", "LC_"))
+    }
+
+
+class WorkerProcess:
+    """A running worker and its control socket."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], control: trio.socket.SocketType) -> None:
+        self._popen = popen
+        self._control = control
+        self._send_lock = trio.Lock()
+        self._pending: dict[str, TaskProcess] = {}
+        self._ids = itertools.count(1)
+        self._closing = False
+        self._gone = trio.Event()
+        self.alive = True
+
+    @property
+    def pid(self) -> int:
+        """The worker's process id."""
+        return self._popen.pid
+
+    @property
+    def tasks_in_flight(self) -> int:
+        """Task processes requested and not yet reaped."""
+        return len(self._pending)
+
+    @classmethod
+    async def spawn(cls, config: dict[str, Any], env: Mapping[str, str]) -> WorkerProcess:
+        """Start a worker and wait until it reports ready."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            # Not trio.lowlevel.open_process: it forks from a thread-cache
+            # thread, and PR_SET_PDEATHSIG fires when *that thread* exits (idle
+            # threads do, after 10 s).  Forking from the Trio thread is quick
+            # (vfork) and ties the worker to the runner's lifetime.
+            popen = subprocess.Popen(  # noqa: ASYNC220 - see above
+                [sys.executable, "-P", "-c", _BOOTSTRAP, str(theirs.fileno()), json.dumps(config)],
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                env=dict(env),
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        worker = cls(popen, trio.socket.from_stdlib_socket(ours))
+        await worker._wait_ready()
+        return worker
+
+    async def _wait_ready(self) -> None:
+        message: dict[str, Any] | None = None
+        with trio.move_on_after(READY_TIMEOUT):
+            message = await self._receive()
+        if message is None or "ready" not in message:
+            with trio.CancelScope(shield=True):
+                await self.aclose()
+            raise WorkerStartError(
+                f"task worker did not start (got {message!r}, exit status {self._popen.poll()})"
+            )
+
+    async def _receive(self) -> dict[str, Any] | None:
+        """The next message; None once the worker is gone."""
+        try:
+            data = await self._control.recv(65536)
+        except (OSError, trio.ClosedResourceError):
+            return None
+        if not data:
+            return None
+        try:
+            message = json.loads(data)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            log.error("task worker sent a malformed message: %r", data[:200])
+            return {}
+        return message
+
+    async def serve(self) -> None:
+        """Dispatch the worker's messages until it goes away."""
+        try:
+            while (message := await self._receive()) is not None:
+                self._dispatch(message)
+        finally:
+            self._mark_lost()
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        task = self._pending.get(str(message.get("started") or message.get("exited") or ""))
+        if "failed" in message:
+            task = self._pending.pop(str(message["failed"]), None)
+            if task is not None:
+                task.start_error = str(message.get("error"))
+                task.started.set()
+                task.exited.set()
+        elif task is not None and "started" in message:
+            task.pid = int(message["pid"])
+            task.started.set()
+        elif task is not None and "exited" in message:
+            del self._pending[task.task_id]
+            task.returncode = int(message["returncode"])
+            task.started.set()
+            task.exited.set()
+        elif "error" in message:
+            log.warning("task worker: %s", message["error"])
+
+    async def wait_gone(self) -> None:
+        """Wait until the worker's control channel has closed."""
+        await self._gone.wait()
+
+    def _mark_lost(self) -> None:
+        self.alive = False
+        self._gone.set()
+        for task in self._pending.values():
+            task.lost = True
+            if task.pid is not None and not self._closing:
+                # The worker was killed: its task processes got PDEATHSIG, but
+                # anything they spawned did not.
+                kill_process_group(task.pid)
+            task.started.set()
+            task.exited.set()
+        self._pending.clear()
+
+    @asynccontextmanager
+    async def open_task(self) -> AsyncIterator[TaskProcess]:
+        """Start a task process; on exit it is killed if needed and always reaped.
+
+        Raises :class:`WorkerLost` if the worker goes away before the task
+        process started (nothing ran, so the caller may retry elsewhere).
+        """
+        if not self.alive:
+            raise WorkerLost("the task worker is gone")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        task = TaskProcess(
+            str(next(self._ids)), trio.SocketStream(trio.socket.from_stdlib_socket(ours))
+        )
+        self._pending[task.task_id] = task
+        try:
+            await self._request_start(task, theirs)
+            yield task
+        finally:
+            theirs.close()
+            with trio.CancelScope(shield=True):
+                await self._finish(task)
+
+    async def _request_start(self, task: TaskProcess, theirs: socket.socket) -> None:
+        request = json.dumps({"run": task.task_id}).encode()
+        fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [theirs.fileno()]))]
+        try:
+            async with self._send_lock:
+                await self._control.sendmsg([request], fds)
+        except (OSError, trio.ClosedResourceError) as exc:
+            self._forget(task)
+            raise WorkerLost("the task worker is gone") from exc
+        task.requested = True
+        theirs.close()
+        await task.started.wait()
+        if task.lost:
+            raise WorkerLost("the task worker died before the task started")
+        if task.start_error is not None:
+            raise WorkerStartError(f"could not start a task process: {task.start_error}")
+
+    def _forget(self, task: TaskProcess) -> None:
+        self._pending.pop(task.task_id, None)
+        task.started.set()
+        task.exited.set()
+
+    async def _finish(self, task: TaskProcess) -> None:
+        if not task.requested:
+            self._forget(task)
+        if task.lost and task.pid is not None:
+            # The worker died: the task process got SIGKILL (parent-death
+            # signal and _mark_lost), but nobody reports its end any more.
+            with trio.move_on_after(KILL_GRACE):
+                await wait_for_exit(task.pid)
+        if not task.exited.is_set():
+            await self._send_kill(task)
+            with trio.move_on_after(KILL_GRACE):
+                await task.exited.wait()
+        if not task.exited.is_set():
+            log.error("task worker did not reap task process %s; killing it directly", task.pid)
+            if task.pid is not None:
+                kill_process_group(task.pid)
+            self._forget(task)
+        await task.stream.aclose()
+
+    async def _send_kill(self, task: TaskProcess) -> None:
+        try:
+            async with self._send_lock:
+                await self._control.send(json.dumps({"kill": task.task_id}).encode())
+        except (OSError, trio.ClosedResourceError):
+            pass  # the worker is gone; _mark_lost settles the task
+
+    async def aclose(self) -> None:
+        """Stop the worker: it kills and reaps its task processes, then exits."""
+        self._closing = True
+        self._control.close()
+        with trio.move_on_after(STOP_GRACE):
+            await self._wait_exit()
+        if self._popen.poll() is None:
+            self._popen.kill()
+            await self._wait_exit()
+
+    async def _wait_exit(self) -> None:
+        if self._popen.returncode is not None:
+            return  # already reaped: the pid may belong to someone else now
+        if not await wait_for_exit(self._popen.pid):  # pragma: no cover - old kernels
+            await trio.to_thread.run_sync(self._popen.wait, abandon_on_cancel=True)
+        self._popen.wait()
+
+
+async def wait_for_exit(pid: int) -> bool:
+    """Wait until process *pid* has terminated (any process, not only children).
+
+    Returns False if that cannot be observed (no ``pidfd_open``); True once
+    the process is gone, or if it was already gone.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except (AttributeError, OSError):  # pragma: no cover - old kernels
+        return False
+    try:
+        await trio.lowlevel.wait_readable(pidfd)
+    finally:
+        trio.lowlevel.notify_closing(pidfd)
+        os.close(pidfd)
+    return True
