@@ -1,0 +1,84 @@
+"""trio-launcher: on-demand task runners for n8n's task broker protocol, on Trio.
+
+The public API is imported lazily, so that ``python -m trio_launcher.runner``
+pays only for the runner:
+
+- :func:`open_broker`, :func:`serve_broker`, :class:`BrokerConfig`: the embedded broker;
+- :class:`TaskRunner`, :func:`run_runner`, :class:`RunnerConfig`: the Python task runner;
+- :func:`run_launcher`, :class:`LauncherConfig`, :func:`load_launcher_config`: the launcher;
+- :mod:`trio_launcher.protocol`: the sans-IO protocol core.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Broker": "broker",
+    "BrokerConfig": "broker",
+    "TaskError": "broker",
+    "TaskFailed": "broker",
+    "TaskRequestTimedOut": "broker",
+    "TaskTimedOut": "broker",
+    "RunnerDisconnected": "broker",
+    "BrokerDraining": "broker",
+    "TaskResult": "broker",
+    "open_broker": "broker",
+    "serve_broker": "broker",
+    "RunnerConfig": "runner",
+    "TaskRunner": "runner",
+    "run_runner": "runner",
+    "LauncherConfig": "launcher",
+    "load_launcher_config": "launcher",
+    "run_launcher": "launcher",
+    "ConfigError": "envconfig",
+}
+
+__all__ = [
+    "Broker",
+    "BrokerConfig",
+    "BrokerDraining",
+    "ConfigError",
+    "LauncherConfig",
+    "RunnerConfig",
+    "RunnerDisconnected",
+    "TaskError",
+    "TaskFailed",
+    "TaskRequestTimedOut",
+    "TaskResult",
+    "TaskRunner",
+    "TaskTimedOut",
+    "load_launcher_config",
+    "open_broker",
+    "run_launcher",
+    "run_runner",
+    "serve_broker",
+]
+
+if TYPE_CHECKING:
+    from .broker import (
+        Broker,
+        BrokerConfig,
+        BrokerDraining,
+        RunnerDisconnected,
+        TaskError,
+        TaskFailed,
+        TaskRequestTimedOut,
+        TaskResult,
+        TaskTimedOut,
+        open_broker,
+        serve_broker,
+    )
+    from .envconfig import ConfigError
+    from .launcher import LauncherConfig, load_launcher_config, run_launcher
+    from .runner import RunnerConfig, TaskRunner, run_runner
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trio_launcher' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

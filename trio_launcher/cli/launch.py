@@ -1,0 +1,47 @@
+"""``trio-launcher launch``: a drop-in for n8n's task-runner-launcher."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Runner types; everything else comes from n8n's launcher environment."""
+    parser.add_argument(
+        "runner_types", nargs="*", metavar="RUNNER_TYPE", help="e.g. python javascript"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Launch until SIGTERM/SIGINT, then stop every runner's process group; exit 0."""
+    import logging
+
+    import trio
+
+    from ..envconfig import ConfigError
+    from ..launcher import load_launcher_config, run_launcher
+    from ..launcher.config import raise_for_paths
+    from ._common import setup_logging, wait_for_stop_signal
+
+    setup_logging()
+    log = logging.getLogger("trio_launcher.launcher")
+    try:
+        config = load_launcher_config(args.runner_types)
+        raise_for_paths(config.runners)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 1
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(run_launcher, config)
+            types = ", ".join(spec.runner_type for spec in config.runners)
+            log.info("launcher ready for %s, broker %s", types, config.task_broker_uri)
+            await wait_for_stop_signal()
+            log.info("stop signal received: stopping runners")
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    return 0

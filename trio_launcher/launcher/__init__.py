@@ -1,0 +1,30 @@
+"""On-demand runners: pose as a runner until a task waits, then start the real one."""
+
+from .config import LauncherConfig, RunnerSpec, load_launcher_config
+from .errors import (
+    AuthenticationFailed,
+    BrokerUnavailable,
+    HandshakeFailed,
+    LauncherError,
+    RunnerStartFailed,
+)
+from .launcher import Launcher, LauncherStatistics, run_launcher
+from .loop import Phase, RunnerTypeStatus
+from .runner_child import HealthProbe
+
+__all__ = [
+    "AuthenticationFailed",
+    "BrokerUnavailable",
+    "HandshakeFailed",
+    "HealthProbe",
+    "Launcher",
+    "LauncherConfig",
+    "LauncherError",
+    "LauncherStatistics",
+    "Phase",
+    "RunnerSpec",
+    "RunnerStartFailed",
+    "RunnerTypeStatus",
+    "load_launcher_config",
+    "run_launcher",
+]

@@ -1,0 +1,81 @@
+"""The launcher's conversations with the broker: health, grant tokens, handshake."""
+
+from __future__ import annotations
+
+import httpx
+import trio
+import trio_websocket
+
+from ..protocol import LocalProtocolError, RemoteProtocolError, decode, encode
+from ..protocol.handshake import LauncherHandshake
+from ..protocol.ids import hex_id
+from .errors import AuthenticationFailed, BrokerUnavailable, HandshakeFailed
+
+__all__ = ["fetch_grant_token", "handshake", "wait_for_broker"]
+
+HTTP_TIMEOUT = 5.0
+
+
+async def wait_for_broker(http: httpx.AsyncClient, base_url: str) -> None:
+    """Return once ``GET /healthz`` answers 200; raise :class:`BrokerUnavailable` otherwise."""
+    try:
+        response = await http.get(f"{base_url}/healthz", timeout=HTTP_TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise BrokerUnavailable(f"cannot reach the broker at {base_url}: {exc!r}") from None
+    if response.status_code != 200:
+        raise BrokerUnavailable(f"broker health check answered HTTP {response.status_code}")
+
+
+async def fetch_grant_token(http: httpx.AsyncClient, base_url: str, auth_token: str) -> str:
+    """Trade the auth token for a single-use grant token (``POST /runners/auth``)."""
+    try:
+        response = await http.post(
+            f"{base_url}/runners/auth", json={"token": auth_token}, timeout=HTTP_TIMEOUT
+        )
+    except httpx.HTTPError as exc:
+        raise BrokerUnavailable(f"cannot reach the broker at {base_url}: {exc!r}") from None
+    if response.status_code in (401, 403):
+        raise AuthenticationFailed(
+            "the broker refused N8N_RUNNERS_AUTH_TOKEN: set it to the broker's auth token"
+        )
+    if response.status_code != 200:
+        raise BrokerUnavailable(f"grant token request answered HTTP {response.status_code}")
+    try:
+        token = response.json()["data"]["token"]
+    except (ValueError, KeyError, TypeError):
+        raise BrokerUnavailable("grant token response has no data.token") from None
+    if not isinstance(token, str):
+        raise BrokerUnavailable("grant token response has no data.token")
+    return token
+
+
+async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
+    """Pose as a runner of ``task_type`` until the broker has a task; return its id.
+
+    Registers, sends one offer that never expires, and defers the task the
+    broker accepts it for, so the task stays pending for the real runner.
+    """
+    url = f"ws://{netloc}/runners/_ws?id={hex_id(16)}"
+    headers = [(b"Authorization", f"Bearer {grant_token}".encode())]
+    machine = LauncherHandshake(task_type)
+    try:
+        async with trio_websocket.open_websocket_url(url, extra_headers=headers) as ws:
+            while not machine.done:
+                for message in machine.receive(decode(await ws.get_message())):
+                    await ws.send_message(encode(message))
+    except trio_websocket.ConnectionRejected as exc:
+        if exc.status_code in (401, 403):
+            raise AuthenticationFailed(
+                f"the broker refused the launcher's grant token (HTTP {exc.status_code})"
+            ) from None
+        raise HandshakeFailed(
+            f"the broker refused the WebSocket (HTTP {exc.status_code})"
+        ) from None
+    except trio_websocket.ConnectionClosed as exc:
+        raise BrokerUnavailable(f"the broker closed the connection ({exc.reason})") from None
+    except (OSError, trio_websocket.HandshakeError, trio.BrokenResourceError) as exc:
+        raise BrokerUnavailable(f"cannot open a WebSocket to {netloc}: {exc!r}") from None
+    except (RemoteProtocolError, LocalProtocolError) as exc:
+        raise HandshakeFailed(f"protocol error during the handshake: {exc}") from None
+    assert machine.task_id is not None
+    return machine.task_id

@@ -1,0 +1,302 @@
+"""Launcher configuration: n8n's launcher environment and ``n8n-task-runners.json``.
+
+The environment is read as n8n's Go launcher reads it (reference 8.1), the
+config file in the same JSON format. Every problem, in the environment or the
+file, is reported at once, naming the variable or the file and key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ..envconfig import ConfigError, EnvReader
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "PROTECTED_ENV",
+    "LauncherConfig",
+    "RunnerSpec",
+    "load_launcher_config",
+]
+
+DEFAULT_CONFIG_PATH = "/etc/n8n-task-runners.json"
+RESERVED_PORTS = ("5678", "5679", "5680")
+#: Variables the launcher always sets itself; env-overrides cannot change them.
+PROTECTED_ENV = (
+    "N8N_RUNNERS_TASK_BROKER_URI",
+    "N8N_RUNNERS_GRANT_TOKEN",
+    "N8N_RUNNERS_HEALTH_CHECK_SERVER_ENABLED",
+    "N8N_RUNNERS_HEALTH_CHECK_SERVER_PORT",
+)
+ENV_PRECEDENCE = ("overrides", "environment")
+
+
+@attrs.frozen(kw_only=True)
+class RunnerSpec:
+    """One entry of ``task-runners``: how to start the runner of one task type."""
+
+    runner_type: str
+    command: str
+    args: tuple[str, ...] = ()
+    workdir: str = "."
+    health_check_port: int = 5681
+    allowed_env: tuple[str, ...] = ()
+    env_overrides: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class LauncherConfig:
+    """Everything :func:`~trio_launcher.launcher.run_launcher` needs.
+
+    ``env_precedence`` decides who wins when a variable is both passed through
+    (``allowed-env``) and set in ``env-overrides``: ``"overrides"`` (n8n's rule,
+    the default) or ``"environment"`` (the launcher's own environment wins).
+    """
+
+    auth_token: str = attrs.field(repr=False)
+    runners: tuple[RunnerSpec, ...]
+    task_broker_uri: str = "http://127.0.0.1:5679"
+    auto_shutdown_timeout: str = "15"
+    task_timeout: str = "60"
+    health_check_port: int = 5680
+    runner_health_host: str = "127.0.0.1"
+    graceful_shutdown_timeout: float = 30.0
+    env_precedence: str = "overrides"
+    environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def broker_netloc(self) -> str:
+        """``host:port`` of the broker."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.task_broker_uri).netloc
+
+
+def load_launcher_config(
+    runner_types: Sequence[str], environ: Mapping[str, str] | None = None
+) -> LauncherConfig:
+    """Build the configuration for ``runner_types`` from the environment and config file.
+
+    With no config file at ``N8N_RUNNERS_CONFIG_PATH`` (and none named),
+    ``python`` runs this project's own runner. Raises :class:`ConfigError`
+    with every problem found.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    env = EnvReader(environ)
+    auth_token = env.string("N8N_RUNNERS_AUTH_TOKEN", "")
+    if not auth_token:
+        env.problems.append("N8N_RUNNERS_AUTH_TOKEN: required")
+    uri = env.string("N8N_RUNNERS_TASK_BROKER_URI", "http://127.0.0.1:5679")
+    env.problems.extend(_uri_problems(uri))
+    auto_shutdown = env.integer("N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT", 15, minimum=0)
+    precedence = env.string("TRIO_LAUNCHER_ENV_PRECEDENCE", "overrides").lower()
+    if precedence not in ENV_PRECEDENCE:
+        env.problems.append(
+            f"TRIO_LAUNCHER_ENV_PRECEDENCE: expected overrides or environment, got {precedence!r}"
+        )
+    config = dict(
+        auth_token=auth_token,
+        task_broker_uri=uri,
+        auto_shutdown_timeout=str(auto_shutdown),
+        task_timeout=env.string("N8N_RUNNERS_TASK_TIMEOUT", "60"),
+        health_check_port=env.integer(
+            "N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT", 5680, minimum=0, maximum=65535
+        ),
+        runner_health_host=env.string("N8N_RUNNERS_HEALTH_CHECK_SERVER_HOST", "127.0.0.1"),
+        graceful_shutdown_timeout=env.number(
+            "N8N_RUNNERS_GRACEFUL_SHUTDOWN_TIMEOUT", 30.0, minimum=0.0
+        ),
+        env_precedence=precedence,
+        environ=environ,
+    )
+    path = env.raw("N8N_RUNNERS_CONFIG_PATH")
+    runners = _load_runners(runner_types, path, env.problems)
+    env.check(source=path or "environment")
+    return LauncherConfig(runners=runners, **config)  # type: ignore[arg-type]
+
+
+def default_runner(runner_type: str) -> RunnerSpec | None:
+    """The built-in spec when no config file exists: only ``python`` has one."""
+    if runner_type != "python":
+        return None
+    return RunnerSpec(
+        runner_type="python",
+        command=sys.executable,
+        args=("-m", "trio_launcher.runner"),
+        workdir=os.getcwd(),
+        allowed_env=("PATH", "HOME", "VIRTUAL_ENV", "PYTHONPATH", "N8N_RUNNERS_MAX_CONCURRENCY"),
+    )
+
+
+def _uri_problems(uri: str) -> list[str]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return [f"N8N_RUNNERS_TASK_BROKER_URI: expected http(s)://HOST:PORT, got {uri!r}"]
+    if parts.query:
+        return [f"N8N_RUNNERS_TASK_BROKER_URI: must not have a query string, got {uri!r}"]
+    return []
+
+
+def _load_runners(
+    runner_types: Sequence[str], path: str | None, problems: list[str]
+) -> tuple[RunnerSpec, ...]:
+    if not runner_types:
+        problems.append("runner types: name at least one (e.g. python, javascript)")
+        return ()
+    file_path = path or DEFAULT_CONFIG_PATH
+    if path is None and not os.path.exists(file_path):
+        return _defaults(runner_types, problems)
+    entries = _read_entries(file_path, problems)
+    if entries is None:
+        return ()
+    found = _parse_entries(file_path, entries, runner_types, problems)
+    for runner_type in runner_types:
+        if runner_type not in found:
+            problems.append(f"{file_path}: task-runners: no entry for runner type {runner_type!r}")
+    return tuple(found[t] for t in runner_types if t in found)
+
+
+def _defaults(runner_types: Sequence[str], problems: list[str]) -> tuple[RunnerSpec, ...]:
+    specs = []
+    for runner_type in runner_types:
+        spec = default_runner(runner_type)
+        if spec is None:
+            problems.append(
+                f"N8N_RUNNERS_CONFIG_PATH: runner type {runner_type!r} needs a config file "
+                f"(none at {DEFAULT_CONFIG_PATH}); only 'python' has a built-in default"
+            )
+        else:
+            specs.append(spec)
+    return tuple(specs)
+
+
+def _read_entries(path: str, problems: list[str]) -> list[Any] | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+    except OSError as exc:
+        problems.append(f"{path}: cannot read: {exc.strerror}")
+        return None
+    except ValueError as exc:
+        problems.append(f"{path}: not valid JSON: {exc}")
+        return None
+    entries = document.get("task-runners") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        problems.append(f"{path}: task-runners: expected a non-empty array")
+        return None
+    return entries
+
+
+def _parse_entries(
+    path: str, entries: list[Any], runner_types: Sequence[str], problems: list[str]
+) -> dict[str, RunnerSpec]:
+    found: dict[str, RunnerSpec] = {}
+    single = len(runner_types) == 1
+    for index, entry in enumerate(entries):
+        where = f"{path}: task-runners[{index}]"
+        spec = _parse_entry(where, entry, single, problems)
+        if spec is not None and spec.runner_type in runner_types:
+            found[spec.runner_type] = spec
+    ports = [spec.health_check_port for spec in found.values()]
+    if len(set(ports)) != len(ports):
+        problems.append(f"{path}: health-check-server-port: each runner needs its own port")
+    return found
+
+
+def _parse_entry(where: str, entry: Any, single: bool, problems: list[str]) -> RunnerSpec | None:
+    if not isinstance(entry, dict):
+        problems.append(f"{where}: expected an object")
+        return None
+    before = len(problems)
+    runner_type = _field(entry, "runner-type", str, where, problems)
+    command = _field(entry, "command", str, where, problems)
+    workdir = _field(entry, "workdir", str, where, problems, default=".")
+    args = _string_list(entry, "args", where, problems)
+    allowed_env = _string_list(entry, "allowed-env", where, problems)
+    overrides = _field(entry, "env-overrides", dict, where, problems, default={})
+    if any(not isinstance(v, str) for v in overrides.values()):
+        problems.append(f"{where}: env-overrides: every value must be a string")
+    port = _health_port(entry, where, single, problems)
+    if len(problems) > before:
+        return None
+    return RunnerSpec(
+        runner_type=runner_type,
+        command=command,
+        args=tuple(args),
+        workdir=workdir,
+        health_check_port=port,
+        allowed_env=tuple(allowed_env),
+        env_overrides=dict(overrides),
+    )
+
+
+_MISSING = object()
+
+
+def _field(
+    entry: dict[str, Any],
+    key: str,
+    kind: type,
+    where: str,
+    problems: list[str],
+    default: Any = _MISSING,
+) -> Any:
+    value = entry.get(key, default)
+    if value is _MISSING:
+        problems.append(f"{where}: {key}: required")
+    elif not isinstance(value, kind):
+        problems.append(f"{where}: {key}: expected a {kind.__name__}, got {value!r}")
+    else:
+        return value
+    return kind()
+
+
+def _string_list(entry: dict[str, Any], key: str, where: str, problems: list[str]) -> list[str]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{where}: {key}: expected an array of strings")
+        return []
+    return value
+
+
+def _health_port(entry: dict[str, Any], where: str, single: bool, problems: list[str]) -> int:
+    value = entry.get("health-check-server-port")
+    if value is None:
+        if not single:
+            problems.append(f"{where}: health-check-server-port: required with several runners")
+        return 5681
+    text = str(value)
+    if text in RESERVED_PORTS or not text.isdigit() or not 0 < int(text) < 65536:
+        problems.append(
+            f"{where}: health-check-server-port: expected a free port other than "
+            f"5678-5680, got {value!r}"
+        )
+        return 5681
+    return int(text)
+
+
+def check_runner_paths(spec: RunnerSpec) -> list[str]:
+    """Problems with the runner's ``command`` and ``workdir`` on this machine."""
+    import shutil
+
+    found = []
+    if not os.path.isdir(spec.workdir):
+        found.append(f"{spec.runner_type}: workdir: no such directory {spec.workdir!r}")
+    if shutil.which(spec.command) is None:
+        found.append(f"{spec.runner_type}: command: not an executable: {spec.command!r}")
+    return found
+
+
+def raise_for_paths(specs: Sequence[RunnerSpec]) -> None:
+    """Raise :class:`ConfigError` if any runner's command or workdir is unusable."""
+    found = [p for spec in specs for p in check_runner_paths(spec)]
+    if found:
+        raise ConfigError(found, source="task-runners")

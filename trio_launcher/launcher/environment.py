@@ -1,0 +1,59 @@
+"""The environment a runner child gets (reference 8.2), with one documented precedence rule."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from .config import PROTECTED_ENV, LauncherConfig, RunnerSpec
+
+__all__ = ["runner_environment"]
+
+log = logging.getLogger(__name__)
+
+ALWAYS_PASSED = ("LANG", "PATH", "TZ", "TERM")
+
+
+def runner_environment(
+    config: LauncherConfig, spec: RunnerSpec, grant_token: str
+) -> dict[str, str]:
+    """The runner's environment: minimal, with the protected variables set by us.
+
+    Order: the launcher's ``LANG``, ``PATH``, ``TZ``, ``TERM`` and
+    ``allowed-env``; then our ``N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT`` and
+    ``N8N_RUNNERS_TASK_TIMEOUT`` unless passed through; then ``env-overrides``
+    (or, with ``env_precedence="environment"``, overrides only for variables
+    the launcher's environment does not pass through); the protected variables
+    last, so nothing can change them.
+    """
+    source = config.environ
+    passed = {
+        name: source[name]
+        for name in sorted({*ALWAYS_PASSED, *spec.allowed_env})
+        if name in source and name not in PROTECTED_ENV
+    }
+    env = dict(passed)
+    env.setdefault("N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT", config.auto_shutdown_timeout)
+    env.setdefault("N8N_RUNNERS_TASK_TIMEOUT", config.task_timeout)
+    env.update(_overrides(spec.runner_type, spec.env_overrides, passed, config.env_precedence))
+    env.update(
+        N8N_RUNNERS_TASK_BROKER_URI=config.task_broker_uri,
+        N8N_RUNNERS_HEALTH_CHECK_SERVER_ENABLED="true",
+        N8N_RUNNERS_HEALTH_CHECK_SERVER_PORT=str(spec.health_check_port),
+        N8N_RUNNERS_GRANT_TOKEN=grant_token,
+    )
+    return env
+
+
+def _overrides(
+    runner_type: str, overrides: Mapping[str, str], passed: Mapping[str, str], precedence: str
+) -> dict[str, str]:
+    kept = {}
+    for name, value in overrides.items():
+        if name in PROTECTED_ENV:
+            log.warning("[launcher:%s] env-overrides cannot set %s; ignored", runner_type, name)
+        elif precedence == "environment" and name in passed:
+            continue
+        else:
+            kept[name] = value
+    return kept

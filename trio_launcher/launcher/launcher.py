@@ -1,0 +1,113 @@
+"""``run_launcher``: one lifecycle loop per runner type, and the launcher's health endpoint."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import attrs
+import trio
+
+from ..httpserver import Request, Response, serve_http_connection
+from ..process import Backoff
+from .config import LauncherConfig
+from .loop import Phase, RunnerTypeLoop, RunnerTypeStatus
+from .runner_child import HealthProbe
+
+__all__ = ["Launcher", "run_launcher"]
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class LauncherStatistics:
+    """A snapshot of every runner type's loop."""
+
+    runners: Mapping[str, RunnerTypeStatus]
+
+    def as_json(self) -> dict[str, object]:
+        """``{"status": "ok", "runners": {type: {...}}}``, as ``GET /healthz`` serves it."""
+        return {"status": "ok", "runners": {t: s.as_json() for t, s in self.runners.items()}}
+
+
+class Launcher:
+    """Handle on a running launcher."""
+
+    def __init__(self, loops: Mapping[str, RunnerTypeLoop]) -> None:
+        self._loops = loops
+        #: The port of the health endpoint, or None if it could not listen.
+        self.health_port: int | None = None
+
+    def statistics(self) -> LauncherStatistics:
+        """Where each runner type's loop is now."""
+        return LauncherStatistics({t: loop.status for t, loop in self._loops.items()})
+
+    async def wait_for_phase(self, runner_type: str, phase: Phase) -> RunnerTypeStatus:
+        """Return once ``runner_type``'s loop is in ``phase``."""
+        return await self._loops[runner_type].wait_for_phase(phase)
+
+    async def wait_for_change(self, runner_type: str) -> RunnerTypeStatus:
+        """Return the status of ``runner_type``'s loop after its next phase change."""
+        return await self._loops[runner_type].wait_for_change()
+
+    async def _on_request(self, request: Request) -> Response:
+        if request.path != "/healthz":
+            return Response.json(404, {"message": "Not Found"})
+        if request.method != "GET":
+            return Response.json(405, {"message": "Method Not Allowed"})
+        return Response.json(200, self.statistics().as_json())
+
+    async def _refuse_upgrade(self, request: Request, stream: trio.abc.Stream) -> Response:
+        return Response.json(404, {"message": "Not Found"})
+
+    async def serve_health(self, port: int, *, task_status: trio.TaskStatus[None]) -> None:
+        """Serve ``GET /healthz``; like n8n's launcher, go on without it if the port is busy."""
+        try:
+            listeners = await trio.open_tcp_listeners(port)
+        except OSError as exc:
+            log.error("launcher health endpoint cannot listen on port %d: %s", port, exc)
+            task_status.started()
+            return
+        self.health_port = listeners[0].socket.getsockname()[1]
+        task_status.started()
+        await trio.serve_listeners(self._serve_connection, listeners)
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+        await serve_http_connection(
+            stream, self._on_request, self._refuse_upgrade, max_body=64 * 1024
+        )
+
+
+async def run_launcher(
+    config: LauncherConfig,
+    *,
+    probe: HealthProbe | None = None,
+    backoff: Backoff | None = None,
+    serve_health: bool = True,
+    task_status: trio.TaskStatus[Launcher] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Launch runners on demand until cancelled.
+
+    One loop per runner type in ``config.runners``, each posing as a runner
+    until the broker has a task of its type, then starting the real runner and
+    waiting for it to exit. ``task_status.started(launcher)`` once the health
+    endpoint listens. Cancelling stops every runner's process group (TERM,
+    grace, KILL) before returning.
+    """
+    probe = probe or HealthProbe(host=config.runner_health_host)
+    loops = {
+        spec.runner_type: RunnerTypeLoop(
+            config,
+            spec,
+            probe=probe,
+            backoff=backoff or Backoff(initial=1.0, maximum=30.0),
+        )
+        for spec in config.runners
+    }
+    launcher = Launcher(loops)
+    async with trio.open_nursery() as nursery:
+        if serve_health:
+            await nursery.start(launcher.serve_health, config.health_check_port)
+        for loop in loops.values():
+            nursery.start_soon(loop.run)
+        task_status.started(launcher)

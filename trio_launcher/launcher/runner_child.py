@@ -1,0 +1,108 @@
+"""One run of a runner process: start it, log its output, probe its health, wait for exit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+import attrs
+import httpx
+import trio
+
+from .._groups import unwrap_lone_exception
+from ..process import ChildProcess, ExitStatus, SpawnError, run_child
+from .config import RunnerSpec
+from .errors import RunnerStartFailed
+
+__all__ = ["HealthProbe", "run_runner"]
+
+log = logging.getLogger("trio_launcher.runner_output")
+
+
+@attrs.frozen(kw_only=True)
+class HealthProbe:
+    """How the runner's ``/healthz`` is probed (n8n: 3 s, then every 10 s, 6 failures)."""
+
+    host: str = "127.0.0.1"
+    initial_delay: float = 3.0
+    interval: float = 10.0
+    timeout: float = 5.0
+    failures: int = 6
+
+
+async def run_runner(
+    spec: RunnerSpec,
+    env: Mapping[str, str],
+    *,
+    probe: HealthProbe,
+    grace_period: float,
+    on_started: Callable[[ChildProcess], None],
+) -> ExitStatus:
+    """Run the runner until it exits; stop it (TERM, grace, KILL) if it stops answering.
+
+    Cancellation stops the runner's whole process group before returning.
+    """
+    prefix = f"[runner:{spec.runner_type}]"
+
+    def log_line(stream: str, line: str) -> None:
+        log.info("%s %s", prefix, line)
+
+    with unwrap_lone_exception():
+        return await _run(spec, env, probe, grace_period, on_started, log_line)
+
+
+async def _run(
+    spec: RunnerSpec,
+    env: Mapping[str, str],
+    probe: HealthProbe,
+    grace_period: float,
+    on_started: Callable[[ChildProcess], None],
+    log_line: Callable[[str, str], None],
+) -> ExitStatus:
+    prefix = f"[runner:{spec.runner_type}]"
+    async with trio.open_nursery() as nursery:
+        try:
+            child: ChildProcess = await nursery.start(
+                lambda task_status: run_child(
+                    [spec.command, *spec.args],
+                    env=env,
+                    cwd=spec.workdir,
+                    on_output=log_line,
+                    grace_period=grace_period,
+                    task_status=task_status,
+                )
+            )
+        except SpawnError as exc:
+            raise RunnerStartFailed(f"{prefix} cannot start {spec.command!r}: {exc}") from None
+        on_started(child)
+        nursery.start_soon(_watch_health, child, spec, probe)
+        status = await child.wait()
+        nursery.cancel_scope.cancel()
+    return status
+
+
+async def _watch_health(child: ChildProcess, spec: RunnerSpec, probe: HealthProbe) -> None:
+    url = f"http://{probe.host}:{spec.health_check_port}/healthz"
+    failures = 0
+    await trio.sleep(probe.initial_delay)
+    async with httpx.AsyncClient(timeout=probe.timeout) as http:
+        while True:
+            failures = 0 if await _healthy(http, url) else failures + 1
+            if failures >= probe.failures:
+                log.warning(
+                    "[launcher:%s] runner pid %d failed %d health checks; stopping it",
+                    spec.runner_type,
+                    child.pid,
+                    failures,
+                )
+                await child.terminate()
+                return
+            await trio.sleep(probe.interval)
+
+
+async def _healthy(http: httpx.AsyncClient, url: str) -> bool:
+    try:
+        response = await http.get(url)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
