@@ -42,7 +42,7 @@ class GrantTokens:
 
 
 class RateLimiter:
-    """At most ``limit`` events per sliding ``window`` seconds for each key."""
+    """At most ``limit`` events per sliding ``window`` seconds for each key (0: no limit)."""
 
     def __init__(self, limit: int, window: float = 1.0) -> None:
         self._limit = limit
@@ -51,6 +51,8 @@ class RateLimiter:
 
     def allow(self, key: str, now: float) -> bool:
         """Record an event for ``key``; False if it is over the limit (then not recorded)."""
+        if self._limit <= 0:
+            return True
         events = self._events.setdefault(key, collections.deque())
         while events and events[0] <= now - self._window:
             events.popleft()
