@@ -41,7 +41,7 @@ def main() -> int:
         setup_logging()
         log.error("%s", exc)
         return EXIT_CONFIG
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, bare_when_piped=True)
 
     async def serve() -> int:
         async with trio.open_nursery() as nursery:

@@ -17,6 +17,7 @@ import trio
 import trio_websocket
 
 from .._groups import unwrap_lone_exception
+from ..envconfig import ConfigError
 from ..protocol import RemoteProtocolError, decode, encode
 from ..protocol.ids import nanoid
 from ..protocol.reasons import CLOSE_NORMAL
@@ -39,7 +40,7 @@ from .errors import (
     NoIdleTimeoutHandlerError,
 )
 from .executor import TaskExecutor, open_executor
-from .sandbox_policy import SandboxPolicy
+from .sandbox_policy import SandboxConfigError, SandboxPolicy
 
 __all__ = ["TaskRunner", "run_runner"]
 
@@ -78,6 +79,8 @@ class TaskRunner:
         self._grant_token = config.grant_token
         self._machine: RunnerConnection | None = None
         self._executor: TaskExecutor | None = None
+        self._executor_ready = trio.Event()
+        self._sandbox = SandboxPolicy()
         self._wake = trio.Event()
         self._task_finished = trio.Event()
         self._idle_deadline = math.inf
@@ -106,23 +109,38 @@ class TaskRunner:
         if self.config.auto_shutdown_timeout > 0 and self.on_idle_timeout is None:
             raise NoIdleTimeoutHandlerError()
         try:
+            self._sandbox = self._policy()
+        except SandboxConfigError as exc:
+            raise ConfigError([str(exc)]) from None
+        try:
             with unwrap_lone_exception():
                 await self._serve_until_stopped()
         finally:
             self._stopped.set()
 
     async def _serve_until_stopped(self) -> None:
-        async with open_executor(
-            self._policy(), memory_limit_mb=self.config.task_memory_limit_mb or None
-        ) as executor:
-            self._executor = executor
-            async with trio.open_nursery() as nursery:
-                if self.config.health_check.enabled:
-                    from .health import serve_health
+        # The worker starts while we connect and register: the first offer
+        # does not wait for it, only the first task does.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._keep_executor)
+            if self.config.health_check.enabled:
+                from .health import serve_health
 
-                    self.health_port = await nursery.start(serve_health, self)
-                await self._connection_loop()
-                nursery.cancel_scope.cancel()
+                self.health_port = await nursery.start(serve_health, self)
+            await self._connection_loop()
+            nursery.cancel_scope.cancel()
+
+    async def _keep_executor(self) -> None:
+        limit = self.config.task_memory_limit_mb or None
+        async with open_executor(self._sandbox, memory_limit_mb=limit) as executor:
+            self._executor = executor
+            self._executor_ready.set()
+            await trio.sleep_forever()
+
+    async def _wait_for_executor(self) -> TaskExecutor:
+        await self._executor_ready.wait()
+        assert self._executor is not None
+        return self._executor
 
     async def stop(self) -> None:
         """Stop gracefully: no new tasks, finish running ones within the graceful timeout.
@@ -271,11 +289,12 @@ class TaskRunner:
         self._wake.set()
 
     async def _run_task(self, task_id: str, settings: Any, scope: trio.CancelScope) -> None:
-        assert self._executor is not None and self._machine is not None
+        assert self._machine is not None
         machine = self._machine
         outcome = None
         with scope:
-            outcome = await self._executor.run(settings, timeout=self.config.task_timeout)
+            executor = await self._wait_for_executor()
+            outcome = await executor.run(settings, timeout=self.config.task_timeout)
         del self._task_scopes[task_id]
         if outcome is None:
             error = STOPPED_ERROR if self._stop_requested.is_set() else CANCELLED_ERROR

@@ -178,7 +178,7 @@ class Worker:
         try:
             pid = self._hand_off(fds[0])
         except OSError as exc:
-            self._send({"failed": task_id, "error": f"could not start a task process: {exc}"})
+            self._send({"failed": task_id, "error": str(exc)})
             return
         finally:
             os.close(fds[0])

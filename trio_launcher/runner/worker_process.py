@@ -49,7 +49,9 @@ sys.exit(main(sys.argv[1:]))
 
 #: Variables the worker keeps when the environment is blocked (besides the
 #: allowlist): what the interpreter itself needs.  Task processes clear even these.
-_INTERPRETER_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+_INTERPRETER_ENV = frozenset(
+    {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "LD_LIBRARY_PATH"}
+)
 
 
 class WorkerLost(Exception):
@@ -252,7 +254,7 @@ class WorkerProcess:
         if task.lost:
             raise WorkerLost("the task worker died before the task started")
         if task.start_error is not None:
-            raise WorkerStartError(f"could not start a task process: {task.start_error}")
+            raise WorkerStartError(f"Could not start a task process: {task.start_error}")
 
     def _forget(self, task: TaskProcess) -> None:
         self._pending.pop(task.task_id, None)
