@@ -55,6 +55,13 @@ def interop(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Regenerate the generated parts of the docs (message catalogue, state diagrams)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "trio_launcher.protocol.diagrams", "docs/protocol.md")
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Run every benchmark script; each prints one JSON line."""
     session.install("-e", ".[test]")
