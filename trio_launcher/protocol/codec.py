@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 
 import attrs
@@ -70,14 +71,43 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _strict_str_tuple)
     conv.register_unstructure_hook(tuple, list)
-    for cls in MESSAGE_TYPES.values():
-        renames: dict[str, Any] = {
-            f.name: override(rename=wire_name(f.name), omit_if_default=f.default is ABSENT)
-            for f in attrs.fields(cls)
-        }
-        conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, **renames))
-        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, **renames))
+    # Hooks are generated per class on first use: the runner's start-up pays
+    # only for the few messages it actually sees.
+    conv.register_structure_hook_factory(_is_message, partial(_structure_fn, conv))
+    conv.register_unstructure_hook_factory(_is_message, partial(_unstructure_fn, conv))
     return conv
+
+
+def _is_message(cls: Any) -> bool:
+    return cls in _MESSAGE_CLASSES
+
+
+def _renames(cls: type, *, opaque_as_is: bool = False) -> dict[str, Any]:
+    overrides = {}
+    for f in attrs.fields(cls):
+        opaque = opaque_as_is and f.type in (Any, "Any")
+        overrides[f.name] = override(
+            rename=wire_name(f.name),
+            omit_if_default=f.default is ABSENT,
+            # Opaque payloads are JSON already: encode them as they are, not copied.
+            unstruct_hook=_as_is if opaque else None,
+        )
+    return overrides
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _structure_fn(conv: cattrs.Converter, cls: type) -> Any:
+    return make_dict_structure_fn(cls, conv, **_renames(cls))
+
+
+def _unstructure_fn(conv: cattrs.Converter, cls: type) -> Any:
+    return make_dict_unstructure_fn(cls, conv, **_renames(cls, opaque_as_is=True))
+
+
+_MESSAGE_CLASSES: Final = frozenset(MESSAGE_TYPES.values())
 
 
 #: The cattrs converter behind :func:`encode` and :func:`decode`.
