@@ -41,6 +41,7 @@ from .errors import (
 )
 from .executor import TaskExecutor, open_executor
 from .sandbox_policy import SandboxConfigError, SandboxPolicy
+from .task_outcome import TaskOutcome
 
 __all__ = ["TaskRunner", "run_runner"]
 
@@ -228,6 +229,7 @@ class TaskRunner:
         finally:
             self.connected = False
             self._outbox = None
+            machine.connection_closed()
             self._cancel_all_tasks()
 
     async def _read(
@@ -296,16 +298,16 @@ class TaskRunner:
             executor = await self._wait_for_executor()
             outcome = await executor.run(settings, timeout=self.config.task_timeout)
         del self._task_scopes[task_id]
-        if outcome is None:
+        if outcome is None:  # killed: by a broker cancel (nothing is sent then) or a stop
             error = STOPPED_ERROR if self._stop_requested.is_set() else CANCELLED_ERROR
-            self._send(machine.task_failed(task_id, error))
+            continue_on_fail = isinstance(settings, dict) and settings.get("continueOnFail") is True
+            outcome = TaskOutcome.failure(error, continue_on_fail=continue_on_fail)
+        for args in outcome.print_args:
+            self._send([machine.rpc(task_id, "logNodeOutput", args)])
+        if outcome.ok:
+            self._send(machine.task_done(task_id, {"result": outcome.result}))
         else:
-            for args in outcome.print_args:
-                self._send([machine.rpc(task_id, "logNodeOutput", args)])
-            if outcome.ok:
-                self._send(machine.task_done(task_id, {"result": outcome.result}))
-            else:
-                self._send(machine.task_failed(task_id, outcome.error))
+            self._send(machine.task_failed(task_id, outcome.error))
         self._touch()
         self._wake.set()
         self._task_finished.set()
