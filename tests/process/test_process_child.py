@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -24,7 +25,10 @@ from trio_launcher.process import ChildProcess, ExitStatus, SpawnError, run_chil
 
 
 async def start_then_cancel(
-    command: list[str], output: Output, grace_period: float = 10.0, ready: str = "ready"
+    command: list[str],
+    output: Output,
+    grace_period: float = 10.0,
+    ready: Sequence[str] = ("ready",),
 ) -> ChildProcess:
     """Start ``command``, wait for its ``ready`` lines, cancel run_child, return the handle.
 
@@ -43,7 +47,7 @@ async def start_then_cancel(
 
     async with trio.open_nursery() as nursery:
         child: ChildProcess = await nursery.start(run)
-        for line in ready.split(","):
+        for line in ready:
             await output.wait_for(line)
         nursery.cancel_scope.cancel()
     assert [type(exc) for exc in raised] == [trio.Cancelled]
@@ -201,7 +205,7 @@ async def test_cancel_kills_grandchildren_in_the_group() -> None:
     grandchild = sleeper(ignore_term=True, say="grandchild ready")
     command = with_grandchild(grandchild, then=sleeper(say="leader ready"))
     with trio.fail_after(HANG_GUARD):
-        child = await start_then_cancel(command, output, ready="leader ready,grandchild ready")
+        child = await start_then_cancel(command, output, ready=["leader ready", "grandchild ready"])
         await wait_gone(int(await output.wait_for("grandchild pid")))
     assert child.status == ExitStatus(signal=signal.SIGTERM)
 

@@ -109,8 +109,10 @@ from .messages import (
 from .transitions import Transition, TransitionTable
 
 __all__ = [
+    "EVICTED_REASON",
     "REQUEST_TRANSITIONS",
     "RUNNER_TRANSITIONS",
+    "UNRESPONSIVE_REASON",
     "BrokerCore",
     "BrokerStatistics",
     "BrokerTimeouts",
