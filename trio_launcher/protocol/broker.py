@@ -434,6 +434,22 @@ def _disconnect_error(cause: DisconnectCause) -> dict[str, str]:
     )
 
 
+#: What the broker passes on while a task is in flight: incoming type -> outgoing message.
+_TO_REQUESTER: Final[dict[type[Any], Callable[[Any], BrokerToRequester]]] = {
+    RunnerRpc: lambda m: BrokerRpc(m.call_id, m.task_id, m.name, m.params),
+    RunnerTaskDataRequest: lambda m: BrokerTaskDataRequest(
+        m.task_id, m.request_id, m.request_params
+    ),
+    RunnerNodeTypesRequest: lambda m: BrokerNodeTypesRequest(
+        m.task_id, m.request_id, m.request_params
+    ),
+}
+_TO_RUNNER: Final[dict[type[Any], Callable[[Any], BrokerToRunner]]] = {
+    RequesterTaskDataResponse: lambda m: BrokerTaskDataResponse(m.task_id, m.request_id, m.data),
+    RequesterNodeTypesResponse: lambda m: BrokerNodeTypes(m.task_id, m.request_id, m.node_types),
+    RequesterRpcResponse: lambda m: BrokerRpcResponse(m.call_id, m.task_id, m.status, m.data),
+}
+
 _INFO_REQUEST: Final = BrokerInfoRequest()
 _REGISTERED: Final = BrokerRunnerRegistered()
 _DRAIN: Final = BrokerDrain()
@@ -484,17 +500,13 @@ class BrokerCore:
             RunnerTaskDeferred: self._on_deferred,
             RunnerTaskDone: self._on_done,
             RunnerTaskError: self._on_error,
-            RunnerRpc: self._on_rpc,
-            RunnerTaskDataRequest: self._on_data_request,
-            RunnerNodeTypesRequest: self._on_node_types_request,
+            **dict.fromkeys(_TO_REQUESTER, self._forward_to_requester),
         }
         self._requester_handlers: dict[type[Any], _RequesterHandler] = {
             RequesterTaskRequest: self._on_request,
             RequesterTaskSettings: self._on_settings,
             RequesterTaskCancel: self._on_cancel,
-            RequesterTaskDataResponse: self._on_data_response,
-            RequesterNodeTypesResponse: self._on_node_types_response,
-            RequesterRpcResponse: self._on_rpc_response,
+            **dict.fromkeys(_TO_RUNNER, self._forward_to_runner),
         }
 
     # --- public API: runners ----------------------------------------------------------
@@ -767,28 +779,6 @@ class BrokerCore:
             out.append(SendToRequester(job.requester, BrokerTaskError(msg.task_id, msg.error)))
             self._finish(job, "runner:taskerror")
 
-    def _on_rpc(self, runner: _Runner, msg: RunnerRpc, now: float, out: list[Output]) -> None:
-        job = self._forwarding_job(runner, msg.task_id)
-        if job is not None:
-            rpc = BrokerRpc(msg.call_id, msg.task_id, msg.name, msg.params)
-            out.append(SendToRequester(job.requester, rpc))
-
-    def _on_data_request(
-        self, runner: _Runner, msg: RunnerTaskDataRequest, now: float, out: list[Output]
-    ) -> None:
-        job = self._forwarding_job(runner, msg.task_id)
-        if job is not None:
-            request = BrokerTaskDataRequest(msg.task_id, msg.request_id, msg.request_params)
-            out.append(SendToRequester(job.requester, request))
-
-    def _on_node_types_request(
-        self, runner: _Runner, msg: RunnerNodeTypesRequest, now: float, out: list[Output]
-    ) -> None:
-        job = self._forwarding_job(runner, msg.task_id)
-        if job is not None:
-            request = BrokerNodeTypesRequest(msg.task_id, msg.request_id, msg.request_params)
-            out.append(SendToRequester(job.requester, request))
-
     def _runner_job(self, runner: _Runner, task_id: str, trigger: str) -> _Job | None:
         """The runner's own task ``task_id`` if ``trigger`` fits its state, else ``None``."""
         job = runner.jobs.get(task_id)
@@ -796,9 +786,13 @@ class BrokerCore:
             return None
         return job
 
-    def _forwarding_job(self, runner: _Runner, task_id: str) -> _Job | None:
-        job = runner.jobs.get(task_id)
-        return job if job is not None and job.state in _IN_FLIGHT else None
+    def _forward_to_requester(
+        self, runner: _Runner, msg: Any, now: float, out: list[Output]
+    ) -> None:
+        """RPCs and data requests of a task in flight go to its requester."""
+        job = runner.jobs.get(msg.task_id)
+        if job is not None and job.state in _IN_FLIGHT:
+            out.append(SendToRequester(job.requester, _TO_REQUESTER[type(msg)](msg)))
 
     # --- requester messages ----------------------------------------------------------
 
@@ -844,29 +838,11 @@ class BrokerCore:
         if job is not None:
             self._cancel(job, msg.reason, "requester:taskcancel", out)
 
-    def _on_data_response(
-        self, requester: str, msg: RequesterTaskDataResponse, now: float, out: list[Output]
-    ) -> None:
+    def _forward_to_runner(self, requester: str, msg: Any, now: float, out: list[Output]) -> None:
+        """Answers to a task's RPCs and data requests go to its runner."""
         job = self._requester_task(requester, msg.task_id)
         if job is not None and job.state in _IN_FLIGHT:
-            response = BrokerTaskDataResponse(msg.task_id, msg.request_id, msg.data)
-            out.append(SendToRunner(self._connection_of(job), response))
-
-    def _on_node_types_response(
-        self, requester: str, msg: RequesterNodeTypesResponse, now: float, out: list[Output]
-    ) -> None:
-        job = self._requester_task(requester, msg.task_id)
-        if job is not None and job.state in _IN_FLIGHT:
-            response = BrokerNodeTypes(msg.task_id, msg.request_id, msg.node_types)
-            out.append(SendToRunner(self._connection_of(job), response))
-
-    def _on_rpc_response(
-        self, requester: str, msg: RequesterRpcResponse, now: float, out: list[Output]
-    ) -> None:
-        job = self._requester_task(requester, msg.task_id)
-        if job is not None and job.state in _IN_FLIGHT:
-            response = BrokerRpcResponse(msg.call_id, msg.task_id, msg.status, msg.data)
-            out.append(SendToRunner(self._connection_of(job), response))
+            out.append(SendToRunner(self._connection_of(job), _TO_RUNNER[type(msg)](msg)))
 
     def _requester_task(self, requester: str, task_id: str) -> _Job | None:
         """The live task ``task_id``; another requester's task is a local bug."""
