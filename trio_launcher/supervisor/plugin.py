@@ -1,0 +1,510 @@
+"""One plugin's lifecycle: start, readiness, restart policy with backoff, stop.
+
+A :class:`Plugin` is started with :meth:`Plugin.start`, which launches a
+*run* in the supervisor's nursery. A run loops: prepare (credentials, log
+file), spawn the child with :func:`~trio_launcher.process.run_child`, wait
+for it to exit, then either finish or back off and spawn again, as the
+restart policy says. :meth:`Plugin.stop` cancels the run; ``run_child`` then
+terminates the whole process group (TERM, grace period, KILL).
+
+A run's cancel scope is shielded: cancelling the supervisor does not stop
+plugins all at once. The supervisor stops them one by one, in reverse start
+order, with :meth:`Plugin.stop`.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+import os
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from random import Random
+from typing import Any
+
+import attrs
+import trio
+
+from ..process import ChildProcess, ExitStatus, ResourceSample, SpawnError, run_child
+from .config import PluginConfig, RestartPolicy
+from .credentials import ensure_credentials
+from .events import (
+    BackingOff,
+    Crashed,
+    EventBus,
+    Failed,
+    Ready,
+    Restarted,
+    Started,
+    Stopped,
+    ThresholdExceeded,
+)
+from .inventory import PluginEntry
+from .logfile import RotatingLog
+from .monitor import ThresholdTracker
+from .readiness import LineWatch, wait_ready
+
+__all__ = ["Plugin", "PluginContext", "PluginError", "PluginState", "PluginStatus", "Spawn"]
+
+logger = logging.getLogger("trio_launcher.supervisor")
+
+#: Environment variable giving a plugin its own name.
+PLUGIN_NAME_ENV = "TRIO_LAUNCHER_PLUGIN"
+
+#: Starts a child: :func:`~trio_launcher.process.run_child` or a stand-in for tests.
+Spawn = Callable[..., Awaitable[ExitStatus]]
+
+_launches = itertools.count(1)
+
+
+class PluginError(Exception):
+    """A plugin cannot be started or is unknown."""
+
+
+class PluginState(enum.StrEnum):
+    """The ``status`` column of ``plugins ls``."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    BACKOFF = "backoff"
+    FAILED = "failed"
+
+
+@attrs.frozen
+class PluginStatus:
+    """A snapshot of one plugin, as shown by ``plugins ls``.
+
+    ``since`` is the wall-clock time of the last state change; ``cpu_percent``
+    and ``memory_bytes`` are for the whole process tree, from the last sample.
+    """
+
+    name: str
+    status: PluginState
+    pid: int | None
+    starts: int
+    restarts: int
+    ready: bool
+    cpu_percent: float | None
+    memory_bytes: int | None
+    since: float
+    last_error: str
+    log_file: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict (``since`` in ISO 8601)."""
+        fields = attrs.asdict(self)
+        fields["status"] = self.status.value
+        fields["since"] = datetime.fromtimestamp(self.since, UTC).isoformat(timespec="seconds")
+        return fields
+
+
+@attrs.define
+class PluginContext:
+    """What all plugins of one supervisor share."""
+
+    bus: EventBus
+    nursery: trio.Nursery
+    logs_dir: Path
+    credentials_dir: Path | None
+    base_dir: Path
+    spawn: Spawn = run_child
+    random: Random | None = None
+
+
+class Plugin:
+    """One supervised plugin; see the module docstring."""
+
+    def __init__(self, entry: PluginEntry, context: PluginContext) -> None:
+        self.entry = entry
+        self._ctx = context
+        self._state = PluginState.STOPPED if entry.problem is None else PluginState.FAILED
+        self._last_error = entry.problem or ""
+        self._since = time.time()
+        self._pid: int | None = None
+        self._starts = self._restarts = 0
+        self._ready = self._settled = False
+        self._usage: ResourceSample | None = None
+        self._backoff = entry.config.backoff.make(context.random)
+        self._tracker = ThresholdTracker(entry.config.limits)
+        self._log: RotatingLog | None = None
+        self._lines = LineWatch(None)
+        self._lock = trio.Lock()
+        # The current run, if any.
+        self._run_scope: trio.CancelScope | None = None
+        self._run_done = trio.Event()
+        self._run_done.set()
+        self._stopping = False
+        self.launch_order = 0
+        # The current attempt (one child process) of the run.
+        self._attempt_scope: trio.CancelScope | None = None
+        self._outcome = trio.Event()  # set when the next/current attempt settles
+        self._child_status: ExitStatus | None = None
+        self._restart_reason: str | None = None  # why we are stopping the child to restart it
+        self._next_reason: str | None = None  # reason to report with the next start
+        self._skip_backoff = trio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Plugin {self.name} {self._state} pid={self._pid}>"
+
+    @property
+    def name(self) -> str:
+        """The plugin's name."""
+        return self.entry.name
+
+    @property
+    def config(self) -> PluginConfig:
+        """The plugin's settings."""
+        return self.entry.config
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running child, if any."""
+        return self._pid
+
+    @property
+    def active(self) -> bool:
+        """True from :meth:`start` until the plugin is stopped or has given up."""
+        return self._run_scope is not None
+
+    @property
+    def log_path(self) -> Path | None:
+        """The plugin's log file, or None if it does not log to a file."""
+        if not self.config.log.to_file:
+            return None
+        return self._ctx.logs_dir / f"{self.name}.log"
+
+    def status(self) -> PluginStatus:
+        """A snapshot of the plugin's state."""
+        usage = self._usage
+        log_path = self.log_path
+        return PluginStatus(
+            name=self.name,
+            status=self._state,
+            pid=self._pid,
+            starts=self._starts,
+            restarts=self._restarts,
+            ready=self._ready,
+            cpu_percent=None if usage is None else round(usage.cpu_percent, 1),
+            memory_bytes=None if usage is None else usage.rss_bytes,
+            since=self._since,
+            last_error=self._last_error,
+            log_file=None if log_path is None else str(log_path),
+        )
+
+    def update_entry(self, entry: PluginEntry) -> None:
+        """Take a new inventory entry (used from the next start on)."""
+        old, self.entry = self.entry, entry
+        if entry.config.backoff != old.config.backoff:
+            self._backoff = entry.config.backoff.make(self._ctx.random)
+        self._tracker.limits = entry.config.limits
+        if self.active:
+            return
+        if entry.problem is not None:
+            self._set_state(PluginState.FAILED, error=entry.problem)
+        elif old.problem is not None and self._state is PluginState.FAILED:
+            self._set_state(PluginState.STOPPED, error="")
+
+    async def start(self) -> PluginStatus:
+        """Start the plugin if needed; return once it is ready or its attempt failed.
+
+        Starting a plugin that is backing off starts it right away.
+
+        Raises:
+            PluginError: the plugin cannot be started (no executable, refused config).
+        """
+        async with self._lock:
+            if self._stopping:
+                await self._run_done.wait()
+            if not self.active:
+                if self.entry.command is None:
+                    problem = self.entry.problem or "cannot be started"
+                    self._set_state(PluginState.FAILED, error=problem)
+                    raise PluginError(f"{self.name}: {problem}")
+                self._backoff.reset()
+                self._launch()
+            elif self._state is PluginState.RUNNING and self._settled:
+                return self.status()
+            elif self._state is PluginState.BACKOFF:
+                self._backoff.reset()
+                self._skip_backoff.set()
+            await self._outcome.wait()
+        return self.status()
+
+    async def stop(self) -> PluginStatus:
+        """Stop the plugin (TERM, grace period, KILL) and disable its restarts."""
+        if self._run_scope is not None:
+            self._stopping = True
+            self._run_scope.cancel()
+            await self._run_done.wait()
+        return self.status()
+
+    async def restart(self) -> PluginStatus:
+        """Stop the plugin if it is running, then start it."""
+        was_active = self.active
+        await self.stop()
+        if was_active:
+            self._next_reason = "requested"
+        return await self.start()
+
+    def record_usage(self, pid: int, now: float, sample: ResourceSample | None) -> None:
+        """Take a resource sample of process tree ``pid`` (from the monitor)."""
+        if pid != self._pid:
+            return
+        self._usage = sample
+        if sample is None:
+            return
+        for exceeded in self._tracker.update(now, sample):
+            self._ctx.bus.publish(
+                ThresholdExceeded(
+                    name=self.name,
+                    pid=pid,
+                    resource=exceeded.resource,
+                    value=exceeded.value,
+                    limit=exceeded.limit,
+                    duration=round(exceeded.duration, 3),
+                )
+            )
+            self._last_error = f"{exceeded.resource} over the limit for {exceeded.duration:.1f}s"
+            self._restart_in_place(f"{exceeded.resource} threshold")
+
+    def close(self) -> None:
+        """Close the log file (the plugin must not be running)."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    # -- the run ---------------------------------------------------------------
+
+    def _launch(self) -> None:
+        self._run_scope = trio.CancelScope(shield=True)
+        self._run_done = trio.Event()
+        self._stopping = False
+        self.launch_order = next(_launches)
+        self._ctx.nursery.start_soon(self._run, self._run_scope, name=f"plugin {self.name}")
+
+    async def _run(self, scope: trio.CancelScope) -> None:
+        try:
+            with scope:
+                await self._loop()
+        finally:
+            self._run_scope = None
+            if self._stopping and self._state is not PluginState.STOPPED:
+                self._set_state(PluginState.STOPPED)
+                self._publish_stopped(None, None, "requested")
+            self._stopping = False
+            self.close()
+            self._settle()
+            self._run_done.set()
+
+    async def _loop(self) -> None:
+        while True:
+            result = await self._attempt()
+            reason, self._restart_reason = self._restart_reason, None
+            if reason is None:
+                if not self._wants_restart(result):
+                    failed = isinstance(result, str) or not result.ok
+                    self._set_state(PluginState.FAILED if failed else PluginState.STOPPED)
+                    return
+                reason = "exited" if isinstance(result, ExitStatus) and result.ok else "crashed"
+            await self._back_off()
+            self._next_reason = reason
+
+    def _wants_restart(self, result: ExitStatus | str) -> bool:
+        policy = self.config.restart
+        if isinstance(result, ExitStatus) and result.ok:
+            return policy is RestartPolicy.ALWAYS
+        return policy is not RestartPolicy.NEVER
+
+    async def _back_off(self) -> None:
+        delay = self._backoff.next_delay()
+        self._set_state(PluginState.BACKOFF)
+        self._ctx.bus.publish(
+            BackingOff(name=self.name, delay=round(delay, 6), attempt=self._backoff.attempts)
+        )
+        self._skip_backoff = trio.Event()
+        with trio.move_on_after(delay):
+            await self._skip_backoff.wait()
+
+    async def _attempt(self) -> ExitStatus | str:
+        """Run the child once; its exit status, or why it could not be started."""
+        self._settled = False
+        self._lines = LineWatch(self.config.ready.line)
+        try:
+            command, env, cwd = self._prepare()
+        except PluginError as exc:
+            return self._fail(str(exc))
+        child: ChildProcess | None = None
+        spawn_error: SpawnError | None = None
+        self._child_status = None
+        try:
+            with trio.CancelScope() as self._attempt_scope:
+                async with trio.open_nursery() as nursery:
+                    try:
+                        child = await nursery.start(self._run_child, command, env, cwd, nursery)
+                    except SpawnError as exc:
+                        spawn_error = exc
+                    else:
+                        self._on_started(child, command)
+                        nursery.start_soon(self._check_ready, child.pid, env, cwd)
+        finally:
+            self._attempt_scope = None
+            if child is not None:
+                self._on_exit(child.pid, self._exit_status(child))
+        if child is None:
+            return self._fail(str(spawn_error))
+        return self._exit_status(child)
+
+    def _exit_status(self, child: ChildProcess) -> ExitStatus:
+        # run_child's return value, or (when it was cancelled) the handle's status.
+        return self._child_status or child.status or ExitStatus(signal=signal.SIGKILL)
+
+    async def _run_child(
+        self,
+        command: tuple[str, ...],
+        env: Mapping[str, str],
+        cwd: Path,
+        nursery: trio.Nursery,
+        *,
+        task_status: trio.TaskStatus[ChildProcess],
+    ) -> None:
+        self._child_status = await self._ctx.spawn(
+            command,
+            env=env,
+            cwd=cwd,
+            on_output=self._on_output,
+            grace_period=self.config.grace_period,
+            task_status=task_status,
+        )
+        nursery.cancel_scope.cancel()  # the child is gone: stop the readiness check
+
+    async def _check_ready(self, pid: int, env: Mapping[str, str], cwd: Path) -> None:
+        ready = self.config.ready
+        if await wait_ready(ready, self._lines, env=env, cwd=cwd):
+            self._ready = True
+            self._ctx.bus.publish(Ready(name=self.name, pid=pid))
+        else:
+            self._last_error = f"not ready after {ready.timeout:g}s"
+            logger.warning("%s: %s", self.name, self._last_error)
+        self._settle()
+
+    def _prepare(self) -> tuple[tuple[str, ...], dict[str, str], Path]:
+        """Command, environment and folder of the next child; raises PluginError."""
+        command = self.entry.command
+        if command is None:
+            raise PluginError(self.entry.problem or "cannot be started")
+        env = {**os.environ, **self.config.env, PLUGIN_NAME_ENV: self.name}
+        if self._ctx.credentials_dir is not None and self.config.credentials:
+            try:
+                env.update(ensure_credentials(self._ctx.credentials_dir, self.name).env())
+            except OSError as exc:
+                raise PluginError(f"cannot create credentials: {exc}") from None
+        log_path = self.log_path
+        if log_path is not None and self._log is None:
+            try:
+                self._log = RotatingLog(
+                    log_path, self.config.log.max_bytes, self.config.log.backups
+                )
+            except OSError as exc:
+                raise PluginError(f"cannot open log file: {exc}") from None
+        return command, env, self.config.cwd or self._ctx.base_dir
+
+    def _on_output(self, stream: str, line: str) -> None:
+        self._write_log(stream, line)
+        log = self.config.log
+        if (log.echo_stdout and stream == "stdout") or (log.echo_stderr and stream == "stderr"):
+            print(f"{self.name}: {line}", file=sys.stderr if stream == "stderr" else sys.stdout)
+        self._lines.feed(line)
+
+    def _write_log(self, stream: str, line: str) -> None:
+        if self._log is None:
+            return
+        try:
+            self._log.write(stream, line)
+        except (OSError, ValueError) as exc:
+            logger.error("%s: cannot write the log file, logging stops: %s", self.name, exc)
+            self.close()
+
+    def _on_started(self, child: ChildProcess, command: tuple[str, ...]) -> None:
+        self._starts += 1
+        self._pid = child.pid
+        self._usage = None
+        self._tracker.reset()
+        self._backoff.note_started(trio.current_time())
+        self._set_state(PluginState.RUNNING)
+        self._write_log("supervisor", f"started pid {child.pid}: {shlex.join(command)}")
+        bus = self._ctx.bus
+        bus.publish(Started(name=self.name, pid=child.pid, starts=self._starts))
+        if self._next_reason is not None:
+            self._restarts += 1
+            reason, self._next_reason = self._next_reason, None
+            bus.publish(
+                Restarted(name=self.name, pid=child.pid, reason=reason, starts=self._starts)
+            )
+
+    def _on_exit(self, pid: int, status: ExitStatus) -> None:
+        self._pid = None
+        self._ready = False
+        self._usage = None
+        self._backoff.note_stopped(trio.current_time(), self.config.backoff.reset_after)
+        self._write_log("supervisor", f"pid {pid} ended: {status.describe()}")
+        if self._stopping:
+            self._set_state(PluginState.STOPPED)
+            self._publish_stopped(pid, status, "requested")
+        elif self._restart_reason is not None:
+            self._publish_stopped(pid, status, "restart")
+        elif status.ok:
+            self._publish_stopped(pid, status, "exited")
+        else:
+            self._last_error = status.describe()
+            self._ctx.bus.publish(
+                Crashed(
+                    name=self.name,
+                    pid=pid,
+                    exit_code=status.returncode,
+                    signal=status.signal,
+                    error=status.describe(),
+                )
+            )
+        self._settle()
+
+    def _publish_stopped(self, pid: int | None, status: ExitStatus | None, reason: str) -> None:
+        self._ctx.bus.publish(
+            Stopped(
+                name=self.name,
+                pid=pid,
+                exit_code=None if status is None else status.returncode,
+                signal=None if status is None else status.signal,
+                reason=reason,
+            )
+        )
+
+    def _fail(self, error: str) -> str:
+        self._last_error = error
+        self._write_log("supervisor", f"cannot start: {error}")
+        self._ctx.bus.publish(Failed(name=self.name, error=error))
+        self._settle()
+        return error
+
+    def _settle(self) -> None:
+        """The current attempt is ready, failed or over: wake :meth:`start`."""
+        self._settled = True
+        self._outcome.set()
+        self._outcome = trio.Event()
+
+    def _restart_in_place(self, reason: str) -> None:
+        if self._attempt_scope is not None and self._restart_reason is None and not self._stopping:
+            self._restart_reason = reason
+            self._attempt_scope.cancel()
+
+    def _set_state(self, state: PluginState, *, error: str | None = None) -> None:
+        if state is not self._state:
+            self._since = time.time()
+        self._state = state
+        if error is not None:
+            self._last_error = error
