@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import httpx
 import pytest
 import trio
 from launcher_fakes import (
-    FAST_BACKOFF,
     code_task,
     launcher_config,
+    launching,
     pid_alive,
     python_runner,
     script_runner,
@@ -24,19 +21,7 @@ from trio_launcher.broker import (
     open_broker,
     serve_broker,
 )
-from trio_launcher.launcher import HealthProbe, Launcher, LauncherConfig, Phase, run_launcher
-
-
-@asynccontextmanager
-async def launching(config: LauncherConfig, **kwargs: object) -> AsyncIterator[Launcher]:
-    async with trio.open_nursery() as nursery:
-        launcher: Launcher = await nursery.start(
-            lambda task_status: run_launcher(
-                config, backoff=FAST_BACKOFF, task_status=task_status, **kwargs
-            )
-        )
-        yield launcher
-        nursery.cancel_scope.cancel()
+from trio_launcher.launcher import HealthProbe, Phase
 
 
 async def test_cold_start_runs_the_first_task(broker: Broker) -> None:

@@ -22,6 +22,7 @@ def main() -> int:
 
     import trio
 
+    from .._groups import unwrap_lone_exception
     from ..envconfig import ConfigError
     from ..runner.config import RunnerConfig
     from ..runner.errors import (
@@ -44,6 +45,10 @@ def main() -> int:
     setup_logging(config.log_level, bare_when_piped=True)
 
     async def serve() -> int:
+        with unwrap_lone_exception():
+            return await _serve()
+
+    async def _serve() -> int:
         async with trio.open_nursery() as nursery:
             runner = TaskRunner(config, on_idle_timeout=lambda: nursery.start_soon(runner.stop))
 

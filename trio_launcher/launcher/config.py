@@ -158,8 +158,9 @@ def _load_runners(
     if entries is None:
         return ()
     found = _parse_entries(file_path, entries, runner_types, problems)
+    named = {e.get("runner-type") for e in entries if isinstance(e, dict)}
     for runner_type in runner_types:
-        if runner_type not in found:
+        if runner_type not in named:
             problems.append(f"{file_path}: task-runners: no entry for runner type {runner_type!r}")
     return tuple(found[t] for t in runner_types if t in found)
 
@@ -290,7 +291,10 @@ def check_runner_paths(spec: RunnerSpec) -> list[str]:
     found = []
     if not os.path.isdir(spec.workdir):
         found.append(f"{spec.runner_type}: workdir: no such directory {spec.workdir!r}")
-    if shutil.which(spec.command) is None:
+    command = spec.command
+    if os.sep in command and not os.path.isabs(command):
+        command = os.path.join(spec.workdir, command)  # the runner starts in its workdir
+    if shutil.which(command) is None:
         found.append(f"{spec.runner_type}: command: not an executable: {spec.command!r}")
     return found
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping
 
@@ -92,16 +93,14 @@ async def run_launcher(
     until the broker has a task of its type, then starting the real runner and
     waiting for it to exit. ``task_status.started(launcher)`` once the health
     endpoint listens. Cancelling stops every runner's process group (TERM,
-    grace, KILL) before returning.
+    grace, KILL) before returning. ``backoff`` is the retry policy: each
+    runner type backs off on its own copy of it, so one type's failures
+    never delay (or reset) another's retries.
     """
     probe = probe or HealthProbe(host=config.runner_health_host)
+    policy = backoff or Backoff(initial=1.0, maximum=30.0)
     loops = {
-        spec.runner_type: RunnerTypeLoop(
-            config,
-            spec,
-            probe=probe,
-            backoff=backoff or Backoff(initial=1.0, maximum=30.0),
-        )
+        spec.runner_type: RunnerTypeLoop(config, spec, probe=probe, backoff=copy.deepcopy(policy))
         for spec in config.runners
     }
     launcher = Launcher(loops)

@@ -171,12 +171,13 @@ class TaskRunner:
         while not self._stop_requested.is_set():
             url = f"{self.config.websocket_url}?id={self.runner_id}"
             try:
-                token = await self._next_grant_token()
+                token = self._grant_token or await self._fetch_grant_token()
                 async with trio_websocket.open_websocket_url(
                     url,
                     extra_headers=[(b"Authorization", f"Bearer {token}".encode())],
                     max_message_size=self.config.max_payload,
                 ) as ws:
+                    self._grant_token = ""  # the upgrade used it up
                     await self._serve(ws)
             except trio_websocket.ConnectionRejected as exc:
                 if exc.status_code in (401, 403):
@@ -190,18 +191,15 @@ class TaskRunner:
                 )
             if self._stop_requested.is_set() or self._drained:
                 return
+            if not self._grant_token and not self.config.auth_token:
+                raise GrantTokenSpent(
+                    "the broker connection was lost and the grant token is single use; "
+                    "set N8N_RUNNERS_AUTH_TOKEN to let the runner fetch a new one"
+                )
             with trio.move_on_after(self.config.reconnect_delay):
                 await self._stop_requested.wait()
 
-    async def _next_grant_token(self) -> str:
-        token, self._grant_token = self._grant_token, ""
-        if token:
-            return token
-        if not self.config.auth_token:
-            raise GrantTokenSpent(
-                "the broker connection was lost and the grant token is single use; "
-                "set N8N_RUNNERS_AUTH_TOKEN to let the runner fetch a new one"
-            )
+    async def _fetch_grant_token(self) -> str:
         from .grant import fetch_grant_token
 
         return await fetch_grant_token(self.config)
