@@ -162,7 +162,7 @@ class Broker:
         log.info("draining: %d runner(s), %d task(s) in flight", *self._drain_counts())
         self._apply(self._core.drain(trio.current_time()))
         with trio.move_on_after(self.config.drain_timeout):
-            while self._core.statistics().tasks_in_flight:
+            while self._core.tasks_in_flight:
                 self._idle = trio.Event()
                 await self._idle.wait()
         for sock in list(self._sockets.values()):
@@ -201,7 +201,7 @@ class Broker:
                     sock.close(output.code, output.reason, DisconnectCause.EVICTED)
         deadline = self._core.next_deadline()
         self._timer_scope.deadline = math.inf if deadline is None else deadline
-        if not self._core.statistics().tasks_in_flight:
+        if self._shutting_down and not self._core.tasks_in_flight:
             self._idle.set()
 
     async def run_timers(self) -> None:

@@ -637,6 +637,11 @@ class BrokerCore:
         return out
 
     @property
+    def tasks_in_flight(self) -> int:
+        """Tasks accepted by a runner and not yet ended (cheap: no snapshot is built)."""
+        return sum(n for (state, _), n in self._counts.items() if state in _IN_FLIGHT)
+
+    @property
     def draining(self) -> bool:
         """Whether :meth:`drain` was called."""
         return self._draining

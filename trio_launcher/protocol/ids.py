@@ -10,8 +10,12 @@ _NANOID_ALPHABET = "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV
 
 
 def nanoid(size: int = 21) -> str:
-    """A URL-safe random id, like n8n's nanoid (task ids use ``size=8``)."""
-    return "".join(secrets.choice(_NANOID_ALPHABET) for _ in range(size))
+    """A URL-safe random id, like n8n's nanoid (task ids use ``size=8``).
+
+    The alphabet has exactly 64 characters, so masking random bytes with 63
+    keeps every character equally likely.
+    """
+    return "".join(_NANOID_ALPHABET[b & 63] for b in secrets.token_bytes(size))
 
 
 def hex_id(size: int = 16) -> str:

@@ -1,0 +1,170 @@
+"""Shared helpers of the benchmark scripts: arguments, statistics, processes, the JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import psutil
+
+#: A target: (comparison, threshold), e.g. (">=", 5000.0).
+Target = tuple[str, float]
+
+PYTHON = sys.executable
+PEER_DIR = os.environ.get("N8N_PEER_DIR", "/work/shared/peers/n8n")
+_LOAD_AT_START = os.getloadavg()
+#: Where child processes write their output (BENCH_VERBOSE=1: to our stderr).
+CHILD_OUTPUT: Any = sys.stderr if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL
+
+
+def arguments(description: str, **extra: Any) -> argparse.Namespace:
+    """``--quick`` plus ``extra`` options as ``name=default`` (False: a flag; else its type)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="short run (< 20 s)")
+    for name, default in extra.items():
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true")
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
+    return parser.parse_args()
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout carries only the JSON line)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def pct(values: Iterable[float], p: float) -> float:
+    """The ``p``-th percentile (nearest rank on the sorted values)."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def median(values: Iterable[float]) -> float:
+    return round(statistics.median(list(values)), 3)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def raise_nofile(wanted: int) -> int:
+    """Raise the soft RLIMIT_NOFILE towards ``wanted`` (capped by the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, wanted if hard == resource.RLIM_INFINITY else min(wanted, hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """The process ``pid`` and its descendants still alive."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def tree_memory(pid: int) -> dict[str, Any]:
+    """RSS and PSS (MB) summed over the tree (PSS splits shared pages fairly), RSS of each."""
+    each = []
+    for proc in tree(pid):
+        try:
+            info = proc.memory_full_info()
+        except psutil.NoSuchProcess:
+            continue
+        each.append((info.rss / 2**20, getattr(info, "pss", info.rss) / 2**20))
+    return {
+        "rss_mb": round(sum(rss for rss, _ in each), 1),
+        "pss_mb": round(sum(pss for _, pss in each), 1),
+        "rss_mb_each": [round(rss, 1) for rss, _ in each],
+    }
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the tree, reaped children included."""
+    total = 0.0
+    for proc in tree(pid):
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def reap_children() -> list[int]:
+    """Terminate, then kill, every descendant of this process still alive; their pids."""
+    procs = psutil.Process().children(recursive=True)
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=3)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    return [proc.pid for proc in procs]
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on, and how busy the machine was."""
+    others = 0
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if proc.pid != os.getpid() and ("pytest" in cmd or "nox" in cmd):
+            others += 1
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "loadavg_start": [round(x, 2) for x in _LOAD_AT_START],
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        "concurrent_test_processes": others,
+    }
+
+
+def _meets(value: float, target: Target) -> bool:
+    op, threshold = target
+    return value >= threshold if op == ">=" else value <= threshold
+
+
+def emit(
+    name: str,
+    parameters: Mapping[str, Any],
+    figures: Mapping[str, Any],
+    targets: Mapping[str, Target],
+    notes: Iterable[str] = (),
+) -> None:
+    """Print the one JSON line of a benchmark on stdout."""
+    met = {
+        key: _meets(float(figures[key]), target)
+        for key, target in targets.items()
+        if isinstance(figures.get(key), int | float)
+    }
+    line = {
+        "name": name,
+        "parameters": dict(parameters),
+        "figures": dict(figures),
+        "target": {key: f"{op} {value:g}" for key, (op, value) in targets.items()},
+        "met": met,
+        "machine": machine(),
+        "notes": list(notes),
+    }
+    print(json.dumps(line), flush=True)
