@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio_websocket
@@ -39,9 +39,11 @@ from .errors import (
     GrantTokenSpent,
     NoIdleTimeoutHandlerError,
 )
-from .executor import TaskExecutor, open_executor
 from .sandbox_policy import SandboxConfigError, SandboxPolicy
 from .task_outcome import TaskOutcome
+
+if TYPE_CHECKING:
+    from .executor import TaskExecutor
 
 __all__ = ["TaskRunner", "run_runner"]
 
@@ -132,6 +134,8 @@ class TaskRunner:
             nursery.cancel_scope.cancel()
 
     async def _keep_executor(self) -> None:
+        from .executor import open_executor  # off the path to the first offer
+
         limit = self.config.task_memory_limit_mb or None
         async with open_executor(self._sandbox, memory_limit_mb=limit) as executor:
             self._executor = executor
