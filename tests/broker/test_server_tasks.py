@@ -12,6 +12,7 @@ from wsproto.events import Request
 from trio_launcher.broker import (
     Broker,
     BrokerConfig,
+    BrokerDraining,
     RunnerDisconnected,
     TaskFailed,
     TaskRequestTimedOut,
@@ -191,3 +192,27 @@ async def test_network_requester_is_off_without_a_token() -> None:
         response = await h.post(f"{broker.url}/tasks", json={})
     assert response.status_code == 404
     assert response.json()["error"]["kind"] == "disabled"
+
+
+async def test_shutdown_fails_tasks_still_running_at_the_drain_bound() -> None:
+    started = trio.Event()
+
+    def hang(msg: BrokerTaskSettings) -> list[Message]:
+        started.set()
+        return []
+
+    config = BrokerConfig(port=0, auth_token="s", drain_timeout=0.2)
+    async with open_broker(config) as broker, fake_runner(broker, hang) as runner:
+        async with trio.open_nursery() as nursery:
+
+            async def submit() -> None:
+                with pytest.raises(BrokerDraining):
+                    await broker.run_task("python", settings())
+
+            nursery.start_soon(submit)
+            await started.wait()
+            await broker.shutdown()
+    cancels = [m for m in runner.received if isinstance(m, BrokerTaskCancel)]
+    assert [c.reason for c in cancels] == [
+        "Task aborted because this n8n instance is shutting down"
+    ]

@@ -10,6 +10,7 @@ import attrs
 import trio
 
 from ..protocol import (
+    ABSENT,
     BrokerNodeTypesRequest,
     BrokerRequestExpired,
     BrokerRpc,
@@ -113,4 +114,5 @@ async def _answer_rpc(message: BrokerRpc, on_rpc: RpcHandler | None) -> Requeste
         data = await on_rpc(message.name, message.params)
     except Exception as exc:
         return RequesterRpcResponse(message.task_id, message.call_id, "error", str(exc))
-    return RequesterRpcResponse(message.task_id, message.call_id, "success", data)
+    result = ABSENT if data is None else data
+    return RequesterRpcResponse(message.task_id, message.call_id, "success", result)

@@ -69,11 +69,10 @@ class Broker:
     Get one from :func:`open_broker` or :func:`serve_broker`.
     """
 
-    def __init__(self, config: BrokerConfig, nursery: trio.Nursery) -> None:
+    def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.auth_token = config.auth_token or secrets.token_hex(16)
         self.port = config.port
-        self._nursery = nursery
         self._core = BrokerCore(
             BrokerTimeouts(
                 accept=config.task_accept_timeout,
@@ -160,7 +159,8 @@ class Broker:
             return
         self._shutting_down = True
         log.info("draining: %d runner(s), %d task(s) in flight", *self._drain_counts())
-        self._apply(self._core.drain(trio.current_time()))
+        now = trio.current_time()
+        self._apply(self._core.drain(now, task_deadline=now + self.config.drain_timeout))
         with trio.move_on_after(self.config.drain_timeout):
             while self._core.tasks_in_flight:
                 self._idle = trio.Event()
@@ -323,7 +323,7 @@ async def serve_broker(
     """
     config = config or BrokerConfig()
     async with trio.open_nursery() as nursery:
-        broker = Broker(config, nursery)
+        broker = Broker(config)
         listeners = await nursery.start(
             partial(trio.serve_tcp, broker.handle_connection, config.port, host=config.host)
         )
