@@ -202,16 +202,19 @@ async def test_shutdown_fails_tasks_still_running_at_the_drain_bound() -> None:
         return []
 
     config = BrokerConfig(port=0, auth_token="s", drain_timeout=0.2)
-    async with open_broker(config) as broker, fake_runner(broker, hang) as runner:
-        async with trio.open_nursery() as nursery:
+    async with (
+        open_broker(config) as broker,
+        fake_runner(broker, hang) as runner,
+        trio.open_nursery() as nursery,
+    ):
 
-            async def submit() -> None:
-                with pytest.raises(BrokerDraining):
-                    await broker.run_task("python", settings())
+        async def submit() -> None:
+            with pytest.raises(BrokerDraining):
+                await broker.run_task("python", settings())
 
-            nursery.start_soon(submit)
-            await started.wait()
-            await broker.shutdown()
+        nursery.start_soon(submit)
+        await started.wait()
+        await broker.shutdown()
     cancels = [m for m in runner.received if isinstance(m, BrokerTaskCancel)]
     assert [c.reason for c in cancels] == [
         "Task aborted because this n8n instance is shutting down"
