@@ -72,6 +72,7 @@ async def test_a_task_runs_in_its_own_process_forked_by_the_worker(
     [item] = outcome.result
     assert item["json"]["pid"] == started.pids[0] != os.getpid()
     assert item["json"]["ppid"] == executor.statistics().worker_pid
+    await executor.wait_reaped()
     assert process_gone(started.pids[0])
     assert "[user code] hello" in capfd.readouterr().out
 
@@ -198,6 +199,7 @@ async def test_processes_the_task_started_die_with_it(executor: TaskExecutor) ->
     )
     outcome = await executor.run(task(code), timeout=20)
     assert isinstance(outcome.result, int)
+    await executor.wait_reaped()
     assert process_gone(outcome.result)
 
 

@@ -85,6 +85,9 @@ class TaskExecutor:
         self._closed = False
         self._running = 0
         self._restarts = 0
+        self._nursery: trio.Nursery | None = None
+        self._unreaped = 0
+        self._reaped = trio.Event()
 
     async def run(
         self,
@@ -115,6 +118,16 @@ class TaskExecutor:
             self._running -= 1
         return self._outcome(attempt, prepared, timeout)
 
+    async def wait_reaped(self) -> None:
+        """Return once every task process started so far has exited and been reaped.
+
+        :meth:`run` returns as soon as a task's result is complete; its process
+        is reaped just after, in the background (and always before the
+        executor closes).
+        """
+        while self._unreaped:
+            await self._reaped.wait()
+
     def statistics(self) -> ExecutorStatistics:
         """Worker pid (None while restarting), running tasks, worker restarts."""
         worker = self._worker
@@ -129,26 +142,66 @@ class TaskExecutor:
     async def _execute(
         self, frames: list[bytes], deadline: float, on_started: Callable[[int], object] | None
     ) -> _Attempt:
+        """Run the task; return as soon as its reply is complete.
+
+        The process is reaped in the background (a crash after a complete
+        reply cannot change the result). If the caller is cancelled, the task
+        is killed and reaped before ``Cancelled`` propagates.
+        """
+        assert self._nursery is not None
         attempt = _Attempt()
-        with trio.move_on_at(deadline) as scope:
-            for _ in range(START_ATTEMPTS):
-                worker = await self._wait_worker()
-                try:
-                    async with worker.open_task() as task:
-                        attempt.task = task
-                        if on_started is not None and task.pid is not None:
-                            on_started(task.pid)
-                        attempt.reply = await _decode(await exchange(task.stream, frames))
-                        await task.exited.wait()
-                    break
-                except WorkerLost:
-                    await worker.wait_gone()  # then the supervisor replaces it
-                    continue
-                except WorkerStartError as exc:
-                    attempt.start_error = str(exc)
-                    break
-        attempt.timed_out = scope.cancelled_caught
+        scope = trio.CancelScope()
+        answered, finished = trio.Event(), trio.Event()
+        self._nursery.start_soon(
+            self._attempt, attempt, frames, deadline, on_started, scope, answered, finished
+        )
+        try:
+            await answered.wait()
+        except BaseException:
+            scope.cancel()
+            with trio.CancelScope(shield=True):
+                await finished.wait()
+            raise
         return attempt
+
+    async def _attempt(
+        self,
+        attempt: _Attempt,
+        frames: list[bytes],
+        deadline: float,
+        on_started: Callable[[int], object] | None,
+        scope: trio.CancelScope,
+        answered: trio.Event,
+        finished: trio.Event,
+    ) -> None:
+        self._unreaped += 1
+        try:
+            with scope, trio.move_on_at(deadline) as timer:
+                for _ in range(START_ATTEMPTS):
+                    worker = await self._wait_worker()
+                    try:
+                        async with worker.open_task() as task:
+                            attempt.task = task
+                            if on_started is not None and task.pid is not None:
+                                on_started(task.pid)
+                            attempt.reply = await _decode(await exchange(task.stream, frames))
+                            if attempt.reply is not None:
+                                answered.set()
+                            await task.exited.wait()
+                        break
+                    except WorkerLost:
+                        await worker.wait_gone()  # then the supervisor replaces it
+                        continue
+                    except WorkerStartError as exc:
+                        attempt.start_error = str(exc)
+                        break
+            attempt.timed_out = timer.cancelled_caught and attempt.reply is None
+        finally:
+            answered.set()
+            finished.set()
+            self._unreaped -= 1
+            self._reaped.set()
+            self._reaped = trio.Event()
 
     def _outcome(self, attempt: _Attempt, prepared: PreparedTask, timeout: float) -> TaskOutcome:
         if attempt.reply is not None:
@@ -241,6 +294,7 @@ async def open_executor(
     """
     executor = TaskExecutor(policy, memory_limit_mb=memory_limit_mb)
     async with trio.open_nursery() as nursery:
+        executor._nursery = nursery
         await nursery.start(executor._supervise)
         try:
             yield executor
