@@ -165,6 +165,8 @@ class Broker:
             while self._core.tasks_in_flight:
                 self._idle = trio.Event()
                 await self._idle.wait()
+        # Tasks past the bound are cancelled (their timers fall due now) before closing.
+        self._apply(self._core.advance_time(trio.current_time()))
         for sock in list(self._sockets.values()):
             sock.close(CLOSE_GOING_AWAY, "broker shutting down", DisconnectCause.SHUTDOWN)
         with trio.move_on_after(CLOSE_TIMEOUT):
