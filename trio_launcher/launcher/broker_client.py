@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import trio
-import trio_websocket
 
+from .. import wsclient
 from ..protocol import LocalProtocolError, RemoteProtocolError, decode, encode
 from ..protocol.handshake import LauncherHandshake
 from ..protocol.ids import hex_id
@@ -56,14 +56,14 @@ async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
     broker accepts it for, so the task stays pending for the real runner.
     """
     url = f"ws://{netloc}/runners/_ws?id={hex_id(16)}"
-    headers = [(b"Authorization", f"Bearer {grant_token}".encode())]
+    headers = [("Authorization", f"Bearer {grant_token}")]
     machine = LauncherHandshake(task_type)
     try:
-        async with trio_websocket.open_websocket_url(url, extra_headers=headers) as ws:
+        async with wsclient.connect(url, headers=headers) as ws:
             while not machine.done:
                 for message in machine.receive(decode(await ws.get_message())):
                     await ws.send_message(encode(message))
-    except trio_websocket.ConnectionRejected as exc:
+    except wsclient.WebSocketRejected as exc:
         if exc.status_code in (401, 403):
             raise AuthenticationFailed(
                 f"the broker refused the launcher's grant token (HTTP {exc.status_code})"
@@ -71,9 +71,9 @@ async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
         raise HandshakeFailed(
             f"the broker refused the WebSocket (HTTP {exc.status_code})"
         ) from None
-    except trio_websocket.ConnectionClosed as exc:
+    except wsclient.WebSocketClosed as exc:
         raise BrokerUnavailable(f"the broker closed the connection ({exc.reason})") from None
-    except (OSError, trio_websocket.HandshakeError, trio.BrokenResourceError) as exc:
+    except (OSError, trio.BrokenResourceError) as exc:
         raise BrokerUnavailable(f"cannot open a WebSocket to {netloc}: {exc!r}") from None
     except (RemoteProtocolError, LocalProtocolError) as exc:
         raise HandshakeFailed(f"protocol error during the handshake: {exc}") from None

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
-import trio_websocket
 
+from .. import wsclient
 from .._groups import unwrap_lone_exception
 from ..envconfig import ConfigError
 from ..protocol import RemoteProtocolError, decode, encode
@@ -176,20 +176,20 @@ class TaskRunner:
             url = f"{self.config.websocket_url}?id={self.runner_id}"
             try:
                 token = self._grant_token or await self._fetch_grant_token()
-                async with trio_websocket.open_websocket_url(
+                async with wsclient.connect(
                     url,
-                    extra_headers=[(b"Authorization", f"Bearer {token}".encode())],
+                    headers=[("Authorization", f"Bearer {token}")],
                     max_message_size=self.config.max_payload,
                 ) as ws:
                     self._grant_token = ""  # the upgrade used it up
                     await self._serve(ws)
-            except trio_websocket.ConnectionRejected as exc:
+            except wsclient.WebSocketRejected as exc:
                 if exc.status_code in (401, 403):
                     raise AuthenticationRefused(
                         "N8N_RUNNERS_GRANT_TOKEN", exc.status_code
                     ) from None
                 log.warning("broker refused the connection: HTTP %s", exc.status_code)
-            except (OSError, trio_websocket.HandshakeError) as exc:
+            except OSError as exc:
                 log.warning(
                     "cannot connect to the broker at %s: %s", self.config.broker_netloc, exc
                 )
@@ -208,7 +208,7 @@ class TaskRunner:
 
         return await fetch_grant_token(self.config)
 
-    async def _serve(self, ws: trio_websocket.WebSocketConnection) -> None:
+    async def _serve(self, ws: wsclient.WebSocketClient) -> None:
         machine = RunnerConnection(
             name=self.config.name,
             task_types=["python"],
@@ -236,7 +236,7 @@ class TaskRunner:
 
     async def _read(
         self,
-        ws: trio_websocket.WebSocketConnection,
+        ws: wsclient.WebSocketClient,
         machine: RunnerConnection,
         nursery: trio.Nursery,
     ) -> None:
@@ -244,14 +244,14 @@ class TaskRunner:
             while True:
                 message = decode(await ws.get_message())
                 self._handle(machine.receive(message, trio.current_time()), nursery)
-        except trio_websocket.ConnectionClosed as exc:
+        except wsclient.WebSocketClosed as exc:
             log.info("broker closed the connection: %s", exc.reason)
         except RemoteProtocolError as exc:
             log.error("broker broke the protocol: %s", exc.reason)
             await ws.aclose(exc.close_code, exc.reason[:120])
 
     async def _write(
-        self, ws: trio_websocket.WebSocketConnection, outbox: trio.MemoryReceiveChannel[str | None]
+        self, ws: wsclient.WebSocketClient, outbox: trio.MemoryReceiveChannel[str | None]
     ) -> None:
         try:
             async for frame in outbox:
@@ -259,7 +259,7 @@ class TaskRunner:
                     await ws.aclose(CLOSE_NORMAL, "Shutting down")
                     return
                 await ws.send_message(frame)
-        except trio_websocket.ConnectionClosed:
+        except wsclient.WebSocketClosed:
             pass
 
     def _send(self, messages: Any) -> None:
