@@ -20,7 +20,6 @@ import logging
 import os
 import shlex
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -53,6 +52,8 @@ from .readiness import LineWatch, wait_ready
 __all__ = ["Plugin", "PluginContext", "PluginError", "PluginState", "PluginStatus", "Spawn"]
 
 logger = logging.getLogger("trio_launcher.supervisor")
+#: Plugin output echoed by ``attachstdout``/``attachstderr``, one record per line.
+output_logger = logging.getLogger("trio_launcher.plugin_output")
 
 #: Environment variable giving a plugin its own name.
 PLUGIN_NAME_ENV = "TRIO_LAUNCHER_PLUGIN"
@@ -418,7 +419,7 @@ class Plugin:
         self._write_log(stream, line)
         log = self.config.log
         if (log.echo_stdout and stream == "stdout") or (log.echo_stderr and stream == "stderr"):
-            print(f"{self.name}: {line}", file=sys.stderr if stream == "stderr" else sys.stdout)
+            output_logger.info("[plugin:%s] %s", self.name, line)
         self._lines.feed(line)
 
     def _write_log(self, stream: str, line: str) -> None:
