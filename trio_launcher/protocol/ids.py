@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 
-__all__ = ["hex_id", "nanoid"]
+__all__ = ["alphanumeric_id", "hex_id", "nanoid"]
 
 _NANOID_ALPHABET = "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ALPHANUMERIC = _NANOID_ALPHABET[2:]
 
 
 def nanoid(size: int = 21) -> str:
@@ -21,3 +22,8 @@ def nanoid(size: int = 21) -> str:
 def hex_id(size: int = 16) -> str:
     """A lowercase hex random id of ``size`` characters (the launcher's ids)."""
     return secrets.token_hex((size + 1) // 2)[:size]
+
+
+def alphanumeric_id(size: int = 22) -> str:
+    """A random ``[A-Za-z0-9]`` id, like n8n's Python runner ids (22 characters)."""
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(size))

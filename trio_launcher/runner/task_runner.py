@@ -19,7 +19,7 @@ from .. import wsclient
 from .._groups import unwrap_lone_exception
 from ..envconfig import ConfigError
 from ..protocol import RemoteProtocolError, decode, encode
-from ..protocol.ids import nanoid
+from ..protocol.ids import alphanumeric_id
 from ..protocol.reasons import CLOSE_NORMAL
 from ..protocol.runner import (
     CancelTask,
@@ -72,7 +72,7 @@ class TaskRunner:
     ) -> None:
         self.config = config
         self.on_idle_timeout = on_idle_timeout
-        self.runner_id = config.runner_id or nanoid(22).replace("-", "x").replace("_", "y")
+        self.runner_id = config.runner_id or alphanumeric_id(22)
         self.exit_code = EXIT_OK
         self.connected = False
         #: The port of the health endpoint once it listens (it may be OS-assigned).
