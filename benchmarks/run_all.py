@@ -23,6 +23,7 @@ ORDER = [
     "runner_tasks",
     "launcher_cold_start",
     "codec",
+    "executor",
 ]
 
 
