@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
     import trio
 
     from ..broker import BrokerConfig, serve_broker
+    from ..commands import setup_logging, wait_for_stop_signal
     from ..envconfig import ConfigError
-    from ._common import setup_logging, wait_for_stop_signal
 
     setup_logging(args.log_level)
     try:

@@ -20,10 +20,10 @@ def run(args: argparse.Namespace) -> int:
 
     import trio
 
+    from ..commands import setup_logging, wait_for_stop_signal
     from ..envconfig import ConfigError
     from ..launcher import load_launcher_config, run_launcher
     from ..launcher.config import raise_for_paths
-    from ._common import setup_logging, wait_for_stop_signal
 
     setup_logging()
     log = logging.getLogger("trio_launcher.launcher")

@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     import attrs
     import trio
 
+    from ..commands import setup_logging
     from ..supervisor import ConfigError, load_config, run_supervisor
-    from ._common import setup_logging
 
     try:
         config = load_config(args.config)

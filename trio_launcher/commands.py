@@ -1,4 +1,4 @@
-"""Helpers shared by the subcommands: logging set-up and signal-driven shutdown."""
+"""Process-level helpers for the commands: logging set-up and stop signals."""
 
 from __future__ import annotations
 
