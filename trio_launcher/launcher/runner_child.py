@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 
 import attrs
 import httpx
@@ -47,37 +48,26 @@ async def run_runner(
     def log_line(stream: str, line: str) -> None:
         log.info("%s %s", prefix, line)
 
+    command = [spec.command, *spec.args]
     with unwrap_lone_exception():
-        return await _run(spec, env, probe, grace_period, on_started, log_line)
-
-
-async def _run(
-    spec: RunnerSpec,
-    env: Mapping[str, str],
-    probe: HealthProbe,
-    grace_period: float,
-    on_started: Callable[[ChildProcess], None],
-    log_line: Callable[[str, str], None],
-) -> ExitStatus:
-    prefix = f"[runner:{spec.runner_type}]"
-    async with trio.open_nursery() as nursery:
-        try:
-            child: ChildProcess = await nursery.start(
-                lambda task_status: run_child(
-                    [spec.command, *spec.args],
-                    env=env,
-                    cwd=spec.workdir,
-                    on_output=log_line,
-                    grace_period=grace_period,
-                    task_status=task_status,
+        async with trio.open_nursery() as nursery:
+            try:
+                child: ChildProcess = await nursery.start(
+                    partial(
+                        run_child,
+                        command,
+                        env=env,
+                        cwd=spec.workdir,
+                        on_output=log_line,
+                        grace_period=grace_period,
+                    )
                 )
-            )
-        except SpawnError as exc:
-            raise RunnerStartFailed(f"{prefix} cannot start {spec.command!r}: {exc}") from None
-        on_started(child)
-        nursery.start_soon(_watch_health, child, spec, probe)
-        status = await child.wait()
-        nursery.cancel_scope.cancel()
+            except SpawnError as exc:
+                raise RunnerStartFailed(f"{prefix} cannot start {spec.command!r}: {exc}") from None
+            on_started(child)
+            nursery.start_soon(_watch_health, child, spec, probe)
+            status = await child.wait()
+            nursery.cancel_scope.cancel()
     return status
 
 
