@@ -8,12 +8,13 @@ user sees every bad setting at once: call :meth:`EnvReader.check` at the end.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 __all__ = ["ConfigError", "EnvReader"]
 
 N = TypeVar("N", int, float)
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -56,13 +57,8 @@ class EnvReader:
         self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
     ) -> int:
         """An integer setting within ``[minimum, maximum]``."""
-        value = self.raw(name)
-        if value is None or value.strip() == "":
-            return default
-        try:
-            number = int(value.strip())
-        except ValueError:
-            self.problems.append(f"{name}: expected an integer, got {value!r}")
+        number = self._parsed(name, int, "an integer")
+        if number is None:
             return default
         return self._bounded(name, number, default, minimum, maximum)
 
@@ -75,33 +71,31 @@ class EnvReader:
         maximum: float | None = None,
     ) -> float:
         """A (possibly fractional) number setting within ``[minimum, maximum]``."""
-        value = self.raw(name)
-        if value is None or value.strip() == "":
-            return default
-        try:
-            number = float(value.strip())
-        except ValueError:
-            self.problems.append(f"{name}: expected a number, got {value!r}")
+        number = self._parsed(name, float, "a number")
+        if number is None:
             return default
         return self._bounded(name, number, default, minimum, maximum)
 
     def boolean(self, name: str, default: bool) -> bool:
         """A boolean: ``true``/``1`` or ``false``/``0``, any case."""
-        value = self.raw(name)
-        if value is None or value.strip() == "":
-            return default
-        lowered = value.strip().lower()
-        if lowered in ("true", "1"):
-            return True
-        if lowered in ("false", "0"):
-            return False
-        self.problems.append(f"{name}: expected true or false, got {value!r}")
-        return default
+        value = self._parsed(name, _parse_bool, "true or false")
+        return default if value is None else value
 
     def check(self, *, source: str = "environment") -> None:
         """Raise :class:`ConfigError` listing every problem met so far."""
         if self.problems:
             raise ConfigError(self.problems, source=source)
+
+    def _parsed(self, name: str, parse: Callable[[str], T], expected: str) -> T | None:
+        """The set, non-blank value of ``name`` parsed; None (and a problem if bad) otherwise."""
+        value = self.raw(name)
+        if value is None or value.strip() == "":
+            return None
+        try:
+            return parse(value.strip())
+        except ValueError:
+            self.problems.append(f"{name}: expected {expected}, got {value!r}")
+            return None
 
     def _bounded(self, name: str, number: N, default: N, minimum: N | None, maximum: N | None) -> N:
         if minimum is not None and number < minimum:
@@ -111,3 +105,12 @@ class EnvReader:
             self.problems.append(f"{name}: must be at most {maximum}, got {number}")
             return default
         return number
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError(text)
