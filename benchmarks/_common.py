@@ -28,6 +28,10 @@ _LOAD_AT_START = os.getloadavg()
 CHILD_OUTPUT: Any = sys.stderr if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL
 
 
+#: The smallest Python Code-node task: all items mode, no items, returns nothing.
+TRIVIAL_TASK = {"code": "return []", "nodeMode": "runOnceForAllItems", "items": []}
+
+
 def arguments(description: str, **extra: Any) -> argparse.Namespace:
     """``--quick`` plus ``extra`` options as ``name=default`` (False: a flag; else its type)."""
     parser = argparse.ArgumentParser(description=description)

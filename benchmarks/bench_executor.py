@@ -14,12 +14,10 @@ from typing import Any
 
 import psutil
 import trio
-from _common import arguments, emit, log
+from _common import TRIVIAL_TASK, arguments, emit, log
 
 from trio_launcher.runner.executor import TaskExecutor, open_executor
 from trio_launcher.runner.sandbox_policy import SandboxPolicy
-
-TRIVIAL = {"code": "return []", "nodeMode": "runOnceForAllItems", "items": []}
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -32,7 +30,7 @@ async def _run(executor: TaskExecutor, tasks: int, concurrency: int) -> float:
 
     async def worker() -> None:
         for _ in range(tasks // concurrency):
-            await executor.run(TRIVIAL, timeout=30)
+            await executor.run(TRIVIAL_TASK, timeout=30)
 
     async with trio.open_nursery() as nursery:
         for _ in range(concurrency):
@@ -69,7 +67,7 @@ def main() -> None:
     log(str(figures))
     emit(
         "executor",
-        {"tasks": tasks, "code": TRIVIAL["code"]},
+        {"tasks": tasks, "code": TRIVIAL_TASK["code"]},
         figures,
         {},
         ["no target in the issues: the floor under bench_runner_tasks.py's figures"],

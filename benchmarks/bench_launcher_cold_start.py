@@ -25,6 +25,7 @@ from _common import (
     CHILD_OUTPUT,
     PEER_DIR,
     PYTHON,
+    TRIVIAL_TASK,
     Target,
     arguments,
     emit,
@@ -41,7 +42,6 @@ from trio_launcher.launcher import LauncherConfig, Phase, run_launcher
 from trio_launcher.launcher.config import default_runner
 
 TOKEN = "test-token"
-SETTINGS = {"code": "return []", "nodeMode": "runOnceForAllItems", "items": []}
 LAUNCHER = os.path.join(os.path.dirname(PYTHON), "trio-launcher")
 
 
@@ -78,7 +78,7 @@ async def cold_starts(broker: Broker, runs: int) -> list[dict[str, float]]:
             accepted: list[float] = []
             async with trio.open_nursery() as watch:
                 watch.start_soon(wait_accepted, broker, accepted)
-                await broker.run_task("python", SETTINGS)
+                await broker.run_task("python", TRIVIAL_TASK)
                 watch.cancel_scope.cancel()
             took = trio.current_time() - start
             status = launcher.statistics().runners["python"]

@@ -19,6 +19,7 @@ from _common import (
     CHILD_OUTPUT,
     PEER_DIR,
     PYTHON,
+    TRIVIAL_TASK,
     Target,
     arguments,
     emit,
@@ -33,7 +34,6 @@ from _common import (
 from trio_launcher.broker import Broker, BrokerConfig, open_broker
 
 TOKEN = "test-token"
-PY_SETTINGS = {"code": "return []", "nodeMode": "runOnceForAllItems", "items": []}
 JS_SETTINGS = {
     "code": "return []",
     "nodeMode": "runOnceForAllItems",
@@ -153,7 +153,7 @@ async def run(quick: bool, state_dir: str, js_present: bool) -> tuple[dict[str, 
     async with open_broker(config) as broker:
         procs["python"] = await start_python_runner(broker)
         await wait_registered(broker, 1)
-        py = await measure(broker, procs["python"].pid, "python", PY_SETTINGS, quick)
+        py = await measure(broker, procs["python"].pid, "python", TRIVIAL_TASK, quick)
         figures.update({f"python_{key}": value for key, value in py.items()})
         if js_present:
             procs["js"] = await start_js_runner(broker, state_dir)
