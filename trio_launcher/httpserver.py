@@ -10,6 +10,7 @@ request bytes replayed, so wsproto performs the handshake itself.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +22,7 @@ import trio
 __all__ = ["ReplayStream", "Request", "Response", "serve_http_connection"]
 
 MAX_HEAD_SIZE = 16 * 1024
+_BEARER = re.compile(r"^bearer (.+)$", re.IGNORECASE)
 RECEIVE_SIZE = 64 * 1024
 
 
@@ -38,6 +40,11 @@ class Request:
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (case-insensitive), or None."""
         return self.headers.get(name.lower())
+
+    def bearer_token(self) -> str | None:
+        """The token of an ``Authorization: Bearer <token>`` header (any case), or None."""
+        match = _BEARER.match(self.header("authorization") or "")
+        return None if match is None else match.group(1)
 
     @property
     def is_websocket_upgrade(self) -> bool:
@@ -98,7 +105,7 @@ UpgradeHandler = Callable[[Request, trio.abc.Stream], Awaitable[Response | None]
 async def serve_http_connection(
     stream: trio.SocketStream,
     on_request: HttpHandler,
-    on_upgrade: UpgradeHandler,
+    on_upgrade: UpgradeHandler | None = None,
     *,
     max_body: int,
 ) -> None:
@@ -107,6 +114,7 @@ async def serve_http_connection(
     ``on_upgrade`` gets WebSocket upgrade requests (only as the first request
     of a connection) with a stream that replays the request; it returns a
     refusal :class:`Response`, or None once it has taken the connection over.
+    Without it, an upgrade request is answered by ``on_request`` like any other.
     """
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_SIZE)
     client = _peer_host(stream)
@@ -120,7 +128,7 @@ async def serve_http_connection(
             if isinstance(request, Response):
                 await _send_response(stream, conn, request)
                 return
-            if request.is_websocket_upgrade and first:
+            if on_upgrade is not None and request.is_websocket_upgrade and first:
                 refusal = await on_upgrade(request, ReplayStream(bytes(raw), stream))
                 if refusal is not None:
                     await _send_response(stream, conn, attrs.evolve(refusal, close=True))

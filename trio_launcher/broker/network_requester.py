@@ -13,7 +13,6 @@ with ``{"error": {"kind": ..., "message": ..., "details": ...}}`` (see
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ERROR_STATUS", "handle_task_request"]
 
-_BEARER = re.compile(r"^bearer (.+)$", re.IGNORECASE)
 
 #: TaskError.kind -> HTTP status of the answer.
 ERROR_STATUS: dict[str, int] = {
@@ -49,8 +47,8 @@ async def handle_task_request(broker: Broker, request: Request) -> Response:
     expected = broker.config.requester_token
     if not expected:
         return _error(404, "disabled", "the requester endpoint is off: no requester token is set")
-    match = _BEARER.match(request.header("authorization") or "")
-    if match is None or not tokens_equal(match.group(1), expected):
+    token = request.bearer_token()
+    if token is None or not tokens_equal(token, expected):
         return _error(401, "unauthorized", "missing or wrong requester token")
     parsed = _parse(request)
     if isinstance(parsed, Response):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -47,7 +46,6 @@ log = logging.getLogger(__name__)
 RUNNERS_PATH = "/runners"
 #: How long shutdown waits for runners to receive their close frames.
 CLOSE_TIMEOUT = 5.0
-_BEARER = re.compile(r"^bearer (.+)$", re.IGNORECASE)
 
 
 @attrs.frozen
@@ -277,10 +275,10 @@ class Broker:
             return Response.json(503, {"message": "Service Unavailable"})
         if not request.query.get("id", [""])[0]:
             return Response.json(400, {"message": "Missing runner id"})
-        match = _BEARER.match(request.header("authorization") or "")
-        if match is None:
+        token = request.bearer_token()
+        if token is None:
             return Response.json(401, {"message": "Unauthorized"})
-        if not self._grants.take(match.group(1), trio.current_time()):
+        if not self._grants.take(token, trio.current_time()):
             return Response.json(403, {"message": "Forbidden"})
         return None
 

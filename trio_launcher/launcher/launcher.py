@@ -58,9 +58,6 @@ class Launcher:
             return Response.json(405, {"message": "Method Not Allowed"})
         return Response.json(200, self.statistics().as_json())
 
-    async def _refuse_upgrade(self, request: Request, stream: trio.abc.Stream) -> Response:
-        return Response.json(404, {"message": "Not Found"})
-
     async def serve_health(self, port: int, *, task_status: trio.TaskStatus[None]) -> None:
         """Serve ``GET /healthz``; like n8n's launcher, go on without it if the port is busy."""
         try:
@@ -74,9 +71,7 @@ class Launcher:
         await trio.serve_listeners(self._serve_connection, listeners)
 
     async def _serve_connection(self, stream: trio.SocketStream) -> None:
-        await serve_http_connection(
-            stream, self._on_request, self._refuse_upgrade, max_body=64 * 1024
-        )
+        await serve_http_connection(stream, self._on_request, max_body=64 * 1024)
 
 
 async def run_launcher(

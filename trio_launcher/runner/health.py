@@ -31,10 +31,7 @@ async def serve_health(runner: TaskRunner, *, task_status: trio.TaskStatus[int])
         state = {"status": "ok", "connected": runner.connected, "tasks": runner.running_tasks}
         return Response.json(200, state)
 
-    async def refuse(request: Request, stream: trio.abc.Stream) -> Response:
-        return Response.json(404, {"message": "Not Found"})
-
     async def serve(stream: trio.SocketStream) -> None:
-        await serve_http_connection(stream, on_request, refuse, max_body=4096)
+        await serve_http_connection(stream, on_request, max_body=4096)
 
     await trio.serve_listeners(serve, listeners)
