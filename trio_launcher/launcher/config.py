@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -73,8 +74,6 @@ class LauncherConfig:
     @property
     def broker_netloc(self) -> str:
         """``host:port`` of the broker."""
-        from urllib.parse import urlsplit
-
         return urlsplit(self.task_broker_uri).netloc
 
 
@@ -135,8 +134,6 @@ def default_runner(runner_type: str) -> RunnerSpec | None:
 
 
 def _uri_problems(uri: str) -> list[str]:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return [f"N8N_RUNNERS_TASK_BROKER_URI: expected http(s)://HOST:PORT, got {uri!r}"]
