@@ -94,3 +94,20 @@ async def test_a_message_over_the_limit_closes_with_1009() -> None:
             await ws.get_message()
         await closed.wait()
     assert codes == [1009]
+
+
+async def test_sending_while_the_close_is_answered_raises_websocket_closed() -> None:
+    """A message sent while the reader is still answering the server's close frame."""
+
+    async def close(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        await ws.aclose(1001, "going away")
+
+    async with server(close) as url, wsclient.connect(url) as ws, ws._send_lock:
+        # The lock holds up the reader's answer to the close frame.
+        with trio.fail_after(5):
+            while ws._ws.state is wsclient.ConnectionState.OPEN:
+                await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(wsclient.WebSocketClosed) as raised:
+            await ws.send_message("too late")
+    assert raised.value.reason == wsclient.CloseReason(1001, "going away")

@@ -95,6 +95,8 @@ class WebSocketClient:
             self._finish(CloseReason(code, reason))
 
     async def _send(self, event: TextMessage | CloseConnection | Ping) -> None:
+        if self._ws.state is not ConnectionState.OPEN:
+            raise WebSocketClosed(self.closed or CloseReason(ABNORMAL_CLOSURE))
         data = self._ws.send(event)
         async with self._send_lock:
             try:
@@ -124,9 +126,9 @@ class WebSocketClient:
             elif isinstance(event, Ping):
                 await self._send_raw(self._ws.send(event.response()))
             elif isinstance(event, CloseConnection):
+                self._finish(CloseReason(event.code, event.reason or ""))
                 if self._ws.state is not ConnectionState.CLOSED:
                     await self._send_raw(self._ws.send(event.response()))
-                self._finish(CloseReason(event.code, event.reason or ""))
 
     async def _collect(self, event: TextMessage | BytesMessage) -> None:
         self._parts.append(event.data if isinstance(event.data, str) else bytes(event.data))
