@@ -9,6 +9,7 @@ from functools import partial
 import pytest
 import trio
 import trio_websocket
+from wsproto.connection import ConnectionState
 
 from trio_launcher import wsclient
 
@@ -106,7 +107,7 @@ async def test_sending_while_the_close_is_answered_raises_websocket_closed() -> 
     async with server(close) as url, wsclient.connect(url) as ws, ws._send_lock:
         # The lock holds up the reader's answer to the close frame.
         with trio.fail_after(5):
-            while ws._ws.state is wsclient.ConnectionState.OPEN:
+            while ws._ws.state is ConnectionState.OPEN:
                 await trio.testing.wait_all_tasks_blocked()
         with pytest.raises(wsclient.WebSocketClosed) as raised:
             await ws.send_message("too late")
