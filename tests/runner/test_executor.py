@@ -110,6 +110,17 @@ async def test_rejected_code_never_starts_a_process(executor: TaskExecutor) -> N
     assert started.pids == []
 
 
+async def test_items_that_are_not_json_data_fail_only_their_task(executor: TaskExecutor) -> None:
+    started = Started()
+    outcome = await executor.run(
+        task("return _items", items=[{"json": {"when": object()}}]), timeout=20, on_started=started
+    )
+    assert outcome.error is not None
+    assert outcome.error["message"].startswith("Invalid task settings")
+    assert started.pids == []
+    assert (await executor.run(task("return [1]"), timeout=20)).result == [1]
+
+
 async def test_concurrent_tasks_each_get_a_process(executor: TaskExecutor, tmp_path: Path) -> None:
     """Six tasks block on one FIFO until all six are running: only concurrency finishes this."""
     fifo = tmp_path / "gate"

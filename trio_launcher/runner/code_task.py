@@ -44,20 +44,25 @@ def run_code_task(
     echo: TextIO | None = None,
     stderr: StringIO | None = None,
     memory_limit_mb: int | None = None,
+    builtins: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one task and return its reply (see the module docstring).
 
     *request* holds the task settings as n8n sends them (``code``,
     ``nodeMode``, ``items``, ``continueOnFail``, ``query``); *code* is the
-    compiled form of ``request["code"]``.
+    compiled form of ``request["code"]``.  *builtins* is a table from
+    :meth:`RuntimeSandbox.build_builtins` for this task alone (its ``print``
+    is set here); by default a fresh one is built.
     """
     printer = PrintCapture(echo)
     mode = request.get("nodeMode")
     runner = _MODES.get(mode) if isinstance(mode, str) else None
     if runner is None:
         return {"error": {"message": f"Unknown nodeMode: {mode}"}, "print_args": []}
+    table = sandbox.build_builtins() if builtins is None else builtins
+    table["print"] = printer
     try:
-        result = runner(code, request, sandbox.build_builtins(printer), printer)
+        result = runner(code, request, table, printer)
     except BaseException as exc:  # user code may raise anything, SystemExit included
         error = user_error(
             exc,

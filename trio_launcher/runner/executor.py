@@ -110,10 +110,13 @@ class TaskExecutor:
         prepared = prepare_task(settings, self._policy)
         if not isinstance(prepared, PreparedTask):
             return TaskOutcome(error=prepared)
-        frames = await _encode(prepared)
+        try:
+            request = await _encode(prepared)
+        except ValueError as exc:
+            return TaskOutcome(error={"message": f"Invalid task settings: {exc}"})
         self._running += 1
         try:
-            attempt = await self._execute(frames, trio.current_time() + timeout, on_started)
+            attempt = await self._execute(request, trio.current_time() + timeout, on_started)
         finally:
             self._running -= 1
         return self._outcome(attempt, prepared, timeout)
@@ -140,7 +143,7 @@ class TaskExecutor:
     # -- running a task ------------------------------------------------------
 
     async def _execute(
-        self, frames: list[bytes], deadline: float, on_started: Callable[[int], object] | None
+        self, request: bytes, deadline: float, on_started: Callable[[int], object] | None
     ) -> _Attempt:
         """Run the task; return as soon as its reply is complete.
 
@@ -153,7 +156,7 @@ class TaskExecutor:
         scope = trio.CancelScope()
         answered, finished = trio.Event(), trio.Event()
         self._nursery.start_soon(
-            self._attempt, attempt, frames, deadline, on_started, scope, answered, finished
+            self._attempt, attempt, request, deadline, on_started, scope, answered, finished
         )
         try:
             await answered.wait()
@@ -167,7 +170,7 @@ class TaskExecutor:
     async def _attempt(
         self,
         attempt: _Attempt,
-        frames: list[bytes],
+        request: bytes,
         deadline: float,
         on_started: Callable[[int], object] | None,
         scope: trio.CancelScope,
@@ -184,7 +187,7 @@ class TaskExecutor:
                             attempt.task = task
                             if on_started is not None and task.pid is not None:
                                 on_started(task.pid)
-                            attempt.reply = await _decode(await exchange(task.stream, frames))
+                            attempt.reply = await _decode(await exchange(task.stream, request))
                             if attempt.reply is not None:
                                 answered.set()
                             await task.exited.wait()
@@ -310,9 +313,11 @@ def _restart_delay(quick_deaths: int) -> float:
     return min(0.1 * 2.0 ** (quick_deaths - 2), _MAX_RESTART_DELAY)
 
 
-async def _encode(prepared: PreparedTask) -> list[bytes]:
-    def encode() -> list[bytes]:
-        return [json.dumps(prepared.request, default=str).encode(), marshal.dumps(prepared.code)]
+async def _encode(prepared: PreparedTask) -> bytes:
+    """The task process's request frame; :class:`ValueError` for a value marshal cannot write."""
+
+    def encode() -> bytes:
+        return marshal.dumps((prepared.request, prepared.code))
 
     if len(prepared.request["items"]) > 1000 or len(prepared.request["code"]) > _BIG_PAYLOAD:
         return await trio.to_thread.run_sync(encode)

@@ -1,8 +1,8 @@
 """Run-time half of the sandbox, applied inside each task process.
 
 * :meth:`RuntimeSandbox.build_builtins` gives user code a builtins table
-  without the denied names, with ``print`` replaced and ``__import__``
-  replaced by :class:`ImportGuard` (raises :class:`SecurityViolationError`).
+  without the denied names, with ``__import__`` replaced by
+  :class:`ImportGuard` (raises :class:`SecurityViolationError`).
 * What user code imports it gets as a :class:`ModuleView`: the module, minus
   its private attributes and the *other* modules it happens to reference.
   Allowing ``datetime`` must not hand out ``datetime.sys`` (and through it
@@ -32,7 +32,7 @@ from trio_launcher.runner.import_rules import ImportRules
 
 TYPE_CHECKING = False  # keep `typing` out of the worker
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
     from typing import Any
 
 #: Modules (with their submodules) that stay in ``sys.modules`` for every task.
@@ -152,6 +152,7 @@ class RuntimeSandbox:
     """The run-time sandbox settings, rebuilt from :meth:`SandboxPolicy.to_wire`."""
 
     __slots__ = (
+        "_locked_down",
         "allow_transitive_imports",
         "block_env_access",
         "builtins_deny",
@@ -173,6 +174,7 @@ class RuntimeSandbox:
         self.block_env_access = block_env_access
         self.env_allow = frozenset(env_allow)
         self.allow_transitive_imports = allow_transitive_imports
+        self._locked_down: tuple[int, int] | None = None
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> RuntimeSandbox:
@@ -185,20 +187,31 @@ class RuntimeSandbox:
             allow_transitive_imports=bool(wire["allow_transitive_imports"]),
         )
 
-    def build_builtins(self, printer: Callable[..., None]) -> dict[str, Any]:
-        """A fresh builtins table for one run of user code."""
+    def build_builtins(self) -> dict[str, Any]:
+        """A fresh builtins table for user code; the caller sets its ``print``."""
         hidden = self.builtins_deny | _HIDDEN_BUILTINS
         table = {name: value for name, value in vars(builtins).items() if name not in hidden}
         table["__import__"] = ImportGuard(self.rules)
-        table["print"] = printer
         return table
 
     def lock_down_process(self) -> None:
-        """Process-wide measures; call once in the task process, before user code."""
+        """Process-wide measures; call in the task process, before user code.
+
+        A task process forked from a worker that did this inherits the
+        result, so calling it again there only checks that no variable or
+        module was added since (the worker never removes any).
+        """
+        if self._locked_down == _process_state():
+            return
         if self.block_env_access:
             clear_environment(self.env_allow)
         sanitize_modules(self.rules)
         patch_importlib(self.rules, trust_allowed_callers=self.allow_transitive_imports)
+        self._locked_down = _process_state()
+
+
+def _process_state() -> tuple[int, int]:
+    return len(os.environ), len(sys.modules)
 
 
 def clear_environment(keep: frozenset[str]) -> None:

@@ -1,13 +1,12 @@
 """Length-prefixed frames on a task's socket, runner side (Trio).
 
 The same framing as :mod:`.task_wire`: a 4-byte big-endian length, then the
-bytes.  The runner sends its frames while it waits for the reply, so a task
-process that answers early (or dies) never leaves it blocked on a send.
+bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
 
 import trio
 
@@ -16,25 +15,18 @@ from trio_launcher.runner.task_wire import LENGTH, MAX_FRAME
 _CHUNK = 1 << 20
 
 
-async def exchange(stream: trio.abc.Stream, frames: Sequence[bytes]) -> bytes | None:
-    """Send *frames*, return the one frame received back (None if the peer closed first)."""
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(send_frames, stream, frames)
-        reply = await receive_frame(stream)
-        nursery.cancel_scope.cancel()
-    return reply
+async def exchange(stream: trio.abc.Stream, frame: bytes) -> bytes | None:
+    """Send *frame*, return the one frame received back (None if the peer closed first).
 
-
-async def send_frames(stream: trio.abc.Stream, frames: Sequence[bytes]) -> None:
-    """Send each frame; a peer that went away is not an error here."""
-    try:
-        for frame in frames:
-            if len(frame) > MAX_FRAME:
-                raise ValueError(f"frame of {len(frame)} bytes is too large")
-            await stream.send_all(LENGTH.pack(len(frame)))
-            await stream.send_all(frame)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
+    A task process reads its whole request before it writes, or fails and
+    exits, so sending first cannot leave both sides blocked on a send; a peer
+    that went away is not an error here.
+    """
+    if len(frame) > MAX_FRAME:
+        raise ValueError(f"frame of {len(frame)} bytes is too large")
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await stream.send_all(LENGTH.pack(len(frame)) + frame)
+    return await receive_frame(stream)
 
 
 async def receive_frame(stream: trio.abc.Stream) -> bytes | None:

@@ -7,7 +7,7 @@
    this happens before there is a task: the worker keeps one such *spare*
    ready, so it is off the task's critical path.
 2. Receive the task socket from the worker, read the request and the code
-   object from it.
+   object from it (one marshalled frame).
 3. Send stderr to a buffer, run the code task.
 4. Write the reply as one frame.  The caller then ``os._exit``\\ s.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import array
 import io
-import json
 import marshal
 import os
 import resource
@@ -38,13 +37,19 @@ _MIB = 1024 * 1024
 
 
 class TaskSettings:
-    """What every task process of one worker shares (wire form from the runner)."""
+    """What every task process of one worker shares (wire form from the runner).
 
-    __slots__ = ("memory_limit_mb", "sandbox")
+    ``builtins`` is the table user code gets, built once in the worker: each
+    task process runs one task, so it may use (and change) its inherited
+    copy, and never touches every builtin object again to build its own.
+    """
+
+    __slots__ = ("builtins", "memory_limit_mb", "sandbox")
 
     def __init__(self, sandbox: RuntimeSandbox, *, memory_limit_mb: int | None) -> None:
         self.sandbox = sandbox
         self.memory_limit_mb = memory_limit_mb
+        self.builtins = sandbox.build_builtins()
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> TaskSettings:
@@ -113,8 +118,7 @@ def _limit_memory(limit_mb: int | None) -> None:
 
 def _execute(sock: socket.socket, settings: TaskSettings) -> dict[str, Any] | None:
     try:
-        request = json.loads(recv_frame(sock))
-        code = marshal.loads(recv_frame(sock))
+        request, code = marshal.loads(recv_frame(sock))
     except EOFError:  # the runner gave up on this task before sending it
         return None
     except MemoryError as exc:
@@ -129,4 +133,5 @@ def _execute(sock: socket.socket, settings: TaskSettings) -> dict[str, Any] | No
         echo=stdout,
         stderr=stderr,
         memory_limit_mb=settings.memory_limit_mb,
+        builtins=settings.builtins,
     )

@@ -1,9 +1,11 @@
 """Length-prefixed frames on a task's socket (blocking side, in the task process).
 
 Every message is a 4-byte big-endian length followed by that many bytes, as
-in n8n's child-to-parent pipe.  The runner sends two frames (the JSON
-request, then the marshalled code object); the task answers with one JSON
-frame, written with ``default=str`` and ``ensure_ascii=False`` like n8n.
+in n8n's child-to-parent pipe.  The runner sends one frame, the marshalled
+``(request, code)`` pair: the request holds only JSON values, which
+:mod:`marshal` reads in C with no Python code running, in the same
+interpreter that wrote them.  The task answers with one JSON frame, written
+with ``default=str`` and ``ensure_ascii=False`` like n8n.
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ def send_frame(sock: socket.socket, payload: bytes) -> None:
     """Write one frame (blocking)."""
     if len(payload) > MAX_FRAME:
         raise ValueError(f"frame of {len(payload)} bytes is too large")
-    sock.sendall(LENGTH.pack(len(payload)))
-    sock.sendall(payload)
+    sock.sendall(LENGTH.pack(len(payload)) + payload)
 
 
 def recv_frame(sock: socket.socket) -> bytes:
