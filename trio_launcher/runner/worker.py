@@ -15,31 +15,30 @@ Command line::
 
 Control protocol
 ----------------
-``CONTROL_FD`` is an ``AF_UNIX``/``SOCK_SEQPACKET`` socket: every message is
-one datagram holding one UTF-8 JSON object, so there is no framing to get
-wrong and a passed file descriptor travels with the message it belongs to.
+``CONTROL_FD`` is an ``AF_UNIX``/``SOCK_SEQPACKET`` socket carrying the
+fixed records of :mod:`.worker_control`, one per datagram.
 
 Runner → worker:
 
-* ``{"run": TASK_ID}`` with exactly one fd attached (``SCM_RIGHTS``): the
-  task's end of a fresh ``SOCK_STREAM`` socket pair.  The worker hands it to
-  a task process, which serves the task on it (:mod:`.task_child`).
-* ``{"kill": TASK_ID}``: ``SIGKILL`` the task's process group, if the task
-  process has not been reaped yet.  Routing kills through the worker, which
-  is the one that reaps, means a group is never signalled after its id could
-  have been reused.
+* ``RUN`` task, with exactly one fd attached (``SCM_RIGHTS``): the task's
+  end of a fresh ``SOCK_STREAM`` socket pair.  The worker hands it to a task
+  process, which serves the task on it (:mod:`.task_child`).
+* ``KILL`` task: ``SIGKILL`` the task's process group, if the task process
+  has not been reaped yet.  Routing kills through the worker, which is the
+  one that reaps, means a group is never signalled after its id could have
+  been reused.
 * end of file: the runner is gone or closing; kill every task process group,
   reap them and exit 0.
 
 Worker → runner:
 
-* ``{"ready": PID}`` once, when it serves requests;
-* ``{"started": TASK_ID, "pid": PID}`` once a process has the task (it is its
-  own process group leader, so PID is also its group id);
-* ``{"failed": TASK_ID, "error": TEXT}`` when no process could be started;
-* ``{"exited": TASK_ID, "pid": PID, "returncode": RC}`` once the task process
-  is reaped; RC is the exit code, or ``-N`` when signal N killed it;
-* ``{"error": TEXT}`` for a malformed request.
+* ``READY`` pid, once, when it serves requests;
+* ``STARTED`` task, pid, once a process has the task (it is its own process
+  group leader, so the pid is also its group id);
+* ``FAILED`` task, text, when no process could be started;
+* ``EXITED`` task, pid, value once the task process is reaped; the value is
+  the exit code, or ``-N`` when signal N killed it;
+* ``ERROR`` text, for a malformed request.
 
 Spare task process
 ------------------
@@ -51,7 +50,7 @@ it a task socket (``SCM_RIGHTS`` again).  An unused spare is let go after
 :data:`SPARE_IDLE_TIMEOUT` seconds, so an idle runner has no spare.
 
 Child processes are noticed through ``SIGCHLD`` and :func:`signal.set_wakeup_fd`,
-multiplexed with the control socket in one :mod:`selectors` loop: no polling.
+multiplexed with the control socket in one ``epoll`` loop: no polling.
 Before reaping a task process the worker kills what is left of its process
 group, while the zombie still pins the group id.  ``SIGTERM``/``SIGINT`` stop
 the worker like end of file.  The worker dies with the runner
@@ -64,12 +63,13 @@ import contextlib
 import gc
 import json
 import os
-import selectors
+import select
 import signal
 import socket
 import sys
 import time
 
+from trio_launcher.runner import worker_control as control
 from trio_launcher.runner.process_tools import (
     kill_process_group,
     set_child_subreaper,
@@ -77,10 +77,6 @@ from trio_launcher.runner.process_tools import (
     set_parent_death_signal,
 )
 from trio_launcher.runner.task_child import TaskSettings, run_task_process
-
-TYPE_CHECKING = False  # keep `typing` out of the worker
-if TYPE_CHECKING:
-    from typing import Any
 
 MAX_CONTROL_MESSAGE = 65536
 #: A spare task process is dropped after this many seconds without a task.
@@ -105,14 +101,14 @@ class _Spare:
 class Worker:
     """Serves one control socket until it closes."""
 
-    def __init__(self, control: socket.socket, settings: TaskSettings) -> None:
-        self._control = control
+    def __init__(self, control_socket: socket.socket, settings: TaskSettings) -> None:
+        self._control = control_socket
         self._settings = settings
-        self._pids: dict[str, int] = {}  # task id -> pid (= group id), until reported
-        self._tasks: dict[int, str] = {}  # pid -> task id, while the task process lives
-        # group id -> (task id, return code): task process reaped, group not empty yet
-        self._finishing: dict[int, tuple[str, int]] = {}
-        self._selector = selectors.DefaultSelector()
+        self._pids: dict[int, int] = {}  # task -> pid (= group id), until reported
+        self._tasks: dict[int, int] = {}  # pid -> task, while the task process lives
+        # group id -> (task, return code): task process reaped, group not empty yet
+        self._finishing: dict[int, tuple[int, int]] = {}
+        self._epoll = select.epoll()
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._running = True
         self._spare: _Spare | None = None
@@ -123,28 +119,28 @@ class Worker:
         for signum in (signal.SIGCHLD, *_STOP_SIGNALS):
             signal.signal(signum, _ignore_signal)
         signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
-        self._selector.register(self._control, selectors.EVENT_READ)
-        self._selector.register(self._wakeup_r, selectors.EVENT_READ)
-        self._send({"ready": os.getpid()})
+        self._epoll.register(self._control.fileno(), select.EPOLLIN)
+        self._epoll.register(self._wakeup_r, select.EPOLLIN)
+        self._send(control.pack(control.READY, pid=os.getpid()))
         try:
             while self._running:
-                events = self._selector.select(self._spare_timeout())
+                events = self._epoll.poll(self._spare_timeout())
                 if not events:
                     self._drop_spare()
-                for key, _events in events:
-                    if key.fileobj is self._control:
-                        self._on_control()
-                    else:
+                for fd, _mask in events:
+                    if fd == self._wakeup_r:
                         self._on_signals()
+                    else:
+                        self._on_control()
         finally:
             self._stop_tasks()
         return 0
 
-    # -- control messages ---------------------------------------------------
+    # -- control records ----------------------------------------------------
 
-    def _send(self, message: dict[str, Any]) -> None:
+    def _send(self, record: bytes) -> None:
         try:
-            self._control.send(json.dumps(message).encode())
+            self._control.send(record)
         except OSError:  # the runner is gone
             self._running = False
 
@@ -158,33 +154,35 @@ class Worker:
             _close_all(fds)
             return
         try:
-            message = json.loads(data)
-            if "run" in message:
-                self._start_task(str(message["run"]), fds)
-                return
-            if "kill" in message:
-                self._kill_task(str(message["kill"]))
-            else:
-                self._send({"error": f"unknown request {message!r}"})
-        except (ValueError, TypeError) as exc:
-            self._send({"error": f"malformed request: {exc}"})
-        _close_all(fds)
-
-    def _start_task(self, task_id: str, fds: list[int]) -> None:
-        if len(fds) != 1 or task_id in self._pids:
+            kind, task, *_rest = control.unpack(data)
+        except ValueError as exc:
             _close_all(fds)
-            self._send({"failed": task_id, "error": "bad run request"})
+            self._send(control.pack(control.ERROR, text=f"malformed request: {exc}"))
+            return
+        if kind == control.RUN:
+            self._start_task(task, fds)
+            return
+        _close_all(fds)
+        if kind == control.KILL:
+            self._kill_task(task)
+        else:
+            self._send(control.pack(control.ERROR, text=f"unknown request {kind!r}"))
+
+    def _start_task(self, task: int, fds: list[int]) -> None:
+        if len(fds) != 1 or task in self._pids:
+            _close_all(fds)
+            self._send(control.pack(control.FAILED, task, text="bad run request"))
             return
         try:
             pid = self._hand_off(fds[0])
         except OSError as exc:
-            self._send({"failed": task_id, "error": str(exc)})
+            self._send(control.pack(control.FAILED, task, text=str(exc)))
             return
         finally:
             os.close(fds[0])
-        self._pids[task_id] = pid
-        self._tasks[pid] = task_id
-        self._send({"started": task_id, "pid": pid})
+        self._pids[task] = pid
+        self._tasks[pid] = task
+        self._send(control.pack(control.STARTED, task, pid))
         try:  # the next task's process, prepared while this one runs
             self._spare = self._fork_spare()
             self._spare_expires = time.monotonic() + SPARE_IDLE_TIMEOUT
@@ -228,8 +226,8 @@ class Worker:
             self._spare.handoff.close()
             self._spare = None
 
-    def _kill_task(self, task_id: str) -> None:
-        pid = self._pids.get(task_id)
+    def _kill_task(self, task: int) -> None:
+        pid = self._pids.get(task)
         if pid is None:
             return  # already reported as exited
         if not kill_process_group(pid) and pid in self._tasks:
@@ -259,14 +257,14 @@ class Worker:
             _pid, status = os.waitpid(pid, 0)
             if self._spare is not None and self._spare.pid == pid:
                 self._drop_spare()
-            task_id = self._tasks.pop(pid, None)
-            if task_id is not None:
-                self._finishing[pid] = (task_id, os.waitstatus_to_exitcode(status))
-        for group, (task_id, returncode) in list(self._finishing.items()):
+            task = self._tasks.pop(pid, None)
+            if task is not None:
+                self._finishing[pid] = (task, os.waitstatus_to_exitcode(status))
+        for group, (task, returncode) in list(self._finishing.items()):
             if not _has_children_in(group):
                 del self._finishing[group]
-                del self._pids[task_id]
-                self._send({"exited": task_id, "pid": group, "returncode": returncode})
+                del self._pids[task]
+                self._send(control.pack(control.EXITED, task, group, returncode))
 
     def _stop_tasks(self) -> None:
         groups = set(self._pids.values())
@@ -293,7 +291,7 @@ class Worker:
             signal.set_wakeup_fd(-1)
             for signum in (signal.SIGCHLD, *_STOP_SIGNALS):
                 signal.signal(signum, signal.SIG_DFL)
-            self._selector.close()
+            self._epoll.close()
             self._control.close()
             os.close(self._wakeup_r)
             os.close(self._wakeup_w)
@@ -370,8 +368,7 @@ def main(argv: list[str]) -> int:
     set_dumpable(False)
     set_child_subreaper()
     settings = TaskSettings.from_wire(config)
-    control = socket.socket(fileno=control_fd)
-    worker = Worker(control, settings)
+    worker = Worker(socket.socket(fileno=control_fd), settings)
     # Apply the process-wide sandbox measures once here: every task process
     # re-applies them, but then finds (almost) nothing left to do.
     settings.sandbox.lock_down_process()

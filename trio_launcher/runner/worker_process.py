@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import trio
 
+from trio_launcher.runner import worker_control as control
 from trio_launcher.runner.process_tools import kill_process_group
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class WorkerStartError(RuntimeError):
 class TaskProcess:
     """One task process, as seen from the runner."""
 
-    task_id: str
+    number: int
     stream: trio.SocketStream
     pid: int | None = None
     returncode: int | None = None
@@ -104,8 +105,8 @@ class WorkerProcess:
         self._popen = popen
         self._control = control
         self._send_lock = trio.Lock()
-        self._pending: dict[str, TaskProcess] = {}
-        self._ids = itertools.count(1)
+        self._pending: dict[int, TaskProcess] = {}
+        self._numbers = itertools.count(1)
         self._closing = False
         self._gone = trio.Event()
         self.alive = True
@@ -146,18 +147,18 @@ class WorkerProcess:
         return worker
 
     async def _wait_ready(self) -> None:
-        message: dict[str, Any] | None = None
+        record = None
         with trio.move_on_after(READY_TIMEOUT):
-            message = await self._receive()
-        if message is None or "ready" not in message:
+            record = await self._receive()
+        if record is None or record[0] != control.READY:
             with trio.CancelScope(shield=True):
                 await self.aclose()
             raise WorkerStartError(
-                f"task worker did not start (got {message!r}, exit status {self._popen.poll()})"
+                f"task worker did not start (got {record!r}, exit status {self._popen.poll()})"
             )
 
-    async def _receive(self) -> dict[str, Any] | None:
-        """The next message; None once the worker is gone."""
+    async def _receive(self) -> tuple[bytes, int, int, int, str] | None:
+        """The next record; None once the worker is gone."""
         try:
             data = await self._control.recv(65536)
         except (OSError, trio.ClosedResourceError):
@@ -165,40 +166,39 @@ class WorkerProcess:
         if not data:
             return None
         try:
-            message = json.loads(data)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
-            log.error("task worker sent a malformed message: %r", data[:200])
-            return {}
-        return message
+            return control.unpack(data)
+        except ValueError as exc:
+            log.error("task worker sent a malformed record: %s", exc)
+            return (b"", 0, 0, 0, "")
 
     async def serve(self) -> None:
-        """Dispatch the worker's messages until it goes away."""
+        """Dispatch the worker's records until it goes away."""
         try:
-            while (message := await self._receive()) is not None:
-                self._dispatch(message)
+            while (record := await self._receive()) is not None:
+                self._dispatch(*record)
         finally:
             self._mark_lost()
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        task = self._pending.get(str(message.get("started") or message.get("exited") or ""))
-        if "failed" in message:
-            task = self._pending.pop(str(message["failed"]), None)
-            if task is not None:
-                task.start_error = str(message.get("error"))
-                task.started.set()
-                task.exited.set()
-        elif task is not None and "started" in message:
-            task.pid = int(message["pid"])
+    def _dispatch(self, kind: bytes, number: int, pid: int, value: int, text: str) -> None:
+        if kind == control.ERROR:
+            log.warning("task worker: %s", text)
+            return
+        task = self._pending.get(number)
+        if task is None:
+            return
+        if kind == control.STARTED:
+            task.pid = pid
             task.started.set()
-        elif task is not None and "exited" in message:
-            del self._pending[task.task_id]
-            task.returncode = int(message["returncode"])
-            task.started.set()
-            task.exited.set()
-        elif "error" in message:
-            log.warning("task worker: %s", message["error"])
+            return
+        if kind == control.FAILED:
+            task.start_error = text
+        elif kind == control.EXITED:
+            task.returncode = value
+        else:
+            return
+        del self._pending[number]
+        task.started.set()
+        task.exited.set()
 
     async def wait_gone(self) -> None:
         """Wait until the worker's control channel has closed."""
@@ -228,9 +228,9 @@ class WorkerProcess:
             raise WorkerLost("the task worker is gone")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         task = TaskProcess(
-            str(next(self._ids)), trio.SocketStream(trio.socket.from_stdlib_socket(ours))
+            next(self._numbers), trio.SocketStream(trio.socket.from_stdlib_socket(ours))
         )
-        self._pending[task.task_id] = task
+        self._pending[task.number] = task
         try:
             await self._request_start(task, theirs)
             yield task
@@ -240,7 +240,7 @@ class WorkerProcess:
                 await self._finish(task)
 
     async def _request_start(self, task: TaskProcess, theirs: socket.socket) -> None:
-        request = json.dumps({"run": task.task_id}).encode()
+        request = control.pack(control.RUN, task.number)
         fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [theirs.fileno()]))]
         try:
             async with self._send_lock:
@@ -257,7 +257,7 @@ class WorkerProcess:
             raise WorkerStartError(f"Could not start a task process: {task.start_error}")
 
     def _forget(self, task: TaskProcess) -> None:
-        self._pending.pop(task.task_id, None)
+        self._pending.pop(task.number, None)
         task.started.set()
         task.exited.set()
 
@@ -283,7 +283,7 @@ class WorkerProcess:
     async def _send_kill(self, task: TaskProcess) -> None:
         try:
             async with self._send_lock:
-                await self._control.send(json.dumps({"kill": task.task_id}).encode())
+                await self._control.send(control.pack(control.KILL, task.number))
         except (OSError, trio.ClosedResourceError):
             pass  # the worker is gone; _mark_lost settles the task
 
