@@ -110,6 +110,12 @@ async def test_rejected_code_never_starts_a_process(executor: TaskExecutor) -> N
     assert started.pids == []
 
 
+async def test_large_payloads_go_both_ways(executor: TaskExecutor) -> None:
+    items = [{"json": {"index": i, "text": "x" * 200}} for i in range(5000)]  # ~1.2 MB
+    outcome = await executor.run(task("return _items", items=items), timeout=20)
+    assert outcome.result == items
+
+
 async def test_items_that_are_not_json_data_fail_only_their_task(executor: TaskExecutor) -> None:
     started = Started()
     outcome = await executor.run(

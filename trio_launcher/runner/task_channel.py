@@ -30,22 +30,23 @@ async def exchange(stream: trio.abc.Stream, frame: bytes) -> bytes | None:
 
 
 async def receive_frame(stream: trio.abc.Stream) -> bytes | None:
-    """Receive one frame; None if the stream ends before it is complete."""
-    header = await _receive_exactly(stream, LENGTH.size)
-    if header is None:
-        return None
-    (size,) = LENGTH.unpack(header)
-    return await _receive_exactly(stream, size)
+    """Receive the peer's one frame; None if the stream ends before it is complete.
 
-
-async def _receive_exactly(stream: trio.abc.Stream, size: int) -> bytes | None:
+    The peer sends nothing after it, so reading past the header is safe, and
+    a small frame takes one receive.
+    """
     buffer = bytearray()
     try:
-        while len(buffer) < size:
-            chunk = await stream.receive_some(min(size - len(buffer), _CHUNK))
+        while len(buffer) < LENGTH.size or len(buffer) < LENGTH.size + _size(buffer):
+            chunk = await stream.receive_some(_CHUNK)
             if not chunk:
                 return None
             buffer += chunk
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         return None
-    return bytes(buffer)
+    return bytes(buffer[LENGTH.size : LENGTH.size + _size(buffer)])
+
+
+def _size(buffer: bytearray) -> int:
+    size: int = LENGTH.unpack_from(buffer)[0]
+    return size
