@@ -11,6 +11,7 @@ import platform
 import resource
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -85,20 +86,56 @@ def tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+MB = 1e6
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_PRESENT = 1 << 63
+_PFN_MASK = (1 << 55) - 1
+
+
 def tree_memory(pid: int) -> dict[str, Any]:
-    """RSS and PSS (MB) summed over the tree (PSS splits shared pages fairly), RSS of each."""
+    """Memory of the tree in MB (10^6 bytes).
+
+    ``rss_mb`` sums each process's RSS, so a page mapped by two processes
+    (the interpreter's code, say) counts twice; ``pss_mb`` splits shared pages
+    between every process that maps them, this tree's or not;
+    ``resident_mb`` counts each physical page the tree maps once: the RAM
+    it holds (None when page frame numbers are hidden, i.e. without root).
+    """
     each = []
+    frames: set[int] | None = set()
     for proc in tree(pid):
         try:
             info = proc.memory_full_info()
-        except psutil.NoSuchProcess:
+            frames = _add_frames(proc.pid, frames)
+        except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
             continue
-        each.append((info.rss / 2**20, getattr(info, "pss", info.rss) / 2**20))
+        each.append((info.rss / MB, getattr(info, "pss", info.rss) / MB))
     return {
         "rss_mb": round(sum(rss for rss, _ in each), 1),
         "pss_mb": round(sum(pss for _, pss in each), 1),
+        "resident_mb": None if frames is None else round(len(frames) * _PAGE / MB, 1),
         "rss_mb_each": [round(rss, 1) for rss, _ in each],
     }
+
+
+def _add_frames(pid: int, frames: set[int] | None) -> set[int] | None:
+    """Add the page frames *pid* has resident to *frames*; None if they are hidden."""
+    if frames is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+            for line in maps:
+                start, end = (int(x, 16) for x in line.split()[0].split("-"))
+                if "[vsyscall]" in line:
+                    continue
+                pagemap.seek(start // _PAGE * 8)
+                entries = pagemap.read((end - start) // _PAGE * 8)
+                for (entry,) in struct.iter_unpack("<Q", entries):
+                    if entry & _PRESENT:
+                        frames.add(entry & _PFN_MASK)
+    except PermissionError:
+        return None
+    return None if 0 in frames else frames
 
 
 def tree_cpu(pid: int) -> float:
