@@ -1,8 +1,8 @@
 """Static security check of user code (the AST half of the sandbox).
 
 Runs in the runner process before a task is dispatched, so rejected code
-never costs a process.  Results are cached by the SHA-256 of the code plus the
-policy (FIFO, :data:`CACHE_SIZE` entries), like n8n.  The check is skipped
+never costs a process.  Results are cached per code and policy (FIFO,
+:data:`CACHE_SIZE` entries), like n8n.  The check is skipped
 entirely when both import allowlists are ``*``, as in n8n: with unrestricted
 imports, attribute rules protect nothing.
 
@@ -25,7 +25,6 @@ What it rejects (each finding becomes one ``"Line N: ..."`` entry):
 from __future__ import annotations
 
 import ast
-import hashlib
 import re
 import string
 import warnings
@@ -73,7 +72,7 @@ _BUILTINS_HANDLES = frozenset({"__builtins__", "builtins"})
 # One ``.attribute`` or ``[key]`` step of a format field name ("0.__class__[x]").
 _FIELD_STEP = re.compile(r"\.([^.\[]+)|\[([^\]]+)\]")
 
-_cache: dict[bytes, tuple[str, ...]] = {}
+_cache: dict[tuple[SandboxPolicy, str], tuple[str, ...]] = {}
 
 
 def analyze(code: str, policy: SandboxPolicy) -> tuple[str, ...]:
@@ -82,15 +81,14 @@ def analyze(code: str, policy: SandboxPolicy) -> tuple[str, ...]:
     An empty tuple means the code passed.  Raises :class:`SyntaxError` (with
     the user's line numbers, filename ``<unknown>``) if the code does not parse.
     """
+    cached = _cache.get((policy, code))
+    if cached is not None:
+        return cached
     rules = policy.import_rules()
     if rules.allows_everything:
         return ()
-    key = hashlib.sha256(f"{policy.fingerprint()}\0{code}".encode("utf-8", "surrogatepass"))
-    cached = _cache.get(key.digest())
-    if cached is not None:
-        return cached
     violations = _SecurityVisitor(rules, policy.builtins_deny).check(parse(code))
-    _remember(key.digest(), violations)
+    _remember((policy, code), violations)
     return violations
 
 
@@ -106,7 +104,7 @@ def clear_cache() -> None:
     _cache.clear()
 
 
-def _remember(key: bytes, violations: tuple[str, ...]) -> None:
+def _remember(key: tuple[SandboxPolicy, str], violations: tuple[str, ...]) -> None:
     while len(_cache) >= CACHE_SIZE:
         del _cache[next(iter(_cache))]
     _cache[key] = violations

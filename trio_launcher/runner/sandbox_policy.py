@@ -100,11 +100,6 @@ class SandboxPolicy:
             "allow_transitive_imports": self.allow_transitive_imports,
         }
 
-    def fingerprint(self) -> str:
-        """A stable string identifying everything the static check depends on."""
-        rules = self.import_rules()
-        return repr((rules.to_wire(), sorted(self.builtins_deny)))
-
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
