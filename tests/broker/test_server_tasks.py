@@ -16,6 +16,7 @@ from trio_launcher.broker import (
     RunnerDisconnected,
     TaskFailed,
     TaskRequestTimedOut,
+    TaskTimedOut,
     open_broker,
 )
 from trio_launcher.protocol import (
@@ -69,6 +70,17 @@ async def test_request_times_out_without_a_runner(autojump_clock: object) -> Non
     async with open_broker(config) as broker:
         with pytest.raises(TaskRequestTimedOut):
             await broker.run_task("python", settings())
+
+
+async def test_task_times_out_on_time_after_earlier_timers_were_cancelled(
+    autojump_clock: object,
+) -> None:
+    config = BrokerConfig(port=0, auth_token="s", task_timeout=10)
+    async with open_broker(config) as broker, fake_runner(broker, lambda _: []):
+        start = trio.current_time()
+        with pytest.raises(TaskTimedOut):
+            await broker.run_task("python", settings())
+        assert trio.current_time() - start == pytest.approx(10)
 
 
 async def test_runner_disconnect_fails_its_task(broker: Broker) -> None:

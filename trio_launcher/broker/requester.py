@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
-import trio
 
 from ..protocol import (
     ABSENT,
@@ -33,6 +32,7 @@ from .errors import (
     TaskRequestTimedOut,
     TaskTimedOut,
 )
+from .mailbox import Mailbox
 from .task_data import task_data_response
 
 __all__ = ["RpcHandler", "TaskResult", "run_task"]
@@ -69,7 +69,7 @@ class TaskResult:
 
 
 async def run_task(
-    inbox: trio.MemoryReceiveChannel[Message],
+    inbox: Mailbox[Message],
     send: Callable[[Message], None],
     *,
     settings: Any,
@@ -77,7 +77,8 @@ async def run_task(
     on_rpc: RpcHandler | None,
 ) -> TaskResult:
     """Drive one task whose request has been sent: answer the broker until an outcome."""
-    async for message in inbox:
+    while True:
+        message = await inbox.get()
         if isinstance(message, BrokerTaskReady):
             send(RequesterTaskSettings(message.task_id, settings))
         elif isinstance(message, BrokerTaskDone):
@@ -95,7 +96,6 @@ async def run_task(
             send(RequesterTaskDataResponse(message.task_id, message.request_id, data))
         elif isinstance(message, BrokerNodeTypesRequest):
             send(RequesterNodeTypesResponse(message.task_id, message.request_id, []))
-    raise RuntimeError("the broker closed the requester channel")  # pragma: no cover
 
 
 def task_error(error: Any) -> TaskError:

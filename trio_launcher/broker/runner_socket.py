@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 
 import attrs
@@ -13,6 +12,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from ..protocol import Message, RemoteProtocolError, decode, encode
 from ..protocol.broker import DisconnectCause
 from ..protocol.reasons import CLOSE_PROTOCOL_ERROR
+from .mailbox import Mailbox
 
 __all__ = ["RunnerSocket"]
 
@@ -45,18 +45,18 @@ class RunnerSocket:
         self._ws = ws
         self._on_message = on_message
         self._heartbeat_interval = heartbeat_interval
-        self._outbox_send, self._outbox = trio.open_memory_channel[str | _Close](math.inf)
+        self._outbox: Mailbox[str | _Close] = Mailbox()
         self.cause = DisconnectCause.CLOSED
 
     def send(self, message: Message) -> None:
         """Queue ``message`` for the runner."""
-        self._outbox_send.send_nowait(encode(message))
+        self._outbox.put(encode(message))
 
     def close(self, code: int, reason: str, cause: DisconnectCause | None = None) -> None:
         """Queue a close frame; nothing sent after it."""
         if cause is not None:
             self.cause = cause
-        self._outbox_send.send_nowait(_Close(code, reason))
+        self._outbox.put(_Close(code, reason))
 
     async def run(self) -> DisconnectCause:
         """Serve the connection until either side closes it; return why it ended."""
@@ -82,7 +82,8 @@ class RunnerSocket:
 
     async def _write(self, done: trio.CancelScope) -> None:
         try:
-            async for item in self._outbox:
+            while True:
+                item = await self._outbox.get()
                 if isinstance(item, _Close):
                     await self._ws.aclose(item.code, item.reason)
                     break

@@ -32,10 +32,10 @@ from ..protocol.broker import (
     SendToRequester,
     SendToRunner,
 )
-from ..protocol.ids import nanoid
 from ..protocol.reasons import CLOSE_GOING_AWAY
 from .config import BrokerConfig
 from .grants import GrantTokens, RateLimiter, tokens_equal
+from .mailbox import Mailbox
 from .requester import RpcHandler, TaskResult, run_task
 from .runner_socket import RunnerSocket
 
@@ -81,7 +81,7 @@ class Broker:
         self._grants = GrantTokens(config.grant_token_ttl)
         self._auth_limiter = RateLimiter(config.auth_rate_limit)
         self._sockets: dict[int, RunnerSocket] = {}
-        self._requesters: dict[str, trio.MemorySendChannel[Message]] = {}
+        self._requesters: dict[str, Mailbox[Message]] = {}
         self._connection_ids = itertools.count(1)
         self._requester_ids = itertools.count(1)
         self._timer_scope = trio.CancelScope()
@@ -119,12 +119,13 @@ class Broker:
         caller cancels the task on its runner.
         """
         requester = f"local-{next(self._requester_ids)}"
-        send, receive = trio.open_memory_channel[Message](math.inf)
-        self._requesters[requester] = send
+        inbox: Mailbox[Message] = Mailbox()
+        self._requesters[requester] = inbox
         try:
-            self._feed_requester(requester, RequesterTaskRequest(nanoid(), task_type))
+            # A local requester makes one request: its name serves as the request id.
+            self._feed_requester(requester, RequesterTaskRequest(requester, task_type))
             return await run_task(
-                receive,
+                inbox,
                 lambda message: self._feed_requester(requester, message),
                 settings=settings,
                 items=items,
@@ -192,15 +193,18 @@ class Broker:
                 if sock is not None:
                     sock.send(output.message)
             elif isinstance(output, SendToRequester):
-                channel = self._requesters.get(output.requester)
-                if channel is not None:
-                    channel.send_nowait(output.message)
+                inbox = self._requesters.get(output.requester)
+                if inbox is not None:
+                    inbox.put(output.message)
             elif isinstance(output, CloseRunner):
                 sock = self._sockets.get(output.connection)
                 if sock is not None:
                     sock.close(output.code, output.reason, DisconnectCause.EVICTED)
+        # Only an earlier deadline moves the timer: a later one would cost a
+        # reschedule per message, and waking early merely finds nothing due.
         deadline = self._core.next_deadline()
-        self._timer_scope.deadline = math.inf if deadline is None else deadline
+        if deadline is not None and deadline < self._timer_scope.deadline:
+            self._timer_scope.deadline = deadline
         if self._shutting_down and not self._core.tasks_in_flight:
             self._idle.set()
 
