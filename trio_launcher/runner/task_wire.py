@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 LENGTH = struct.Struct(">I")
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 MAX_FRAME = 2**32 - 1
 
 
@@ -50,7 +51,7 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytearray:
 def encode_reply(reply: dict[str, Any]) -> bytes:
     """Serialise a task reply as n8n does; unencodable results become an error."""
     try:
-        text = json.dumps(reply, default=str, ensure_ascii=False)
+        text = _ENCODER.encode(reply)
     except (TypeError, ValueError, RecursionError, MemoryError) as exc:
         failure = {
             "message": f"Task result could not be serialised: {exc}",
