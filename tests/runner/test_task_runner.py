@@ -192,6 +192,30 @@ async def test_idle_runner_exits_with_code_0(broker: Broker) -> None:
     assert await run_runner(runner_config(broker, auto_shutdown_timeout=0.2)) == 0
 
 
+class StepCounter(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps += 1
+
+
+async def test_a_task_outliving_the_idle_timeout_keeps_the_runner_quiet(broker: Broker) -> None:
+    config = runner_config(broker, auto_shutdown_timeout=0.05, **SIGNALLING)
+    async with task_signal() as signal, trio.open_nursery() as nursery:
+        code = signal.connect_code + "_s.recv(1)\nreturn [{'json': {'done': True}}]"
+        runner = await nursery.start(run_runner, config)
+        nursery.start_soon(broker.run_task, "python", code_task(code))
+        task_stream = await signal.accepted()
+        counter = StepCounter()
+        trio.lowlevel.add_instrument(counter)
+        await trio.sleep(0.3)  # the idle timeout passes while the task runs
+        trio.lowlevel.remove_instrument(counter)
+        assert counter.steps < 100  # asleep, not spinning on the past idle deadline
+        assert runner.running_tasks == 1
+        await task_stream.aclose()
+
+
 async def test_refused_grant_token_raises_authentication_refused(broker: Broker) -> None:
     with pytest.raises(AuthenticationRefused) as raised:
         await run_runner(runner_config(broker, grant_token="0" * 64))

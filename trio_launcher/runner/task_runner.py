@@ -85,6 +85,7 @@ class TaskRunner:
         self._executor_ready = trio.Event()
         self._sandbox = SandboxPolicy()
         self._wake = trio.Event()
+        self._tick_deadline = -math.inf  # when the ticker wakes by itself
         self._task_finished = trio.Event()
         self._idle_deadline = math.inf
         self._task_scopes: dict[str, trio.CancelScope] = {}
@@ -290,7 +291,7 @@ class TaskRunner:
             elif isinstance(event, DrainRequested):
                 log.info("the broker is draining: finishing %d task(s)", self.running_tasks)
                 self._drained = True
-        self._wake.set()
+        self._wake_ticker()
 
     async def _run_task(self, task_id: str, settings: Any, scope: trio.CancelScope) -> None:
         assert self._machine is not None
@@ -311,7 +312,7 @@ class TaskRunner:
         else:
             self._send(machine.task_failed(task_id, outcome.error))
         self._touch()
-        self._wake.set()
+        self._wake_ticker()
         self._task_finished.set()
 
     def _cancel_all_tasks(self) -> None:
@@ -331,16 +332,30 @@ class TaskRunner:
             now = trio.current_time()
             self._send(machine.offers_due(now))
             self._handle_expired(machine.expire_waiting(now))
-            if now >= self._idle_deadline and self.running_tasks == 0 and machine.is_idle:
-                self._idle_deadline = math.inf
-                log.info("idle for %s s: shutting down", self.config.auto_shutdown_timeout)
-                if self.on_idle_timeout is not None:
-                    self.on_idle_timeout()
+            if now >= self._idle_deadline:
+                self._check_idle(machine)
             next_offer = machine.next_deadline()
-            deadline = min(math.inf if next_offer is None else next_offer, self._idle_deadline)
+            self._tick_deadline = min(
+                math.inf if next_offer is None else next_offer, self._idle_deadline
+            )
             self._wake = trio.Event()
-            with trio.move_on_at(deadline):
+            with trio.move_on_at(self._tick_deadline):
                 await self._wake.wait()
+
+    def _check_idle(self, machine: RunnerConnection) -> None:
+        if self.running_tasks or not machine.is_idle:
+            self._touch()  # busy: look again a whole timeout from now
+            return
+        self._idle_deadline = math.inf
+        log.info("idle for %s s: shutting down", self.config.auto_shutdown_timeout)
+        if self.on_idle_timeout is not None:
+            self.on_idle_timeout()
+
+    def _wake_ticker(self) -> None:
+        """Wake the ticker if the connection now has work due before it would wake."""
+        due = None if self._machine is None else self._machine.next_deadline()
+        if due is not None and due < self._tick_deadline:
+            self._wake.set()
 
     def _handle_expired(self, step: Step) -> None:
         self._send(step.to_send)
