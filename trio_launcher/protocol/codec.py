@@ -125,6 +125,9 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+_loads: Final[Callable[[str], Any]] = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
 def encode(message: Message) -> str:
     """Serialise ``message`` to the JSON text of one WebSocket frame.
 
@@ -171,7 +174,9 @@ def decode(data: str | bytes) -> Message:
 
 def _parse_object(data: str | bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(data, parse_constant=_reject_constant)
+        if isinstance(data, bytes):  # as json.loads reads bytes
+            data = data.decode(json.detect_encoding(data), "surrogatepass")
+        obj = _loads(data)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
         raise RemoteProtocolError(f"frame is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
