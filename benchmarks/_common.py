@@ -14,6 +14,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -178,7 +179,24 @@ def machine() -> dict[str, Any]:
         "loadavg_start": [round(x, 2) for x in _LOAD_AT_START],
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
         "concurrent_test_processes": others,
+        "reference_loop_ms": reference_loop_ms(),
     }
+
+
+def reference_loop_ms() -> float:
+    """CPU ms of a fixed pure-Python loop, best of 5: this machine's speed right now.
+
+    The machine's speed drifts between runs; figures from two runs compare
+    only in proportion to this.
+    """
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        total = 0
+        for i in range(500_000):
+            total += i % 7
+        best = min(best, time.process_time() - start)
+    return round(best * 1000, 2)
 
 
 def _meets(value: float, target: Target) -> bool:

@@ -66,12 +66,18 @@ def main() -> None:
     if args.json_out:
         args.json_out.write_text("".join(json.dumps(r) + "\n" for r in results))
     print(table(results))
-    print("\n| benchmark | date (UTC) | load average start -> end | test processes running |")
-    print("| --- | --- | --- | --- |")
+    print(
+        "\n| benchmark | date (UTC) | load average start -> end | test processes running"
+        " | reference loop (ms) |"
+    )
+    print("| --- | --- | --- | --- | --- |")
     for r in results:
         m = r.get("machine", {})
         load = f"{m.get('loadavg_start', ['?'])[0]} -> {m.get('loadavg_end', ['?'])[0]}"
-        print(f"| {r['name']} | {m.get('date')} | {load} | {m.get('concurrent_test_processes')} |")
+        print(
+            f"| {r['name']} | {m.get('date')} | {load} | {m.get('concurrent_test_processes')}"
+            f" | {m.get('reference_loop_ms')} |"
+        )
 
 
 if __name__ == "__main__":
