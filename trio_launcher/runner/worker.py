@@ -78,7 +78,6 @@ from trio_launcher.runner.process_tools import (
 )
 from trio_launcher.runner.task_child import TaskSettings, run_task_process
 
-MAX_CONTROL_MESSAGE = 65536
 #: A spare task process is dropped after this many seconds without a task.
 SPARE_IDLE_TIMEOUT = 30.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -146,7 +145,7 @@ class Worker:
 
     def _on_control(self) -> None:
         try:
-            data, fds, _flags, _address = socket.recv_fds(self._control, MAX_CONTROL_MESSAGE, 4)
+            data, fds, _flags, _address = socket.recv_fds(self._control, control.MAX_RECORD, 4)
         except OSError:
             data, fds = b"", []
         if not data:

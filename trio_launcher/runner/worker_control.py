@@ -15,6 +15,8 @@ from __future__ import annotations
 import struct
 
 RECORD = struct.Struct("<c3q")
+#: The most either side reads of one datagram (a record and its text).
+MAX_RECORD = 65536
 
 # Runner -> worker.
 RUN = b"r"  #: start task TASK; its socket is attached

@@ -160,7 +160,7 @@ class WorkerProcess:
     async def _receive(self) -> tuple[bytes, int, int, int, str] | None:
         """The next record; None once the worker is gone."""
         try:
-            data = await self._control.recv(65536)
+            data = await self._control.recv(control.MAX_RECORD)
         except (OSError, trio.ClosedResourceError):
             return None
         if not data:
@@ -196,9 +196,7 @@ class WorkerProcess:
             task.returncode = value
         else:
             return
-        del self._pending[number]
-        task.started.set()
-        task.exited.set()
+        self._forget(task)
 
     async def wait_gone(self) -> None:
         """Wait until the worker's control channel has closed."""
