@@ -453,7 +453,8 @@ class Plugin:
         self._ready = False
         self._usage = None
         self._backoff.note_stopped(trio.current_time(), self.config.backoff.reset_after)
-        self._write_log("supervisor", f"pid {pid} ended: {status.describe()}")
+        description = status.describe()
+        self._write_log("supervisor", f"pid {pid} ended: {description}")
         if self._stopping:
             self._set_state(PluginState.STOPPED)
             self._publish_stopped(pid, status, "requested")
@@ -462,14 +463,14 @@ class Plugin:
         elif status.ok:
             self._publish_stopped(pid, status, "exited")
         else:
-            self._last_error = status.describe()
+            self._last_error = description
             self._ctx.bus.publish(
                 Crashed(
                     name=self.name,
                     pid=pid,
                     exit_code=status.returncode,
                     signal=status.signal,
-                    error=status.describe(),
+                    error=description,
                 )
             )
         self._settle()
