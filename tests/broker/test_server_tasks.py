@@ -170,6 +170,15 @@ async def test_runner_missing_a_heartbeat_is_closed() -> None:
     assert codes == [1002]
 
 
+async def test_runner_answering_pings_outlives_many_heartbeats() -> None:
+    config = BrokerConfig(port=0, auth_token="s", heartbeat_interval=0.2)
+    async with open_broker(config) as broker, fake_runner(broker) as runner:
+        await trio.sleep(1.0)  # five heartbeats, each answered by the client's reader
+        assert runner.ws.closed is None
+        result = await broker.run_task("python", settings("still connected"))
+    assert result.result == settings("still connected")
+
+
 async def test_shutdown_drains_runners_then_closes_with_1001() -> None:
     async with (
         open_broker(BrokerConfig(port=0, auth_token="s")) as broker,

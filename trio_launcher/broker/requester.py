@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from ..mailbox import Mailbox
 from ..protocol import (
     ABSENT,
     BrokerNodeTypesRequest,
@@ -32,7 +33,6 @@ from .errors import (
     TaskRequestTimedOut,
     TaskTimedOut,
 )
-from .mailbox import Mailbox
 from .task_data import task_data_response
 
 __all__ = ["RpcHandler", "TaskResult", "run_task"]

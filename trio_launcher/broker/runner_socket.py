@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
 
+from ..mailbox import Mailbox
 from ..protocol import Message, RemoteProtocolError, decode, encode
 from ..protocol.broker import DisconnectCause
 from ..protocol.reasons import CLOSE_PROTOCOL_ERROR
-from .mailbox import Mailbox
+from ..websocket import WebSocketClosed, WebSocketConnection
 
 __all__ = ["RunnerSocket"]
 
@@ -29,8 +29,9 @@ class RunnerSocket:
     """Carries messages between one runner's WebSocket and the broker core.
 
     Outgoing messages are queued without blocking (the core's outputs are
-    applied synchronously) and written in order by one writer task. A missed
-    heartbeat pong or a protocol violation closes only this connection.
+    applied synchronously) and written in order by one writer task, all that
+    is queued in one write. A missed heartbeat pong or a protocol violation
+    closes only this connection.
     """
 
     def __init__(
@@ -77,30 +78,43 @@ class RunnerSocket:
                     log.warning("runner connection %d: %s", self.connection, exc.reason)
                     self.close(exc.close_code, exc.reason[:120], DisconnectCause.PROTOCOL_ERROR)
                     return
-        except ConnectionClosed:
+        except WebSocketClosed:
             done.cancel()
 
     async def _write(self, done: trio.CancelScope) -> None:
         try:
             while True:
-                item = await self._outbox.get()
-                if isinstance(item, _Close):
-                    await self._ws.aclose(item.code, item.reason)
+                messages, close = _until_close(await self._outbox.get_all())
+                if messages:
+                    await self._ws.send_messages(messages)
+                if close is not None:
+                    await self._ws.aclose(close.code, close.reason)
                     break
-                await self._ws.send_message(item)
-        except ConnectionClosed:
+        except WebSocketClosed:
             pass
         done.cancel()
 
     async def _heartbeat(self) -> None:
+        """Ping every interval; close if no pong came since the previous ping."""
+        pongs = -1  # nothing asked yet
         while True:
             await trio.sleep(self._heartbeat_interval)
-            with trio.move_on_after(self._heartbeat_interval) as waiting:
-                try:
-                    await self._ws.ping()
-                except ConnectionClosed:
-                    return
-            if waiting.cancelled_caught:
+            if self._ws.pongs == pongs:
                 log.warning("runner connection %d missed a heartbeat", self.connection)
                 self.close(CLOSE_PROTOCOL_ERROR, "missed heartbeat", DisconnectCause.HEARTBEAT)
                 return
+            pongs = self._ws.pongs
+            try:
+                await self._ws.ping()
+            except WebSocketClosed:
+                return
+
+
+def _until_close(items: list[str | _Close]) -> tuple[list[str], _Close | None]:
+    """The messages before a close, and the close (nothing is sent after it)."""
+    messages: list[str] = []
+    for item in items:
+        if isinstance(item, _Close):
+            return messages, item
+        messages.append(item)
+    return messages, None

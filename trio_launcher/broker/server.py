@@ -19,9 +19,10 @@ from typing import Any
 
 import attrs
 import trio
-import trio_websocket
+from wsproto.utilities import RemoteProtocolError
 
 from ..httpserver import Request, Response, serve_http_connection
+from ..mailbox import Mailbox
 from ..protocol import Message, RequesterTaskRequest
 from ..protocol.broker import (
     BrokerCore,
@@ -33,9 +34,9 @@ from ..protocol.broker import (
     SendToRunner,
 )
 from ..protocol.reasons import CLOSE_GOING_AWAY
+from ..websocket import WebSocketConnection, accept
 from .config import BrokerConfig
 from .grants import GrantTokens, RateLimiter, tokens_equal
-from .mailbox import Mailbox
 from .requester import RpcHandler, TaskResult, run_task
 from .runner_socket import RunnerSocket
 
@@ -263,13 +264,11 @@ class Broker:
         if refusal is not None:
             return refusal
         runner_id = request.query["id"][0]
-        async with trio.open_nursery() as nursery:
-            ws_request = await trio_websocket.wrap_server_stream(
-                nursery, stream, max_message_size=self.config.max_payload
-            )
-            ws = await ws_request.accept()
-            await self._serve_runner(ws, runner_id)
-            await ws.aclose()
+        try:
+            async with accept(stream, max_message_size=self.config.max_payload) as ws:
+                await self._serve_runner(ws, runner_id)
+        except RemoteProtocolError as exc:
+            log.info("refused a malformed WebSocket upgrade: %s", exc)
         return None
 
     def _check_upgrade(self, request: Request) -> Response | None:
@@ -286,7 +285,7 @@ class Broker:
             return Response.json(403, {"message": "Forbidden"})
         return None
 
-    async def _serve_runner(self, ws: trio_websocket.WebSocketConnection, runner_id: str) -> None:
+    async def _serve_runner(self, ws: WebSocketConnection, runner_id: str) -> None:
         connection = next(self._connection_ids)
         sock = RunnerSocket(
             connection,

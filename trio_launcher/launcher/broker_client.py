@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import trio
 
-from .. import wsclient
+from .. import websocket
 from ..protocol import LocalProtocolError, RemoteProtocolError, decode, encode
 from ..protocol.handshake import LauncherHandshake
 from ..protocol.ids import hex_id
@@ -59,11 +59,11 @@ async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
     headers = [("Authorization", f"Bearer {grant_token}")]
     machine = LauncherHandshake(task_type)
     try:
-        async with wsclient.connect(url, headers=headers) as ws:
+        async with websocket.connect(url, headers=headers) as ws:
             while not machine.done:
                 for message in machine.receive(decode(await ws.get_message())):
                     await ws.send_message(encode(message))
-    except wsclient.WebSocketRejected as exc:
+    except websocket.WebSocketRejected as exc:
         if exc.status_code in (401, 403):
             raise AuthenticationFailed(
                 f"the broker refused the launcher's grant token (HTTP {exc.status_code})"
@@ -71,7 +71,7 @@ async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
         raise HandshakeFailed(
             f"the broker refused the WebSocket (HTTP {exc.status_code})"
         ) from None
-    except wsclient.WebSocketClosed as exc:
+    except websocket.WebSocketClosed as exc:
         raise BrokerUnavailable(f"the broker closed the connection ({exc.reason})") from None
     except (OSError, trio.BrokenResourceError) as exc:
         raise BrokerUnavailable(f"cannot open a WebSocket to {netloc}: {exc!r}") from None

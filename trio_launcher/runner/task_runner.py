@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .. import wsclient
+from .. import websocket
 from .._groups import unwrap_lone_exception
 from ..envconfig import ConfigError
+from ..mailbox import Mailbox
 from ..protocol import RemoteProtocolError, decode, encode
 from ..protocol.ids import alphanumeric_id
 from ..protocol.reasons import CLOSE_NORMAL
@@ -90,7 +91,7 @@ class TaskRunner:
         self._idle_deadline = math.inf
         self._task_scopes: dict[str, trio.CancelScope] = {}
         #: Frames for the writer, in order; None asks it to close the socket.
-        self._outbox: trio.MemorySendChannel[str | None] | None = None
+        self._outbox: Mailbox[str | None] | None = None
         self._drained = False
 
     # --- public API ----------------------------------------------------------------
@@ -177,14 +178,14 @@ class TaskRunner:
             url = f"{self.config.websocket_url}?id={self.runner_id}"
             try:
                 token = self._grant_token or await self._fetch_grant_token()
-                async with wsclient.connect(
+                async with websocket.connect(
                     url,
                     headers=[("Authorization", f"Bearer {token}")],
                     max_message_size=self.config.max_payload,
                 ) as ws:
                     self._grant_token = ""  # the upgrade used it up
                     await self._serve(ws)
-            except wsclient.WebSocketRejected as exc:
+            except websocket.WebSocketRejected as exc:
                 if exc.status_code in (401, 403):
                     raise AuthenticationRefused(
                         "N8N_RUNNERS_GRANT_TOKEN", exc.status_code
@@ -209,7 +210,7 @@ class TaskRunner:
 
         return await fetch_grant_token(self.config)
 
-    async def _serve(self, ws: wsclient.WebSocketClient) -> None:
+    async def _serve(self, ws: websocket.WebSocketConnection) -> None:
         machine = RunnerConnection(
             name=self.config.name,
             task_types=["python"],
@@ -219,8 +220,8 @@ class TaskRunner:
         self._machine = machine
         if self._stop_requested.is_set():
             machine.stop_offering()
-        send, outbox = trio.open_memory_channel[str | None](math.inf)
-        self._outbox = send
+        outbox: Mailbox[str | None] = Mailbox()
+        self._outbox = outbox
         self.connected = True
         try:
             async with trio.open_nursery() as nursery:
@@ -237,7 +238,7 @@ class TaskRunner:
 
     async def _read(
         self,
-        ws: wsclient.WebSocketClient,
+        ws: websocket.WebSocketConnection,
         machine: RunnerConnection,
         nursery: trio.Nursery,
     ) -> None:
@@ -245,28 +246,29 @@ class TaskRunner:
             while True:
                 message = decode(await ws.get_message())
                 self._handle(machine.receive(message, trio.current_time()), nursery)
-        except wsclient.WebSocketClosed as exc:
+        except websocket.WebSocketClosed as exc:
             log.info("broker closed the connection: %s", exc.reason)
         except RemoteProtocolError as exc:
             log.error("broker broke the protocol: %s", exc.reason)
             await ws.aclose(exc.close_code, exc.reason[:120])
 
-    async def _write(
-        self, ws: wsclient.WebSocketClient, outbox: trio.MemoryReceiveChannel[str | None]
-    ) -> None:
+    async def _write(self, ws: websocket.WebSocketConnection, outbox: Mailbox[str | None]) -> None:
+        """Send what is queued, each batch in one write; None closes the socket."""
         try:
-            async for frame in outbox:
-                if frame is None:
+            while True:
+                messages, closing = _until_close(await outbox.get_all())
+                if messages:
+                    await ws.send_messages(messages)
+                if closing:
                     await ws.aclose(CLOSE_NORMAL, "Shutting down")
                     return
-                await ws.send_message(frame)
-        except wsclient.WebSocketClosed:
+        except websocket.WebSocketClosed:
             pass
 
     def _send(self, messages: Any) -> None:
         if self._outbox is not None:
             for message in messages:
-                self._outbox.send_nowait(encode(message))
+                self._outbox.put(encode(message))
 
     # --- events ------------------------------------------------------------------------
 
@@ -311,6 +313,7 @@ class TaskRunner:
             self._send(machine.task_done(task_id, {"result": outcome.result}))
         else:
             self._send(machine.task_failed(task_id, outcome.error))
+        self._send(machine.offers_due(trio.current_time()))  # the freed slot, in the same write
         self._touch()
         self._wake_ticker()
         self._task_finished.set()
@@ -376,11 +379,21 @@ class TaskRunner:
                 while self._task_scopes:
                     await self._task_done_wait()
         if self._outbox is not None:
-            self._outbox.send_nowait(None)  # after every result already queued
+            self._outbox.put(None)  # after every result already queued
 
     async def _task_done_wait(self) -> None:
         self._task_finished = trio.Event()
         await self._task_finished.wait()
+
+
+def _until_close(frames: list[str | None]) -> tuple[list[str], bool]:
+    """The frames before a close request (None), and whether there was one."""
+    messages: list[str] = []
+    for frame in frames:
+        if frame is None:
+            return messages, True
+        messages.append(frame)
+    return messages, False
 
 
 async def run_runner(

@@ -1,16 +1,16 @@
-"""A lean WebSocket client on wsproto, for the runner's and the launcher's connections.
+"""WebSocket connections on wsproto and Trio streams, for both ends.
 
-The runner and the launcher each keep one client connection to the broker.
-This module does just that on wsproto and Trio streams, so their cold path
-and idle memory carry nothing more (the broker's server side uses
-trio-websocket). A reader task answers pings while the caller is busy, as the
-broker's heartbeat requires.
+The broker takes runner connections over with :func:`accept`; the runner and
+the launcher open theirs with :func:`connect`. Either way the result is a
+:class:`WebSocketConnection`: one reader task, which answers pings while its
+owner is busy (as the broker's heartbeat requires), and writes that put every
+message of a batch into one system call.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import AsyncIterator, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,18 +23,29 @@ from wsproto.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
+    Event,
     Ping,
+    Pong,
     RejectConnection,
     Request,
     TextMessage,
 )
 from wsproto.utilities import RemoteProtocolError
 
-__all__ = ["CloseReason", "WebSocketClient", "WebSocketClosed", "WebSocketRejected", "connect"]
+__all__ = [
+    "CloseReason",
+    "WebSocketClosed",
+    "WebSocketConnection",
+    "WebSocketRejected",
+    "accept",
+    "connect",
+]
 
 RECEIVE_SIZE = 64 * 1024
 MESSAGE_TOO_BIG = 1009
 ABNORMAL_CLOSURE = 1006
+#: How long leaving :func:`connect` or :func:`accept` waits to send the close frame.
+CLOSE_TIMEOUT = 1.0
 
 
 @attrs.frozen
@@ -61,58 +72,76 @@ class WebSocketClosed(Exception):
         self.reason = reason
 
 
-class WebSocketClient:
-    """One client connection; use :func:`connect`."""
+class WebSocketConnection:
+    """One open WebSocket; use :func:`connect` or :func:`accept`."""
 
-    def __init__(self, stream: trio.SocketStream, ws: WSConnection, max_message_size: int) -> None:
+    def __init__(self, stream: trio.abc.Stream, ws: WSConnection, max_message_size: int) -> None:
         self._stream = stream
         self._ws = ws
         self._max = max_message_size
         self._send_lock = trio.Lock()
-        self._inbox_send, self._inbox = trio.open_memory_channel[str | bytes](math.inf)
+        self._inbox: deque[str | bytes] = deque()
+        self._inbox_ready = trio.Event()
         self._parts: list[Any] = []  # the fragments of one message, all str or all bytes
         self._size = 0
         #: How the connection closed, once it has.
         self.closed: CloseReason | None = None
+        #: Pongs received so far: a heartbeat compares it before and after a ping.
+        self.pongs = 0
 
     async def get_message(self) -> str | bytes:
         """The next whole message; :class:`WebSocketClosed` once none can come."""
-        try:
-            return await self._inbox.receive()
-        except trio.EndOfChannel:
-            raise WebSocketClosed(self.closed or CloseReason(ABNORMAL_CLOSURE)) from None
+        if self._inbox:
+            await trio.lowlevel.checkpoint()
+        while not self._inbox:
+            if self.closed is not None:
+                raise WebSocketClosed(self.closed)
+            await self._inbox_ready.wait()
+            self._inbox_ready = trio.Event()
+        return self._inbox.popleft()
 
     async def send_message(self, message: str) -> None:
         """Send one text message."""
-        if self.closed is not None:
-            raise WebSocketClosed(self.closed)
-        await self._send(TextMessage(data=message))
+        await self.send_messages((message,))
+
+    async def send_messages(self, messages: Iterable[str]) -> None:
+        """Send text messages, in order, in one write."""
+        await self._send([TextMessage(data=message) for message in messages])
+
+    async def ping(self, payload: bytes = b"") -> None:
+        """Send a ping; the pong, when it comes, adds one to :attr:`pongs`."""
+        await self._send([Ping(payload=payload)])
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
-        """Close with ``code`` (the close handshake is finished by the reader)."""
+        """Close with ``code`` (the reader finishes the close handshake)."""
         if self.closed is None and self._ws.state is ConnectionState.OPEN:
-            await self._send(CloseConnection(code=code, reason=reason))
+            await self._send([CloseConnection(code=code, reason=reason)])
             self._finish(CloseReason(code, reason))
 
-    async def _send(self, event: TextMessage | CloseConnection | Ping) -> None:
+    async def _send(self, events: Sequence[Event]) -> None:
         if self._ws.state is not ConnectionState.OPEN:
             raise WebSocketClosed(self.closed or CloseReason(ABNORMAL_CLOSURE))
-        data = self._ws.send(event)
+        data = b"".join([self._ws.send(event) for event in events])
+        if not await self._send_raw(data):
+            raise WebSocketClosed(self.closed or CloseReason(ABNORMAL_CLOSURE))
+
+    async def _send_raw(self, data: bytes) -> bool:
         async with self._send_lock:
             try:
                 await self._stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._finish(CloseReason(ABNORMAL_CLOSURE, "connection lost"))
-                raise WebSocketClosed(self.closed or CloseReason(ABNORMAL_CLOSURE)) from None
+                return False
+        return True
 
     async def _read(self) -> None:
         try:
-            await self._handle_events()  # frames that came with the handshake's answer
+            await self._handle_events()  # frames that came with the handshake
             while self._ws.state is not ConnectionState.CLOSED:
                 data = await self._stream.receive_some(RECEIVE_SIZE)
                 if not data:
                     break
-                self._ws.receive_data(data)
+                self._ws.receive_data(bytes(data))
                 await self._handle_events()
         except (trio.BrokenResourceError, trio.ClosedResourceError, RemoteProtocolError):
             pass
@@ -125,6 +154,8 @@ class WebSocketClient:
                 await self._collect(event)
             elif isinstance(event, Ping):
                 await self._send_raw(self._ws.send(event.response()))
+            elif isinstance(event, Pong):
+                self.pongs += 1
             elif isinstance(event, CloseConnection):
                 self._finish(CloseReason(event.code, event.reason or ""))
                 if self._ws.state is not ConnectionState.CLOSED:
@@ -139,19 +170,13 @@ class WebSocketClient:
         if event.message_finished:
             parts, self._parts, self._size = self._parts, [], 0
             whole = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)
-            self._inbox_send.send_nowait(whole)
-
-    async def _send_raw(self, data: bytes) -> None:
-        async with self._send_lock:
-            try:
-                await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._finish(CloseReason(ABNORMAL_CLOSURE, "connection lost"))
+            self._inbox.append(whole)
+            self._inbox_ready.set()
 
     def _finish(self, reason: CloseReason) -> None:
         if self.closed is None:
             self.closed = reason
-        self._inbox_send.close()
+        self._inbox_ready.set()
 
 
 @asynccontextmanager
@@ -160,7 +185,7 @@ async def connect(
     *,
     headers: Sequence[tuple[str, str]] = (),
     max_message_size: int = 2**32 - 1,
-) -> AsyncIterator[WebSocketClient]:
+) -> AsyncIterator[WebSocketConnection]:
     """Open a ``ws://`` connection for the duration of the block, then close it.
 
     Raises :class:`WebSocketRejected` if the server answers with a status,
@@ -177,26 +202,57 @@ async def connect(
             extra_headers=[(k.encode(), v.encode()) for k, v in headers],
         )
         await stream.send_all(ws.send(request))
-        await _handshake(stream, ws)
-        client = WebSocketClient(stream, ws, max_message_size)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(client._read)
-            try:
-                yield client
-            finally:
-                with trio.move_on_after(1), trio.CancelScope(shield=True):
-                    await client.aclose()
-                nursery.cancel_scope.cancel()
+        answer = await _next_handshake_event(stream, ws)
+        if isinstance(answer, RejectConnection):
+            raise WebSocketRejected(answer.status_code)
+        async with _open(stream, ws, max_message_size) as connection:
+            yield connection
 
 
-async def _handshake(stream: trio.SocketStream, ws: WSConnection) -> None:
+@asynccontextmanager
+async def accept(
+    stream: trio.abc.Stream, *, max_message_size: int = 2**32 - 1
+) -> AsyncIterator[WebSocketConnection]:
+    """Take over ``stream``, which starts with a WebSocket upgrade request, for the block.
+
+    The caller has checked the request (path, credentials); this answers it
+    with 101, or with 400 if it is not a valid upgrade (then
+    :class:`~wsproto.utilities.RemoteProtocolError` is raised).
+    """
+    ws = WSConnection(ConnectionType.SERVER)
+    try:
+        await _next_handshake_event(stream, ws)
+    except RemoteProtocolError as exc:
+        if isinstance(exc.event_hint, RejectConnection):
+            await stream.send_all(ws.send(exc.event_hint))
+        raise
+    await stream.send_all(ws.send(AcceptConnection()))
+    async with _open(stream, ws, max_message_size) as connection:
+        yield connection
+
+
+@asynccontextmanager
+async def _open(
+    stream: trio.abc.Stream, ws: WSConnection, max_message_size: int
+) -> AsyncIterator[WebSocketConnection]:
+    connection = WebSocketConnection(stream, ws, max_message_size)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connection._read)
+        try:
+            yield connection
+        finally:
+            with trio.move_on_after(CLOSE_TIMEOUT), trio.CancelScope(shield=True):
+                await connection.aclose()
+            nursery.cancel_scope.cancel()
+
+
+async def _next_handshake_event(stream: trio.abc.Stream, ws: WSConnection) -> Event:
+    """The handshake's event: the request (server) or the server's answer (client)."""
     while True:
         data = await stream.receive_some(RECEIVE_SIZE)
         if not data:
-            raise OSError("the server closed the connection during the WebSocket handshake")
-        ws.receive_data(data)
+            raise OSError("the peer closed the connection during the WebSocket handshake")
+        ws.receive_data(bytes(data))
         for event in ws.events():
-            if isinstance(event, AcceptConnection):
-                return
-            if isinstance(event, RejectConnection):
-                raise WebSocketRejected(event.status_code)
+            if isinstance(event, Request | AcceptConnection | RejectConnection):
+                return event

@@ -15,9 +15,10 @@ T = TypeVar("T")
 class Mailbox(Generic[T]):
     """Items in the order they were put, taken by one task at a time.
 
-    The broker applies the core's outputs synchronously, so it posts them here
-    without blocking. A memory channel would do the same at several times the
-    cost per item, and per mailbox (the broker makes one per task).
+    The broker and the runner apply their state machines' outputs
+    synchronously, so they post them here without blocking. A memory channel
+    would do the same at several times the cost per item, and per mailbox (the
+    broker makes one per task).
     """
 
     def __init__(self) -> None:
@@ -33,12 +34,22 @@ class Mailbox(Generic[T]):
 
     async def get(self) -> T:
         """The oldest item, once there is one."""
+        await self._wait()
+        return self._items.popleft()
+
+    async def get_all(self) -> list[T]:
+        """Every item waiting, oldest first, once there is at least one."""
+        await self._wait()
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    async def _wait(self) -> None:
         if self._items:
             await trio.lowlevel.checkpoint()
         else:
             self._reader = trio.lowlevel.current_task()
             await trio.lowlevel.wait_task_rescheduled(self._abort)
-        return self._items.popleft()
 
     def _abort(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
         self._reader = None

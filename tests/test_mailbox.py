@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from trio_launcher.broker.mailbox import Mailbox
+from trio_launcher.mailbox import Mailbox
 
 
 async def test_items_come_out_in_the_order_they_were_put() -> None:
@@ -47,3 +47,21 @@ async def test_get_is_a_checkpoint_even_with_an_item_waiting() -> None:
         await mailbox.get()
     assert scope.cancelled_caught
     assert await mailbox.get() == 1
+
+
+async def test_get_all_takes_every_waiting_item_in_order() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    got: list[list[int]] = []
+
+    async def reader() -> None:
+        got.append(await mailbox.get_all())
+        got.append(await mailbox.get_all())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        await trio.testing.wait_all_tasks_blocked()
+        mailbox.put(1)
+        mailbox.put(2)  # before the reader runs: both in one batch
+        await trio.testing.wait_all_tasks_blocked()
+        mailbox.put(3)
+    assert got == [[1, 2], [3]]
