@@ -40,6 +40,7 @@ async def test_runner_serves_python_code_nodes(n8n: Peer) -> None:
         printed = await n8n.call("tl-py-print")
         failed = await n8n.call("tl-py-error")
         soft = await n8n.call("tl-py-continue")
+        routed = await n8n.call("tl-py-error-output")
         runner.send_signal(15)
     assert (hello.status, hello.body) == (
         200,
@@ -49,6 +50,8 @@ async def test_runner_serves_python_code_nodes(n8n: Peer) -> None:
     assert (printed.status, printed.body) == (200, [{"printed": True}])
     assert failed.status == 500  # n8n accepted our error and failed the workflow with it
     assert (soft.status, soft.body) == (200, [{"error": "soft failure"}])
+    # n8n read our error payload: its error output carries the message.
+    assert (routed.status, routed.body) == (200, [{"error": "routed failure"}])
 
 
 class LauncherWatch:
