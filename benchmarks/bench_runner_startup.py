@@ -4,7 +4,9 @@ A minimal fake broker (trio-websocket, in this process) records when the runner'
 WebSocket arrives, when ``runner:info`` arrives and when the first ``runner:taskoffer``
 arrives; it then drains and closes, so the runner exits by itself. Baselines: a bare
 interpreter, the runner's imports, the worker's imports. One more run under
-``-X importtime`` gives the biggest imports (not counted in the timings).
+``-X importtime`` gives the biggest imports (not counted in the timings). The same
+start-up of n8n's JS runner (``node start.js`` from the peer's install, started
+directly), if the peer is installed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import trio
 import trio_websocket
 from _common import (
     CHILD_OUTPUT,
+    JS_RUNNER_START,
+    NODE,
     PYTHON,
     Target,
     arguments,
@@ -83,11 +87,15 @@ def runner_env(port: int) -> dict[str, str]:
         "HOME": os.environ.get("HOME", "/tmp"),
         "N8N_RUNNERS_GRANT_TOKEN": "bench",
         "N8N_RUNNERS_TASK_BROKER_URI": f"http://127.0.0.1:{port}",
+        "N8N_RUNNERS_MAX_CONCURRENCY": "5",
     }
 
 
-async def one_start(broker: FakeBroker, port: int, importtime: bool = False) -> dict[str, Any]:
-    command = [PYTHON, "-X", "importtime", *RUNNER[1:]] if importtime else RUNNER
+async def one_start(
+    broker: FakeBroker, port: int, command: list[str] = RUNNER, importtime: bool = False
+) -> dict[str, Any]:
+    if importtime:
+        command = [PYTHON, "-X", "importtime", *RUNNER[1:]]
     stderr = subprocess.PIPE if importtime else CHILD_OUTPUT
     start = time.monotonic()
     proc = await trio.lowlevel.open_process(
@@ -146,40 +154,54 @@ def timed(command: list[str], runs: int) -> tuple[float, float]:
     return round(median(wall), 1), round(median(cpu), 1)
 
 
-async def run(runs: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+async def starts(broker: FakeBroker, port: int, command: list[str], runs: int) -> list[Any]:
+    await one_start(broker, port, command)  # warm the page cache and compiled files
+    results = []
+    for n in range(runs):
+        results.append(await one_start(broker, port, command))
+        name = os.path.basename(command[0])
+        log(f"{name} run {n + 1}: {results[-1]['ms']} exit {results[-1]['exit']}")
+    return results
+
+
+async def run(runs: int, js: bool) -> tuple[list[Any], list[Any], dict[str, Any]]:
     broker = FakeBroker()
     async with trio.open_nursery() as nursery:
         server = await nursery.start(
             trio_websocket.serve_websocket, broker.handle, "127.0.0.1", 0, None
         )
         port = server.port
-        await one_start(broker, port)  # warm the page cache and .pyc files
-        results = []
-        for n in range(runs):
-            results.append(await one_start(broker, port))
-            log(f"run {n + 1}: {results[-1]['ms']} exit {results[-1]['exit']}")
+        results = await starts(broker, port, RUNNER, runs)
         imports = parse_importtime((await one_start(broker, port, importtime=True))["stderr"])
+        js_results = await starts(broker, port, [NODE, JS_RUNNER_START], runs) if js else []
         nursery.cancel_scope.cancel()
-    return results, imports
+    return results, js_results, imports
+
+
+def summary(results: list[Any], prefix: str = "") -> dict[str, Any]:
+    offer = [r["ms"]["offer"] for r in results]
+    return {
+        f"{prefix}start_to_first_offer_p50_ms": median(offer),
+        f"{prefix}start_to_first_offer_max_ms": max(offer),
+        f"{prefix}start_to_first_offer_p90_ms": pct(offer, 90),
+        f"{prefix}start_to_connect_p50_ms": median(r["ms"]["connect"] for r in results),
+        f"{prefix}start_to_info_p50_ms": median(r["ms"]["info"] for r in results),
+        f"{prefix}cpu_ms_at_first_offer_p50": median(r["ms"]["cpu_at_offer"] for r in results),
+        f"{prefix}exit_codes": sorted({r["exit"] for r in results}),
+    }
 
 
 def main() -> None:
     args = arguments(__doc__ or "", runs=10)
     runs = 5 if args.quick else args.runs
+    js = os.path.exists(JS_RUNNER_START) and os.path.exists(NODE)
     try:
-        results, imports = trio.run(run, runs)
+        results, js_results, imports = trio.run(run, runs, js)
     finally:
         reap_children()
-    offer = [r["ms"]["offer"] for r in results]
-    figures: dict[str, Any] = {
-        "start_to_first_offer_p50_ms": median(offer),
-        "start_to_first_offer_max_ms": max(offer),
-        "start_to_first_offer_p90_ms": pct(offer, 90),
-        "start_to_connect_p50_ms": median(r["ms"]["connect"] for r in results),
-        "start_to_info_p50_ms": median(r["ms"]["info"] for r in results),
-        "cpu_ms_at_first_offer_p50": median(r["ms"]["cpu_at_offer"] for r in results),
-        "exit_codes": sorted({r["exit"] for r in results}),
-    }
+    figures: dict[str, Any] = summary(results)
+    if js_results:
+        figures.update(summary(js_results, "js_"))
     baseline_runs = 3 if args.quick else 5
     runner_dir = os.path.join(os.path.dirname(trio_launcher.__file__), "runner")
     baselines = {
@@ -199,6 +221,9 @@ def main() -> None:
         [
             "timings from process spawn; *_imports_ms are wall times of separate interpreters",
             "importtime figures come from one extra run under -X importtime (slower than real)",
+            "js_*: n8n's JS runner, `node start.js` from the peer's install, started directly"
+            if js
+            else f"n8n peer not installed ({JS_RUNNER_START} missing): JS runner skipped",
         ],
     )
 

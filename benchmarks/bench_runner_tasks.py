@@ -17,6 +17,7 @@ from typing import Any
 import trio
 from _common import (
     CHILD_OUTPUT,
+    JS_RUNNER_START,
     PEER_DIR,
     PYTHON,
     TRIVIAL_TASK,
@@ -41,10 +42,6 @@ JS_SETTINGS = {
     "continueOnFail": False,
     "additionalProperties": {},
 }
-JS_START = os.path.join(
-    os.environ.get("N8N_PEER_HOME", os.path.expanduser("~/.cache/n8n-peer")),
-    "node_modules/@n8n/task-runner/dist/start.js",
-)
 
 
 async def round_trips(broker: Broker, task_type: str, settings: Any, n: int) -> list[float]:
@@ -162,7 +159,7 @@ async def run(quick: bool, state_dir: str, js_present: bool) -> tuple[dict[str, 
             js = await measure(broker, procs["js"].pid, "javascript", JS_SETTINGS, quick)
             figures.update({f"js_{key}": value for key, value in js.items()})
         else:
-            notes.append(f"n8n peer not installed ({JS_START} missing): JS runner skipped")
+            notes.append(f"n8n peer not installed ({JS_RUNNER_START} missing): JS runner skipped")
         window = 5.0 if quick else 60.0
         figures["idle_window_s"] = window
         figures.update(await idle({name: p.pid for name, p in procs.items()}, window))
@@ -180,7 +177,7 @@ def main() -> None:
     args = arguments(__doc__ or "")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-js-") as state_dir:
-            figures, notes = trio.run(run, args.quick, state_dir, os.path.exists(JS_START))
+            figures, notes = trio.run(run, args.quick, state_dir, os.path.exists(JS_RUNNER_START))
     finally:
         left = reap_children()
     if left:
