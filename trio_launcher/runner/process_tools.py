@@ -44,6 +44,18 @@ def set_child_subreaper() -> bool:
     return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
+def trim_heap() -> bool:
+    """Return the free memory of the C heap to the kernel (``malloc_trim(0)``).
+
+    A process about to be forked many times runs this once: every page it
+    keeps is one more page table entry to copy at each fork and to drop at
+    each child's exit.  True if memory was released.
+    """
+    if _libc is None:  # pragma: no cover
+        return False
+    return int(_libc.malloc_trim(0)) == 1
+
+
 def kill_process_group(pgid: int, signum: int = signal.SIGKILL) -> bool:
     """Signal every process in group *pgid*; False if there was none to signal."""
     try:

@@ -14,13 +14,12 @@
 
 from __future__ import annotations
 
+import _socket
 import array
 import io
 import marshal
 import os
 import resource
-import signal
-import socket
 import sys
 
 from trio_launcher.runner.code_task import run_code_task
@@ -61,7 +60,7 @@ class TaskSettings:
         )
 
 
-def run_task_process(handoff: socket.socket, settings: TaskSettings, worker_pid: int) -> None:
+def run_task_process(handoff: _socket.socket, settings: TaskSettings, worker_pid: int) -> None:
     """Body of a freshly forked task process (see the module docstring).
 
     The process prepares itself before it has a task (it is forked ahead of
@@ -70,7 +69,7 @@ def run_task_process(handoff: socket.socket, settings: TaskSettings, worker_pid:
     the worker closes *handoff* without passing a socket.
     """
     os.setpgid(0, 0)
-    set_parent_death_signal(signal.SIGKILL)
+    set_parent_death_signal()
     if os.getppid() != worker_pid:  # the worker died before we could notice
         return
     _limit_memory(settings.memory_limit_mb)
@@ -79,31 +78,42 @@ def run_task_process(handoff: socket.socket, settings: TaskSettings, worker_pid:
     handoff.close()
     if task_fd is None:
         return
-    with socket.socket(fileno=task_fd) as sock:
+    sock = _socket.socket(fileno=task_fd)
+    try:
         reply = _execute(sock, settings)
         if reply is not None:
             send_frame(sock, encode_reply(reply))
+    finally:
+        sock.close()
 
 
-def receive_fd(sock: socket.socket) -> int | None:
-    """Receive one message carrying one fd (``SCM_RIGHTS``); None at end of file.
-
-    Like :func:`socket.recv_fds`, minus its lazy ``import array``, which
-    would have to re-import the module after :data:`sys.modules` was sanitised.
-    """
-    fds = array.array("i")
-    try:
-        _data, ancillary, _flags, _address = sock.recvmsg(
-            16, socket.CMSG_SPACE(fds.itemsize), socket.MSG_CMSG_CLOEXEC
-        )
-    except OSError:
-        return None
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+def receive_fd(sock: _socket.socket) -> int | None:
+    """Receive one message carrying one fd (``SCM_RIGHTS``); None at end of file."""
+    _data, fds = receive_fds(sock, 16, 1)
     for extra in fds[1:]:
         os.close(extra)
     return fds[0] if fds else None
+
+
+def receive_fds(sock: _socket.socket, size: int, max_fds: int) -> tuple[bytes, list[int]]:
+    """Receive one message of up to *size* bytes and the fds it carries (``SCM_RIGHTS``).
+
+    ``(b"", [])`` on error or end of file.  Like :func:`socket.recv_fds`
+    (without the :mod:`socket` module, and its lazy ``import array``, which
+    would have to re-import the module after :data:`sys.modules` was
+    sanitised); the fds are received close-on-exec.
+    """
+    fds = array.array("i")
+    try:
+        data, ancillary, _flags, _address = sock.recvmsg(
+            size, _socket.CMSG_SPACE(max_fds * fds.itemsize), _socket.MSG_CMSG_CLOEXEC
+        )
+    except OSError:
+        return b"", []
+    for level, kind, payload in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, fds.tolist()
 
 
 def _limit_memory(limit_mb: int | None) -> None:
@@ -116,7 +126,7 @@ def _limit_memory(limit_mb: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _execute(sock: socket.socket, settings: TaskSettings) -> dict[str, Any] | None:
+def _execute(sock: _socket.socket, settings: TaskSettings) -> dict[str, Any] | None:
     try:
         request, code = marshal.loads(recv_frame(sock))
     except EOFError:  # the runner gave up on this task before sending it

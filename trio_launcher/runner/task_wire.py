@@ -10,33 +10,32 @@ with ``default=str`` and ``ensure_ascii=False`` like n8n.
 
 from __future__ import annotations
 
-import json
 import struct
+from _json import encode_basestring, make_encoder
 
 TYPE_CHECKING = False  # keep `typing` out of the worker
 if TYPE_CHECKING:
-    import socket
+    from _socket import socket
     from typing import Any
 
 LENGTH = struct.Struct(">I")
-_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 MAX_FRAME = 2**32 - 1
 
 
-def send_frame(sock: socket.socket, payload: bytes) -> None:
+def send_frame(sock: socket, payload: bytes) -> None:
     """Write one frame (blocking)."""
     if len(payload) > MAX_FRAME:
         raise ValueError(f"frame of {len(payload)} bytes is too large")
     sock.sendall(LENGTH.pack(len(payload)) + payload)
 
 
-def recv_frame(sock: socket.socket) -> bytes:
+def recv_frame(sock: socket) -> bytes:
     """Read one frame (blocking); :class:`EOFError` if the peer closes first."""
     (size,) = LENGTH.unpack(_recv_exactly(sock, LENGTH.size))
     return bytes(_recv_exactly(sock, size))
 
 
-def _recv_exactly(sock: socket.socket, size: int) -> bytearray:
+def _recv_exactly(sock: socket, size: int) -> bytearray:
     buffer = bytearray(size)
     view = memoryview(buffer)
     received = 0
@@ -51,15 +50,22 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytearray:
 def encode_reply(reply: dict[str, Any]) -> bytes:
     """Serialise a task reply as n8n does; unencodable results become an error."""
     try:
-        text = _ENCODER.encode(reply)
+        text = to_json(reply)
     except (TypeError, ValueError, RecursionError, MemoryError) as exc:
         failure = {
             "message": f"Task result could not be serialised: {exc}",
             "description": "",
         }
-        text = json.dumps(
-            {"error": failure, "print_args": reply.get("print_args", [])},
-            default=str,
-            ensure_ascii=False,
-        )
+        text = to_json({"error": failure, "print_args": reply.get("print_args", [])})
     return text.encode("utf-8", "replace")
+
+
+def to_json(value: dict[str, Any]) -> str:
+    """``json.dumps(value, default=str, ensure_ascii=False)``, minus its Python layers.
+
+    :meth:`json.JSONEncoder.encode` of a dict comes down to this call of the
+    C encoder (with a fresh ``markers`` dict for the circular-reference
+    check); calling it directly runs no Python code in :mod:`json`.
+    """
+    encoder = make_encoder({}, str, encode_basestring, None, ": ", ", ", False, False, True)
+    return "".join(encoder(value, 0))
