@@ -14,6 +14,7 @@ import attrs
 import httpx
 import trio
 
+from ..httpclient import plain_http_client
 from ..process import Backoff, ChildProcess, ExitStatus
 from .broker_client import fetch_grant_token, handshake, wait_for_broker
 from .config import LauncherConfig, RunnerSpec
@@ -85,7 +86,7 @@ class RunnerTypeLoop:
 
     async def run(self) -> None:
         """Loop: every phase failure goes through the same capped backoff."""
-        async with httpx.AsyncClient() as http:
+        async with plain_http_client() as http:
             while True:
                 try:
                     exit_status = await self._one_cycle(http)

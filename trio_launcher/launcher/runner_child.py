@@ -11,6 +11,7 @@ import httpx
 import trio
 
 from .._groups import unwrap_lone_exception
+from ..httpclient import plain_http_client
 from ..process import ChildProcess, ExitStatus, SpawnError, run_child
 from .config import RunnerSpec
 from .errors import RunnerStartFailed
@@ -75,7 +76,7 @@ async def _watch_health(child: ChildProcess, spec: RunnerSpec, probe: HealthProb
     url = f"http://{probe.host}:{spec.health_check_port}/healthz"
     failures = 0
     await trio.sleep(probe.initial_delay)
-    async with httpx.AsyncClient(timeout=probe.timeout) as http:
+    async with plain_http_client(timeout=probe.timeout) as http:
         while True:
             failures = 0 if await _healthy(http, url) else failures + 1
             if failures >= probe.failures:

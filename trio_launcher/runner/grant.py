@@ -16,9 +16,11 @@ async def fetch_grant_token(config: RunnerConfig) -> str:
     """
     import httpx
 
+    from ..httpclient import plain_http_client
+
     url = f"http://{config.broker_netloc}/runners/auth"
     try:
-        async with httpx.AsyncClient(timeout=10.0) as http:
+        async with plain_http_client(timeout=10.0) as http:
             response = await http.post(url, json={"token": config.auth_token})
     except httpx.HTTPError as exc:
         raise ConnectionError(f"cannot fetch a grant token from {url}: {exc!r}") from None
