@@ -112,3 +112,33 @@ def test_rate_limiter_window_slides() -> None:
     assert [limiter.allow("ip", t) for t in (0.0, 0.1, 0.2)] == [True, True, False]
     assert limiter.allow("ip", 1.05)
     assert limiter.allow("other", 0.2)
+
+
+def _upgrade_request(broker: Broker, *, with_key: bool) -> bytes:
+    target = ws_url(broker).split(str(broker.port), 1)[1]
+    lines = [
+        f"GET {target} HTTP/1.1",
+        "Host: x",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Authorization: Bearer {broker.issue_grant_token()}",
+    ]
+    if with_key:
+        lines += ["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def test_malformed_or_abandoned_upgrades_leave_the_broker_serving(broker: Broker) -> None:
+    # Admitted (good token) but without Sec-WebSocket-Key: wsproto refuses it.
+    stream = await trio.open_tcp_stream("127.0.0.1", broker.port)
+    await stream.send_all(_upgrade_request(broker, with_key=False))
+    answer = await stream.receive_some()
+    await stream.aclose()
+    # A valid upgrade whose client is gone before the answer.
+    stream = await trio.open_tcp_stream("127.0.0.1", broker.port)
+    await stream.send_all(_upgrade_request(broker, with_key=True))
+    await stream.aclose()
+    async with fake_runner(broker):
+        result = await broker.run_task("python", {"code": "return []", "items": []})
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert result.result == {"code": "return []", "items": []}
