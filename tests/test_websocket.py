@@ -14,6 +14,7 @@ import wsproto.utilities
 from wsproto.connection import ConnectionState
 
 from trio_launcher import websocket
+from trio_launcher.mailbox import Mailbox
 
 Handler = Callable[[trio_websocket.WebSocketRequest], Awaitable[None]]
 
@@ -193,3 +194,20 @@ async def test_a_malformed_upgrade_is_answered_with_400() -> None:
         answer = await stream.receive_some()
         nursery.cancel_scope.cancel()
     assert answer.startswith(b"HTTP/1.1 400")
+
+
+async def test_send_queued_sends_in_order_then_closes_with_the_queued_reason() -> None:
+    async def sender(ws: websocket.WebSocketConnection) -> None:
+        outbox: Mailbox[str | websocket.CloseReason] = Mailbox()
+        for item in ("a", "b", websocket.CloseReason(4000, "bye"), "never sent"):
+            outbox.put(item)
+        await ws.send_queued(outbox)  # returns once closed
+        assert ws.closed == websocket.CloseReason(4000, "bye")
+
+    received: list[str | bytes] = []
+    async with our_server(sender) as url, trio_websocket.open_websocket_url(url) as client:
+        with pytest.raises(trio_websocket.ConnectionClosed) as raised:
+            while True:
+                received.append(await client.get_message())
+    assert received == ["a", "b"]
+    assert (raised.value.reason.code, raised.value.reason.reason) == (4000, "bye")

@@ -32,6 +32,8 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError
 
+from .mailbox import Mailbox
+
 __all__ = [
     "CloseReason",
     "WebSocketClosed",
@@ -105,8 +107,30 @@ class WebSocketConnection:
         await self.send_messages((message,))
 
     async def send_messages(self, messages: Iterable[str]) -> None:
-        """Send text messages, in order, in one write."""
-        await self._send([TextMessage(data=message) for message in messages])
+        """Send text messages, in order, in one write (none: nothing is written)."""
+        events = [TextMessage(data=message) for message in messages]
+        if events:
+            await self._send(events)
+
+    async def send_queued(self, outbox: Mailbox[str | CloseReason]) -> None:
+        """Send what is put in ``outbox``, all that waits in one write, until a close.
+
+        A :class:`CloseReason` in the queue closes the connection with it
+        (nothing after it is sent). Returns once the connection is closed,
+        either way.
+        """
+        try:
+            while True:
+                messages: list[str] = []
+                for item in await outbox.get_all():
+                    if isinstance(item, CloseReason):
+                        await self.send_messages(messages)
+                        await self.aclose(item.code, item.reason)
+                        return
+                    messages.append(item)
+                await self.send_messages(messages)
+        except WebSocketClosed:
+            pass
 
     async def ping(self, payload: bytes = b"") -> None:
         """Send a ping; the pong, when it comes, adds one to :attr:`pongs`."""

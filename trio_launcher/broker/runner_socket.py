@@ -5,24 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import attrs
 import trio
 
 from ..mailbox import Mailbox
 from ..protocol import Message, RemoteProtocolError, decode, encode
 from ..protocol.broker import DisconnectCause
 from ..protocol.reasons import CLOSE_PROTOCOL_ERROR
-from ..websocket import WebSocketClosed, WebSocketConnection
+from ..websocket import CloseReason, WebSocketClosed, WebSocketConnection
 
 __all__ = ["RunnerSocket"]
 
 log = logging.getLogger(__name__)
-
-
-@attrs.frozen
-class _Close:
-    code: int
-    reason: str
 
 
 class RunnerSocket:
@@ -46,7 +39,7 @@ class RunnerSocket:
         self._ws = ws
         self._on_message = on_message
         self._heartbeat_interval = heartbeat_interval
-        self._outbox: Mailbox[str | _Close] = Mailbox()
+        self._outbox: Mailbox[str | CloseReason] = Mailbox()
         self.cause = DisconnectCause.CLOSED
 
     def send(self, message: Message) -> None:
@@ -57,7 +50,7 @@ class RunnerSocket:
         """Queue a close frame; nothing sent after it."""
         if cause is not None:
             self.cause = cause
-        self._outbox.put(_Close(code, reason))
+        self._outbox.put(CloseReason(code, reason))
 
     async def run(self) -> DisconnectCause:
         """Serve the connection until either side closes it; return why it ended."""
@@ -82,16 +75,7 @@ class RunnerSocket:
             done.cancel()
 
     async def _write(self, done: trio.CancelScope) -> None:
-        try:
-            while True:
-                messages, close = _until_close(await self._outbox.get_all())
-                if messages:
-                    await self._ws.send_messages(messages)
-                if close is not None:
-                    await self._ws.aclose(close.code, close.reason)
-                    break
-        except WebSocketClosed:
-            pass
+        await self._ws.send_queued(self._outbox)
         done.cancel()
 
     async def _heartbeat(self) -> None:
@@ -108,13 +92,3 @@ class RunnerSocket:
                 await self._ws.ping()
             except WebSocketClosed:
                 return
-
-
-def _until_close(items: list[str | _Close]) -> tuple[list[str], _Close | None]:
-    """The messages before a close, and the close (nothing is sent after it)."""
-    messages: list[str] = []
-    for item in items:
-        if isinstance(item, _Close):
-            return messages, item
-        messages.append(item)
-    return messages, None

@@ -90,8 +90,8 @@ class TaskRunner:
         self._task_finished = trio.Event()
         self._idle_deadline = math.inf
         self._task_scopes: dict[str, trio.CancelScope] = {}
-        #: Frames for the writer, in order; None asks it to close the socket.
-        self._outbox: Mailbox[str | None] | None = None
+        #: Frames for the writer, in order, then how to close.
+        self._outbox: Mailbox[str | websocket.CloseReason] | None = None
         self._drained = False
 
     # --- public API ----------------------------------------------------------------
@@ -220,12 +220,12 @@ class TaskRunner:
         self._machine = machine
         if self._stop_requested.is_set():
             machine.stop_offering()
-        outbox: Mailbox[str | None] = Mailbox()
+        outbox: Mailbox[str | websocket.CloseReason] = Mailbox()
         self._outbox = outbox
         self.connected = True
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write, ws, outbox)
+                nursery.start_soon(ws.send_queued, outbox)
                 nursery.start_soon(self._tick, machine)
                 nursery.start_soon(self._watch_stop, machine)
                 await self._read(ws, machine, nursery)
@@ -251,19 +251,6 @@ class TaskRunner:
         except RemoteProtocolError as exc:
             log.error("broker broke the protocol: %s", exc.reason)
             await ws.aclose(exc.close_code, exc.reason[:120])
-
-    async def _write(self, ws: websocket.WebSocketConnection, outbox: Mailbox[str | None]) -> None:
-        """Send what is queued, each batch in one write; None closes the socket."""
-        try:
-            while True:
-                messages, closing = _until_close(await outbox.get_all())
-                if messages:
-                    await ws.send_messages(messages)
-                if closing:
-                    await ws.aclose(CLOSE_NORMAL, "Shutting down")
-                    return
-        except websocket.WebSocketClosed:
-            pass
 
     def _send(self, messages: Any) -> None:
         if self._outbox is not None:
@@ -379,21 +366,12 @@ class TaskRunner:
                 while self._task_scopes:
                     await self._task_done_wait()
         if self._outbox is not None:
-            self._outbox.put(None)  # after every result already queued
+            # After every result already queued:
+            self._outbox.put(websocket.CloseReason(CLOSE_NORMAL, "Shutting down"))
 
     async def _task_done_wait(self) -> None:
         self._task_finished = trio.Event()
         await self._task_finished.wait()
-
-
-def _until_close(frames: list[str | None]) -> tuple[list[str], bool]:
-    """The frames before a close request (None), and whether there was one."""
-    messages: list[str] = []
-    for frame in frames:
-        if frame is None:
-            return messages, True
-        messages.append(frame)
-    return messages, False
 
 
 async def run_runner(
