@@ -186,9 +186,12 @@ class WebSocketConnection:
                     await self._send_raw(self._ws.send(event.response()))
 
     async def _collect(self, event: TextMessage | BytesMessage) -> None:
+        if self.closed is not None:
+            return  # closing: whatever still comes is dropped
         self._parts.append(event.data if isinstance(event.data, str) else bytes(event.data))
         self._size += len(event.data)
         if self._size > self._max:
+            self._parts, self._size = [], 0
             await self.aclose(MESSAGE_TOO_BIG, "message too big")
             return
         if event.message_finished:
