@@ -116,8 +116,9 @@ class WebSocketConnection:
         """Send what is put in ``outbox``, all that waits in one write, until a close.
 
         A :class:`CloseReason` in the queue closes the connection with it
-        (nothing after it is sent). Returns once the connection is closed,
-        either way.
+        (nothing after it is sent). Returns after that close, or as soon as a
+        write finds the connection closed; until then it waits for more, so
+        the owner cancels it when the peer has closed.
         """
         try:
             while True:
