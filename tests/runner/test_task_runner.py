@@ -7,6 +7,9 @@ proves the task's process is gone.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +29,13 @@ from trio_launcher.runner import (
     RunnerConfig,
     TaskRunner,
     run_runner,
+)
+from trio_launcher.runner.errors import (
+    EXIT_AUTH_REFUSED,
+    EXIT_CONFIG,
+    EXIT_NEEDS_NEW_GRANT,
+    EXIT_OK,
+    EXIT_TASKS_KILLED,
 )
 
 
@@ -296,3 +306,27 @@ def test_config_reads_name_file_variants(tmp_path: Any) -> None:
     token_file.write_text("from-file\n")
     config = RunnerConfig.from_env({"N8N_RUNNERS_GRANT_TOKEN_FILE": str(token_file)})
     assert config.grant_token == "from-file"
+
+
+def test_python_m_runner_help_lists_the_exit_codes_and_runs_nothing() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "trio_launcher.runner", "--help"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"]},  # no broker settings: a runner would fail
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    codes = {
+        int(line.split()[0])
+        for line in done.stdout.split("exit codes:")[1].splitlines()
+        if line.strip()
+    }
+    assert codes == {
+        EXIT_OK,
+        EXIT_TASKS_KILLED,
+        EXIT_CONFIG,
+        EXIT_AUTH_REFUSED,
+        EXIT_NEEDS_NEW_GRANT,
+    }
