@@ -62,3 +62,8 @@ JSON_VALUES = st.recursive(
 @given(st.dictionaries(st.text(), JSON_VALUES))
 def test_any_json_reply_is_encoded_like_json_dumps(value: dict[str, Any]) -> None:
     assert to_json(value) == json.dumps(value, default=str, ensure_ascii=False)
+
+
+@given(JSON_VALUES)
+def test_any_printed_value_is_encoded_like_json_dumps(value: Any) -> None:
+    assert to_json(value) == json.dumps(value, default=str, ensure_ascii=False)

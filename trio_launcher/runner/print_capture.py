@@ -15,7 +15,8 @@ echoed to the task's stdout as ``[user code] ...``, as n8n does.
 from __future__ import annotations
 
 import contextlib
-import json
+
+from trio_launcher.runner.task_wire import to_json
 
 TYPE_CHECKING = False  # keep `typing` out of the worker
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def format_print_arg(value: Any) -> str:
     if isinstance(value, _PLAIN_TYPES):
         return str(value)
     try:
-        return json.dumps(value, default=str, ensure_ascii=False)
+        return to_json(value)
     except (TypeError, ValueError, RecursionError):
         return f"[Circular {type(value).__name__}]"
 

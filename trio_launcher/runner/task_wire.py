@@ -60,12 +60,13 @@ def encode_reply(reply: dict[str, Any]) -> bytes:
     return text.encode("utf-8", "replace")
 
 
-def to_json(value: dict[str, Any]) -> str:
+def to_json(value: Any) -> str:
     """``json.dumps(value, default=str, ensure_ascii=False)``, minus its Python layers.
 
-    :meth:`json.JSONEncoder.encode` of a dict comes down to this call of the
-    C encoder (with a fresh ``markers`` dict for the circular-reference
-    check); calling it directly runs no Python code in :mod:`json`.
+    :meth:`json.JSONEncoder.encode` comes down to this call of the C encoder
+    (with a fresh ``markers`` dict for the circular-reference check);
+    calling it directly runs no Python code in :mod:`json`.  Replies and
+    printed values both go through it.
     """
     encoder = make_encoder({}, str, encode_basestring, None, ": ", ", ", False, False, True)
     return "".join(encoder(value, 0))
