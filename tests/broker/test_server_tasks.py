@@ -6,7 +6,7 @@ import httpx
 import pytest
 import trio
 import wsproto
-from broker_fakes import done_with_settings, fake_runner, settings, ws_url
+from broker_fakes import Answer, done_with_settings, fake_runner, settings, ws_url
 from wsproto.events import Request
 
 from trio_launcher.broker import (
@@ -28,6 +28,7 @@ from trio_launcher.protocol import (
     RunnerTaskDone,
     RunnerTaskError,
 )
+from trio_launcher.protocol.broker import FOREIGN_TASK_REASON
 
 
 async def test_run_task_returns_the_runners_result(broker: Broker) -> None:
@@ -143,6 +144,52 @@ async def test_bad_frame_closes_only_that_connection(broker: Broker) -> None:
         assert bad.ws.closed is not None and bad.ws.closed.code == 1002
         result = await broker.run_task("python", settings("still serving"))
     assert result.result == settings("still serving")
+
+
+async def test_a_runner_answering_another_runners_task_is_closed(broker: Broker) -> None:
+    """Runner B forges a result for runner A's task: B is closed (1008), A's answer counts."""
+    held: dict[str, list[BrokerTaskSettings]] = {"a": [], "b": []}
+    both_hold_a_task = trio.Event()
+
+    def hold(name: str) -> Answer:
+        def answer(msg: BrokerTaskSettings) -> list[Message]:
+            held[name].append(msg)
+            if held["a"] and held["b"]:
+                both_hold_a_task.set()
+            return []
+
+        return answer
+
+    outcomes: dict[int, object] = {}
+
+    async def submit(n: int) -> None:
+        try:
+            outcomes[n] = (await broker.run_task("python", {"n": n})).result
+        except RunnerDisconnected as exc:
+            outcomes[n] = exc
+
+    async with (
+        fake_runner(broker, hold("a"), runner_id="a") as a,
+        fake_runner(broker, hold("b"), runner_id="b") as b,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(submit, 1)
+        nursery.start_soon(submit, 2)
+        await both_hold_a_task.wait()
+        [a_task], [b_task] = held["a"], held["b"]
+        await b.send(RunnerTaskDone(a_task.task_id, {"result": "forged"}))
+        await b.closed.wait()
+        await a.send(RunnerTaskDone(a_task.task_id, {"result": "real"}))
+    assert b.ws.closed is not None
+    assert (b.ws.closed.code, b.ws.closed.reason) == (
+        1008,
+        FOREIGN_TASK_REASON.format(type="runner:taskdone"),
+    )
+    assert a.ws.closed is None or a.ws.closed.code != 1008
+    assert outcomes[a_task.settings["n"]] == "real"
+    b_outcome = outcomes[b_task.settings["n"]]
+    assert isinstance(b_outcome, RunnerDisconnected)
+    assert b_outcome.error["name"] == "TaskRunnerDisconnectedError"
 
 
 async def test_runner_missing_a_heartbeat_is_closed() -> None:

@@ -10,6 +10,7 @@ import pytest
 from trio_launcher.protocol import reasons
 from trio_launcher.protocol.broker import (
     EVICTED_REASON,
+    FOREIGN_TASK_REASON,
     REQUEST_TRANSITIONS,
     RUNNER_TRANSITIONS,
     UNRESPONSIVE_REASON,
@@ -402,34 +403,159 @@ def test_deferrals_refresh_the_request_timeout_at_most_max_times() -> None:
     ]
 
 
-def test_replies_for_unknown_or_foreign_tasks_are_ignored() -> None:
+# --- messages about tasks the runner was not given --------------------------------------
+
+
+def about(task_id: str) -> list[Any]:
+    """One of each runner message about task ``task_id``."""
+    return [
+        RunnerTaskAccepted(task_id),
+        RunnerTaskRejected(task_id, reasons.AT_CAPACITY),
+        RunnerTaskDeferred(task_id),
+        RunnerTaskDone(task_id, {"result": "forged"}),
+        RunnerTaskError(task_id, {"message": "forged"}),
+        RunnerRpc("c1", task_id, "logNodeOutput", ["forged"]),
+        RunnerTaskDataRequest(task_id, "d1", {"dataOfNodes": "all"}),
+        RunnerNodeTypesRequest(task_id, "n1", []),
+    ]
+
+
+def foreign_close(conn: int, message: Any) -> CloseRunner:
+    reason = FOREIGN_TASK_REASON.format(type=message.TYPE)
+    return CloseRunner(conn, reasons.CLOSE_POLICY_VIOLATION, reason)
+
+
+def assert_fails_with_foreign_task(output: Output, task_id: str) -> None:
+    assert isinstance(output, SendToRequester) and isinstance(output.message, BrokerTaskError)
+    assert output.message.task_id == task_id
+    assert output.message.error["name"] == "TaskRunnerDisconnectedError"
+    assert "a task it was not given" in output.message.error["description"]
+
+
+@pytest.mark.parametrize("message", about("t0"), ids=lambda m: m.TYPE)
+def test_a_message_about_another_runners_task_closes_the_sender(message: Any) -> None:
+    core = make_core()
+    owner_task = running_task(core, 1)
+    intruder_task = running_task(core, 2)
+    assert owner_task == "t0"
+    out = core.receive_from_runner(2, message, 1.0)
+    assert out[0] == foreign_close(2, message)
+    assert len(out) == 2
+    assert_fails_with_foreign_task(out[1], intruder_task)
+    assert core.runner_state(2) is None
+    # the owner's task is untouched, and ends with the owner's own result
+    assert core.task_state(owner_task) is RequestState.RUNNING
+    assert core.task_connection(owner_task) == 1
+    done = core.receive_from_runner(1, RunnerTaskDone(owner_task, {"result": "real"}), 2.0)
+    assert done == [SendToRequester(REQ, BrokerTaskDone(owner_task, {"result": "real"}))]
+
+
+def test_a_message_about_a_task_being_offered_to_another_runner_closes_the_sender() -> None:
     core = make_core()
     register(core, 1)
     register(core, 2)
     offer(core, 1, "o1")
+    assert request(core, "r1") == [accept_offer(1, "t0", "o1")]
+    out = core.receive_from_runner(2, RunnerTaskAccepted("t0"), 0.0)
+    assert out == [foreign_close(2, RunnerTaskAccepted("t0"))]
+    assert core.task_state("t0") is RequestState.ACCEPTING
+    assert core.receive_from_runner(1, RunnerTaskAccepted("t0"), 0.0) == [
+        SendToRequester(REQ, BrokerTaskReady("r1", "t0"))
+    ]
+
+
+@pytest.mark.parametrize("message", about("never-issued"), ids=lambda m: m.TYPE)
+def test_a_message_about_a_task_that_never_existed_closes_the_sender(message: Any) -> None:
+    core = make_core()
+    register(core, 1)
+    offer(core, 1, "o1")
+    assert core.receive_from_runner(1, message, 0.0) == [foreign_close(1, message)]
+    stats = core.statistics()
+    assert (stats.runners, stats.connections, stats.offers) == (0, 0, 0)
+    # the core forgot the connection: its later frames and its disconnect are no-ops
+    assert core.receive_from_runner(1, message, 0.0) == []
+    assert core.disconnect_runner(1, 0.0) == []
+
+
+def test_a_draining_runner_is_closed_for_a_foreign_task_too() -> None:
+    core = make_core()
+    register(core, 1)
+    core.drain(0.0)
+    message = RunnerTaskDone("nope", {})
+    assert core.receive_from_runner(1, message, 0.0) == [foreign_close(1, message)]
+
+
+def test_frames_about_tasks_before_runner_info_are_dropped_not_closed() -> None:
+    core = make_core()
+    core.connect_runner(1, "a", 0.0)
+    assert core.receive_from_runner(1, RunnerTaskDone("nope", {}), 0.0) == []
+    assert core.runner_state(1) is RunnerState.CONNECTED
+
+
+def test_late_messages_about_the_runners_own_ended_tasks_are_ignored() -> None:
+    """Timeouts, cancels and rejected acceptances race with the runner's replies."""
+    core = make_core(task=10.0, accept=2.0)
+    timed_out = running_task(core, 1)
+    core.advance_time(10.0)  # task timeout
+    offer(core, 1, "o2", now=10.0)
+    [rejected_accept] = request(core, "r2", now=10.0)
+    assert isinstance(rejected_accept, SendToRunner)
+    assert isinstance(rejected_accept.message, BrokerTaskOfferAccept)
+    rejected = rejected_accept.message.task_id
+    core.receive_from_runner(1, RunnerTaskRejected(rejected, reasons.AT_CAPACITY), 10.0)
+    core.receive_from_requester(REQ, RequesterTaskCancel("r2", "stop"), 10.0)
+    for task_id in (timed_out, rejected):
+        for message in about(task_id):
+            assert core.receive_from_runner(1, message, 11.0) == []
+    assert core.runner_state(1) is RunnerState.REGISTERED
+
+
+def test_replies_that_do_not_fit_the_runners_own_task_are_ignored() -> None:
+    core = make_core()
+    register(core, 1)
+    offer(core, 1, "o1")
     request(core, "r1")
-    for message in (
-        RunnerTaskAccepted("t0"),
-        RunnerTaskRejected("t0", "no"),
-        RunnerTaskDeferred("t0"),
-        RunnerTaskDone("t0", {}),
-    ):
-        assert core.receive_from_runner(2, message, 0.0) == []  # not runner 2's task
-    assert core.receive_from_runner(1, RunnerTaskAccepted("nope"), 0.0) == []
-    # done before accepted does not fit the state either
+    # done before accepted does not fit the state
     assert core.receive_from_runner(1, RunnerTaskDone("t0", {}), 0.0) == []
     assert core.task_state("t0") is RequestState.ACCEPTING
     core.receive_from_runner(1, RunnerTaskAccepted("t0"), 0.0)
     assert core.receive_from_runner(1, RunnerTaskAccepted("t0"), 0.0) == []  # twice
+    assert core.runner_state(1) is RunnerState.REGISTERED
 
 
-def test_done_for_another_runners_task_is_ignored() -> None:
+def test_only_the_last_remembered_task_ids_are_tolerated() -> None:
+    core = make_core(remembered_task_ids=1)
+    first = running_task(core, 1)
+    core.receive_from_runner(1, RunnerTaskDone(first, {}), 0.0)
+    offer(core, 1, "o2")
+    request(core, "r2")
+    core.receive_from_runner(1, RunnerTaskRejected("t1", reasons.AT_CAPACITY), 0.0)
+    core.receive_from_requester(REQ, RequesterTaskCancel("r2", "stop"), 0.0)
+    assert core.receive_from_runner(1, RunnerTaskDone("t1", {}), 0.0) == []
+    late = RunnerTaskDone(first, {})
+    assert core.receive_from_runner(1, late, 0.0) == [foreign_close(1, late)]
+
+
+def test_a_remembered_task_id_is_not_handed_to_the_same_runner_again() -> None:
+    ids = iter(["a", "a", "b"])
+    core = BrokerCore(new_task_id=lambda: next(ids))
+    register(core, 1)
+    offer(core, 1, "o1")
+    request(core, "r1")
+    core.receive_from_runner(1, RunnerTaskRejected("a", reasons.AT_CAPACITY), 0.0)
+    core.receive_from_requester(REQ, RequesterTaskCancel("r1", "stop"), 0.0)
+    offer(core, 1, "o2")
+    assert request(core, "r2") == [accept_offer(1, "b", "o2")]
+
+
+def test_a_new_connection_under_the_same_runner_id_starts_with_no_remembered_tasks() -> None:
     core = make_core()
     task_id = running_task(core, 1)
-    register(core, 2)
-    assert core.receive_from_runner(2, RunnerTaskDone(task_id, {}), 1.0) == []
-    assert core.receive_from_runner(2, RunnerTaskError(task_id, {}), 1.0) == []
-    assert core.task_state(task_id) is RequestState.RUNNING
+    core.receive_from_runner(1, RunnerTaskDone(task_id, {}), 0.0)
+    core.disconnect_runner(1, 0.0)
+    register(core, 2, runner_id="runner-1")
+    late = RunnerTaskDone(task_id, {})
+    assert core.receive_from_runner(2, late, 0.0) == [foreign_close(2, late)]
 
 
 def test_task_ids_are_never_handed_out_twice_while_live() -> None:
@@ -761,7 +887,6 @@ def test_drain_caps_task_deadlines() -> None:
 def test_rpc_data_and_node_types_are_forwarded_both_ways() -> None:
     core = make_core()
     task_id = running_task(core, 1)
-    register(core, 2)
     rpc = RunnerRpc("c1", task_id, "logNodeOutput", ["'hi'"])
     data = RunnerTaskDataRequest(task_id, "d1", {"dataOfNodes": "all"})
     types = RunnerNodeTypesRequest(task_id, "n1", [{"name": "set", "version": 3}])
@@ -774,8 +899,6 @@ def test_rpc_data_and_node_types_are_forwarded_both_ways() -> None:
     assert core.receive_from_runner(1, types, 0.0) == [
         SendToRequester(REQ, BrokerNodeTypesRequest(task_id, "n1", [{"name": "set", "version": 3}]))
     ]
-    for message in (rpc, data, types):  # only the task's own runner is forwarded
-        assert core.receive_from_runner(2, message, 0.0) == []
     answers: list[tuple[Any, Any]] = [
         (
             RequesterRpcResponse(task_id, "c1", "success"),
@@ -829,7 +952,14 @@ def test_unknown_task_ids_from_the_requester_are_ignored() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"accept": 0}, {"request": -1.0}, {"task": 0.0}, {"max_deferrals": -1}]
+    "kwargs",
+    [
+        {"accept": 0},
+        {"request": -1.0},
+        {"task": 0.0},
+        {"max_deferrals": -1},
+        {"remembered_task_ids": -1},
+    ],
 )
 def test_timeouts_are_validated(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
@@ -841,6 +971,7 @@ def test_transition_tables_render() -> None:
     assert "PENDING --> ACCEPTING: match" in request_chart
     assert "WAITING_FOR_SETTINGS --> RUNNING: requester:tasksettings" in request_chart
     assert "REGISTERED --> DRAINING: broker:drain" in RUNNER_TRANSITIONS.mermaid()
+    assert "REGISTERED --> GONE: foreign-task" in RUNNER_TRANSITIONS.mermaid()
 
 
 def test_cancelled_timers_do_not_pile_up() -> None:

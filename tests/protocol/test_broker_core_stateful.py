@@ -16,6 +16,9 @@ Invariants:
   while a request of its type waits (matching is complete and immediate);
 * a request is never being accepted by two runners at once, nor ready twice;
 * settings, cancels and answers go only to the runner holding the task;
+* a runner's late message about its own ended task is ignored; a message about
+  any other task closes that runner (1008), fails its tasks and leaves the
+  named task as it was;
 * the statistics match the model.
 """
 
@@ -39,6 +42,7 @@ from hypothesis.stateful import (
 
 from trio_launcher.protocol import reasons
 from trio_launcher.protocol.broker import (
+    FOREIGN_TASK_REASON,
     BrokerCore,
     BrokerTimeouts,
     CloseRunner,
@@ -84,6 +88,16 @@ TASK_TYPE = st.sampled_from(["python", "python", "python", "javascript"])
 
 VALID_FOR = st.sampled_from([-1, -1, 0, 500, 1000, 5000]) | st.integers(-10, 30_000)
 ANSWER = st.sampled_from(["accept", "reject", "defer"])
+#: Runner messages about a task; the rule that sends one sets its task id.
+ABOUT_A_TASK = st.sampled_from(
+    [
+        RunnerTaskDone("", {"result": "forged"}),
+        RunnerTaskError("", {"message": "forged"}),
+        RunnerTaskAccepted(""),
+        RunnerTaskRejected("", reasons.AT_CAPACITY),
+        RunnerRpc("c", "", "logNodeOutput", []),
+    ]
+)
 
 
 def one_in(n: int) -> st.SearchStrategy[bool]:
@@ -368,15 +382,33 @@ class BrokerMachine(RuleBasedStateMachine):
         assert len(out) == (1 if live else 0)
 
     @precondition(lambda self: self.tasks and self.runners)
-    @rule(data=st.data())
-    def foreign_or_stale_done(self, data: st.DataObject) -> None:
-        """A runner reports on a task it does not hold (or no longer holds)."""
-        conn = data.draw(st.sampled_from([*self.runners, *self.closed]))
+    @rule(data=st.data(), message=ABOUT_A_TASK)
+    def message_about_a_task_not_held(self, data: st.DataObject, message: Any) -> None:
+        """A runner speaks of a task it does not hold: one of its own that ended is
+        ignored; any other task closes the runner (1008) and leaves that task alone."""
+        busy = {t.conn for t in self.tasks.values() if t.phase != "dead"} & set(self.runners)
+        some = st.sampled_from([*self.runners, *self.closed])
+        conn = data.draw(st.sampled_from(sorted(busy)) | some if busy else some)
         task = data.draw(st.sampled_from(list(self.tasks.values())))
         if task.conn == conn and task.phase != "dead":
             return
-        message = RunnerTaskDone(task.task_id, {"result": []})
-        assert self.call(self.core.receive_from_runner, conn, message, self.now) == []
+        message = attrs.evolve(message, task_id=task.task_id)
+        runner = self.runners.get(conn)
+        phase, state = task.phase, self.core.task_state(task.task_id)
+        held = [
+            self._request_of(t)
+            for t in self.tasks.values()
+            if t.conn == conn and t.phase == "ready"
+        ]
+        out = self.call(self.core.receive_from_runner, conn, message, self.now)
+        if runner is None or not runner.registered or task.conn == conn:
+            assert out == [], "a stale or dropped message was not ignored"
+            return
+        reason = FOREIGN_TASK_REASON.format(type=message.TYPE)
+        assert out[0] == CloseRunner(conn, reasons.CLOSE_POLICY_VIOLATION, reason)
+        assert conn not in self.runners
+        assert all(r.end == "error" for r in held), "the closed runner's task was lost"
+        assert (task.phase, self.core.task_state(task.task_id)) == (phase, state)
 
     @precondition(lambda self: self.runners)
     @rule(data=st.data())

@@ -198,9 +198,7 @@ class Broker:
                 if inbox is not None:
                     inbox.put(output.message)
             elif isinstance(output, CloseRunner):
-                sock = self._sockets.get(output.connection)
-                if sock is not None:
-                    sock.close(output.code, output.reason, DisconnectCause.EVICTED)
+                self._close_runner(output)
         # Only an earlier deadline moves the timer: a later one would cost a
         # reschedule per message, and waking early merely finds nothing due.
         deadline = self._core.next_deadline()
@@ -208,6 +206,19 @@ class Broker:
             self._timer_scope.deadline = deadline
         if self._shutting_down and not self._core.tasks_in_flight:
             self._idle.set()
+
+    def _close_runner(self, close: CloseRunner) -> None:
+        """The core closed a connection (eviction, unresponsive, a foreign task id).
+
+        The core has already failed the connection's tasks, so the cause the
+        socket reports when it ends no longer matters.
+        """
+        sock = self._sockets.get(close.connection)
+        if sock is not None:
+            log.warning(
+                "closing runner connection %d (%d): %s", close.connection, close.code, close.reason
+            )
+            sock.close(close.code, close.reason)
 
     async def run_timers(self) -> None:
         """Fire the core's timers when they fall due (runs for the broker's life)."""

@@ -38,11 +38,19 @@ Design notes:
 * Timers live in one heap with lazy invalidation and periodic compaction:
   :meth:`~BrokerCore.next_deadline` and :meth:`~BrokerCore.advance_time` are
   O(log n) per timer, and cancelled timers never pile up.
-* A message from a runner about a task id that runner does not hold (unknown,
-  already ended, or another runner's task) is ignored, never an error: a stale
-  id after a cancel or a timeout is a normal race, and closing a connection
-  over it would fail the runner's other tasks. Likewise a reply that does not
-  fit the task's state (``taskaccepted`` twice) is ignored.
+* A runner may speak only of tasks it was given. Each connection remembers
+  the ids of its tasks that ended (the last
+  :attr:`BrokerTimeouts.remembered_task_ids`). A message about one of those
+  (a result that lost the race with a timeout or a cancel, a late answer to an
+  acceptance that timed out) is ignored: that race is normal, and closing over
+  it would fail the runner's other tasks. A message about any other task id
+  (another runner's task, one that never existed, one forgotten long ago)
+  closes the connection with 1008 (:data:`FOREIGN_TASK_REASON`) and fails its
+  tasks as any disconnect does; the task it named is not touched. A reply
+  about a task the runner holds that does not fit the task's state
+  (``taskaccepted`` twice, ``taskdone`` before ``taskaccepted``) is ignored.
+  An ended id is never handed to the same connection again while remembered,
+  so a late message about it cannot land on a new task.
 * When a request ends while its offer acceptance is still out (request
   timeout, drain, cancel), the runner gets ``broker:taskcancel`` at once; it
   received the ``taskofferaccept`` first on the same socket, so it can drop
@@ -110,6 +118,7 @@ from .transitions import Transition, TransitionTable
 
 __all__ = [
     "EVICTED_REASON",
+    "FOREIGN_TASK_REASON",
     "REQUEST_TRANSITIONS",
     "RUNNER_TRANSITIONS",
     "UNRESPONSIVE_REASON",
@@ -129,6 +138,9 @@ __all__ = [
 EVICTED_REASON: Final = "Replaced by a new connection with the same runner id"
 #: Close reason for a runner that keeps letting acceptances time out (4.8).
 UNRESPONSIVE_REASON: Final = "Runner is unresponsive"
+#: Close reason (a format string: ``type`` is the message's wire type) for a
+#: runner that sent a message about a task it was not given.
+FOREIGN_TASK_REASON: Final = "{type} for a task this runner was not given"
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -158,6 +170,10 @@ class BrokerTimeouts:
     #: Consecutive accept timeouts after which an idle runner is closed as
     #: unresponsive (4.8); 0 never closes.
     max_accept_timeouts: int = attrs.field(default=3, validator=_not_negative)
+    #: How many ids of its ended tasks each runner connection remembers: a late
+    #: message about one is ignored, one about any other task not given to the
+    #: runner closes it (1008).
+    remembered_task_ids: int = attrs.field(default=1024, validator=_not_negative)
 
 
 class DisconnectCause(enum.Enum):
@@ -167,6 +183,7 @@ class DisconnectCause(enum.Enum):
     HEARTBEAT = "heartbeat"  #: no pong to the broker's ping (4.6)
     EVICTED = "evicted"  #: a new connection registered under the same runner id (4.1)
     PROTOCOL_ERROR = "protocol-error"  #: the runner broke the protocol
+    FOREIGN_TASK = "foreign-task"  #: the runner spoke of a task it was not given
     SHUTDOWN = "shutdown"  #: the broker is shutting down
     UNRESPONSIVE = "unresponsive"  #: accept timeouts in a row (4.8)
 
@@ -296,7 +313,9 @@ REQUEST_TRANSITIONS: Final = TransitionTable[RequestState](
 _C = RunnerState
 #: Every legal change of a :class:`RunnerState`. ``disconnect`` is reported by
 #: the server; ``close`` is the core closing the connection itself (eviction,
-#: unresponsive runner).
+#: unresponsive runner); ``foreign-task`` closes a registered runner that sent a
+#: message about a task it was not given (frames before ``runner:info`` are
+#: dropped unread).
 RUNNER_TRANSITIONS: Final = TransitionTable[RunnerState](
     "broker runner connection",
     [
@@ -304,6 +323,7 @@ RUNNER_TRANSITIONS: Final = TransitionTable[RunnerState](
         Transition(_C.REGISTERED, "broker:drain", _C.DRAINING),
         *[Transition(s, "disconnect", _C.GONE) for s in (_C.CONNECTED, _C.REGISTERED, _C.DRAINING)],
         *[Transition(s, "close", _C.GONE) for s in (_C.CONNECTED, _C.REGISTERED, _C.DRAINING)],
+        *[Transition(s, "foreign-task", _C.GONE) for s in (_C.REGISTERED, _C.DRAINING)],
     ],
 )
 
@@ -320,6 +340,7 @@ class _Runner:
     types: tuple[str, ...] = ()
     offers: dict[int, _Offer] = attrs.Factory(dict)
     jobs: dict[str, _Job] = attrs.Factory(dict)  # by task id, from match to end
+    ended: dict[str, None] = attrs.Factory(dict)  # ids of its ended tasks, oldest first
     accept_timeouts: int = 0
     last_accept_timeout: float = -math.inf
 
@@ -411,6 +432,7 @@ _DISCONNECT_DETAIL: Final = {
     DisconnectCause.CLOSED: "its connection closed",
     DisconnectCause.EVICTED: "a new connection with the same runner id replaced it",
     DisconnectCause.PROTOCOL_ERROR: "it broke the broker protocol",
+    DisconnectCause.FOREIGN_TASK: "it sent a message about a task it was not given",
     DisconnectCause.UNRESPONSIVE: "it stopped answering task offers",
 }
 
@@ -453,6 +475,18 @@ _TO_RUNNER: Final[dict[type[Any], Callable[[Any], BrokerToRunner]]] = {
     RequesterNodeTypesResponse: lambda m: BrokerNodeTypes(m.task_id, m.request_id, m.node_types),
     RequesterRpcResponse: lambda m: BrokerRpcResponse(m.call_id, m.task_id, m.status, m.data),
 }
+
+#: Runner messages about one task: the runner must have been given it.
+_ABOUT_A_TASK: Final = (
+    RunnerTaskAccepted,
+    RunnerTaskRejected,
+    RunnerTaskDeferred,
+    RunnerTaskDone,
+    RunnerTaskError,
+    RunnerRpc,
+    RunnerTaskDataRequest,
+    RunnerNodeTypesRequest,
+)
 
 _INFO_REQUEST: Final = BrokerInfoRequest()
 _REGISTERED: Final = BrokerRunnerRegistered()
@@ -535,10 +569,12 @@ class BrokerCore:
 
         Frames before ``runner:info``, frames from unknown (closed, evicted)
         connections and :class:`~.messages.UnknownMessage` are dropped, as are
-        messages about task ids the runner does not hold. A message that is not
-        a runner-to-broker type raises :class:`RemoteProtocolError` before any
-        state changes; the caller then closes the connection and calls
-        :meth:`disconnect_runner`.
+        messages about the runner's own tasks that ended. A message about a
+        task the runner was not given returns :class:`CloseRunner` (1008),
+        then the failures of the runner's tasks; the core has forgotten the
+        connection by then. A message that is not a runner-to-broker type
+        raises :class:`RemoteProtocolError` before any state changes; the
+        caller then closes the connection and calls :meth:`disconnect_runner`.
         """
         handler = self._runner_handlers.get(type(message))
         if handler is None and not isinstance(message, UnknownMessage):
@@ -551,7 +587,10 @@ class BrokerCore:
         if (runner.state is _C.CONNECTED) != (type(message) is RunnerInfo):
             return []  # before runner:info, or a second runner:info
         out: list[Output] = []
-        handler(runner, message, now, out)
+        if isinstance(message, _ABOUT_A_TASK) and not self._was_given(runner, message.task_id):
+            self._close_for_foreign_task(runner, message.TYPE, now, out)
+        else:
+            handler(runner, message, now, out)
         return out
 
     def disconnect_runner(
@@ -788,6 +827,19 @@ class BrokerCore:
             out.append(SendToRequester(job.requester, BrokerTaskError(msg.task_id, msg.error)))
             self._finish(job, "runner:taskerror")
 
+    @staticmethod
+    def _was_given(runner: _Runner, task_id: str) -> bool:
+        """Whether ``task_id`` is, or (as far as remembered) was, one of the runner's tasks."""
+        return task_id in runner.jobs or task_id in runner.ended
+
+    def _close_for_foreign_task(
+        self, runner: _Runner, message_type: str, now: float, out: list[Output]
+    ) -> None:
+        """Close a runner that spoke of a task it was not given; that task goes on."""
+        reason = FOREIGN_TASK_REASON.format(type=message_type)
+        out.append(CloseRunner(runner.connection, reasons.CLOSE_POLICY_VIOLATION, reason))
+        self._remove_runner(runner, "foreign-task", DisconnectCause.FOREIGN_TASK, now, out)
+
     def _runner_job(self, runner: _Runner, task_id: str, trigger: str) -> _Job | None:
         """The runner's own task ``task_id`` if ``trigger`` fits its state, else ``None``."""
         job = runner.jobs.get(task_id)
@@ -954,7 +1006,7 @@ class BrokerCore:
     def _start_acceptance(self, job: _Job, offer: _Offer, now: float, out: list[Output]) -> None:
         self._advance(job, "match")
         task_id = self._new_task_id()
-        while task_id in self._tasks:
+        while task_id in self._tasks or task_id in offer.runner.ended:
             task_id = self._new_task_id()
         job.task_id, job.runner = task_id, offer.runner
         self._tasks[task_id] = job
@@ -1052,7 +1104,15 @@ class BrokerCore:
             del self._tasks[job.task_id]
             if job.runner is not None:
                 del job.runner.jobs[job.task_id]
+                self._remember_ended(job.runner, job.task_id)
         job.task_id, job.runner = None, None
+
+    def _remember_ended(self, runner: _Runner, task_id: str) -> None:
+        """Keep ``task_id`` among the runner's ended tasks, forgetting the oldest past the limit."""
+        ended = runner.ended
+        ended[task_id] = None
+        if len(ended) > self.timeouts.remembered_task_ids:
+            del ended[next(iter(ended))]
 
     def _finish(self, job: _Job, trigger: str) -> None:
         """End the request for good: ``trigger`` must lead to a final state."""
