@@ -45,7 +45,12 @@ async def test_runner_exits_when_idle_and_is_started_again(broker: Broker) -> No
 
 
 async def test_runner_crash_mid_task_fails_it_and_the_next_task_works(broker: Broker) -> None:
-    sandbox = {"N8N_RUNNERS_STDLIB_ALLOW": "os", "N8N_RUNNERS_BUILTINS_DENY": ""}
+    # The task kills its runner to crash it: only possible with the kernel layers off.
+    sandbox = {
+        "N8N_RUNNERS_STDLIB_ALLOW": "os",
+        "N8N_RUNNERS_BUILTINS_DENY": "",
+        "N8N_RUNNERS_SANDBOX": "off",
+    }
     spec = python_runner()
     spec = python_runner(allowed_env=(*spec.allowed_env, *sandbox))
     config = launcher_config(broker, spec)

@@ -35,7 +35,10 @@ class RunnerConfig:
     Our own settings (not in n8n): ``auth_token`` lets the runner fetch a fresh
     grant token itself when it must reconnect; ``reconnect_delay``;
     ``settings_timeout`` releases a task slot whose settings never came;
-    ``task_memory_limit_mb`` caps each task process's address space (0 = off).
+    ``task_memory_limit_mb`` caps each task process's address space (0 = off);
+    ``sandbox`` (``N8N_RUNNERS_SANDBOX``: strict, best-effort or off) and
+    ``sandbox_disable`` (``N8N_RUNNERS_SANDBOX_DISABLE``, layer names) choose
+    the kernel layers (``docs/runner-sandbox.md``).
     """
 
     grant_token: str = attrs.field(default="", repr=False)
@@ -57,6 +60,8 @@ class RunnerConfig:
     block_env_access: bool = True
     env_allow: str = ""
     allow_transitive_imports: bool = False
+    sandbox: str = ""
+    sandbox_disable: str = ""
     health_check: HealthCheckConfig = HealthCheckConfig()
     log_level: str = "INFO"
 
@@ -100,6 +105,8 @@ class RunnerConfig:
             block_env_access=env.boolean("N8N_BLOCK_RUNNER_ENV_ACCESS", True),
             env_allow=env.string("N8N_RUNNER_ENV_ALLOW", ""),
             allow_transitive_imports=env.boolean("N8N_RUNNERS_ALLOW_TRANSITIVE_IMPORTS", False),
+            sandbox=env.string("N8N_RUNNERS_SANDBOX", ""),
+            sandbox_disable=env.string("N8N_RUNNERS_SANDBOX_DISABLE", ""),
             health_check=HealthCheckConfig(
                 enabled=env.boolean("N8N_RUNNERS_HEALTH_CHECK_SERVER_ENABLED", False),
                 host=env.string("N8N_RUNNERS_HEALTH_CHECK_SERVER_HOST", "127.0.0.1"),

@@ -26,6 +26,7 @@ import attrs
 import trio
 
 from trio_launcher.runner.sandbox_policy import SandboxPolicy
+from trio_launcher.runner.sandbox_report import ConfinementCheck
 from trio_launcher.runner.task_channel import exchange
 from trio_launcher.runner.task_outcome import (
     BAD_RESULT_ERROR,
@@ -88,6 +89,7 @@ class TaskExecutor:
         self._nursery: trio.Nursery | None = None
         self._unreaped = 0
         self._reaped = trio.Event()
+        self._confinement = ConfinementCheck(policy)
 
     async def run(
         self,
@@ -243,7 +245,14 @@ class TaskExecutor:
             block_env_access=self._policy.block_env_access,
             env_allow=self._policy.env_allow,
         )
-        return await WorkerProcess.spawn(self._worker_config(), env)
+        worker = await WorkerProcess.spawn(self._worker_config(), env)
+        try:
+            self._confinement.check(worker.confinement)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await worker.aclose()
+            raise
+        return worker
 
     async def _supervise(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

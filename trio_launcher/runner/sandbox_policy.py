@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from trio_launcher.runner.confine.layers import LAYERS
+from trio_launcher.runner.confine.plan import worker_plan
 from trio_launcher.runner.import_rules import ALLOW_ALL, ImportRules, ModuleAllowlist
 
 #: n8n's default for ``N8N_RUNNERS_BUILTINS_DENY``.
@@ -24,6 +26,16 @@ DEFAULT_BUILTINS_DENY = (
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV_NAME = re.compile(r"[^=\x00]+")
+
+#: ``N8N_RUNNERS_SANDBOX``: refuse to start without every kernel layer.
+STRICT = "strict"
+#: Run with the kernel layers the host has; say which are missing.
+BEST_EFFORT = "best-effort"
+#: No kernel layers (trusted code only).
+OFF = "off"
+#: Unset: strict where the host has every layer, else best-effort with a warning.
+AUTO = "auto"
+SANDBOX_MODES = (STRICT, BEST_EFFORT, OFF)
 
 
 class SandboxConfigError(ValueError):
@@ -52,6 +64,10 @@ class SandboxPolicy:
     block_env_access: bool = True
     env_allow: frozenset[str] = attrs.field(default=frozenset(), converter=_frozen_names)
     allow_transitive_imports: bool = False
+    #: How the kernel layers are required (:data:`SANDBOX_MODES`, or :data:`AUTO`).
+    mode: str = AUTO
+    #: Kernel layers switched off one by one (names from ``confine.layers.LAYERS``).
+    disabled_layers: frozenset[str] = attrs.field(default=frozenset(), converter=_frozen_names)
 
     @classmethod
     def from_strings(
@@ -63,6 +79,8 @@ class SandboxPolicy:
         block_env_access: str | bool = True,
         env_allow: str = "",
         allow_transitive_imports: str | bool = False,
+        mode: str = "",
+        disabled_layers: str = "",
     ) -> SandboxPolicy:
         """Build a policy from the raw environment strings.
 
@@ -81,7 +99,16 @@ class SandboxPolicy:
             block_env_access=_parse_bool(block_env_access),
             env_allow=_parse_names("N8N_RUNNER_ENV_ALLOW", env_allow, _ENV_NAME),
             allow_transitive_imports=_parse_bool(allow_transitive_imports),
+            mode=_parse_mode(mode),
+            disabled_layers=_parse_layers(disabled_layers),
         )
+
+    @property
+    def kernel_layers(self) -> frozenset[str]:
+        """The kernel layers the worker applies."""
+        if self.mode == OFF:
+            return frozenset()
+        return frozenset(LAYERS) - self.disabled_layers
 
     def import_rules(self) -> ImportRules:
         """The import allowlists as the shared :class:`ImportRules`."""
@@ -98,6 +125,7 @@ class SandboxPolicy:
             "block_env_access": self.block_env_access,
             "env_allow": sorted(self.env_allow),
             "allow_transitive_imports": self.allow_transitive_imports,
+            "confine": worker_plan(self.import_rules(), self.kernel_layers),
         }
 
 
@@ -120,6 +148,28 @@ def _parse_names(variable: str, value: str, pattern: re.Pattern[str]) -> frozens
         if not pattern.fullmatch(name):
             raise SandboxConfigError(f"{variable}: invalid name {name!r} in {value!r}")
     return frozenset(names)
+
+
+def _parse_mode(value: str) -> str:
+    mode = value.strip().lower()
+    if not mode:
+        return AUTO
+    if mode not in SANDBOX_MODES:
+        raise SandboxConfigError(
+            f"N8N_RUNNERS_SANDBOX: expected one of {', '.join(SANDBOX_MODES)}, got {value!r}"
+        )
+    return mode
+
+
+def _parse_layers(value: str) -> frozenset[str]:
+    names = frozenset(_split(value.lower()))
+    unknown = sorted(names - set(LAYERS))
+    if unknown:
+        raise SandboxConfigError(
+            f"N8N_RUNNERS_SANDBOX_DISABLE: unknown layer {unknown[0]!r} "
+            f"(layers: {', '.join(LAYERS)})"
+        )
+    return names
 
 
 def _parse_bool(value: str | bool) -> bool:

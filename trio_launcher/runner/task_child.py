@@ -1,9 +1,12 @@
 """What a task process does, from the moment the worker forks it.
 
 1. Become the leader of its own process group (the runner kills the group),
-   die with the worker (``PR_SET_PDEATHSIG``), cap its address space
-   (``RLIMIT_AS``) so a runaway allocation is a ``MemoryError``, and lock
-   the process down (environment, ``sys.modules``, ``importlib``).  All of
+   die with the worker (``PR_SET_PDEATHSIG``), add its own kernel layers
+   (:meth:`.confine.layers.Confinement.apply_to_task`: a Landlock domain of
+   its own, the per-task seccomp filter) to the worker's, and lock the
+   process down (environment, ``sys.modules``, ``importlib``).  The address
+   space limit (``RLIMIT_AS``) is inherited from the worker, so a runaway
+   allocation is a ``MemoryError``.  All of
    this happens before there is a task: the worker keeps one such *spare*
    ready, so it is off the task's critical path.
 2. Receive the task socket from the worker, read the request and the code
@@ -23,6 +26,7 @@ import resource
 import sys
 
 from trio_launcher.runner.code_task import run_code_task
+from trio_launcher.runner.confine.layers import Confinement
 from trio_launcher.runner.process_tools import set_parent_death_signal
 from trio_launcher.runner.sandbox_runtime import RuntimeSandbox
 from trio_launcher.runner.task_errors import user_error
@@ -43,12 +47,19 @@ class TaskSettings:
     copy, and never touches every builtin object again to build its own.
     """
 
-    __slots__ = ("builtins", "memory_limit_mb", "sandbox")
+    __slots__ = ("builtins", "confinement", "memory_limit_mb", "sandbox")
 
-    def __init__(self, sandbox: RuntimeSandbox, *, memory_limit_mb: int | None) -> None:
+    def __init__(
+        self,
+        sandbox: RuntimeSandbox,
+        *,
+        memory_limit_mb: int | None,
+        confinement: Confinement | None = None,
+    ) -> None:
         self.sandbox = sandbox
         self.memory_limit_mb = memory_limit_mb
         self.builtins = sandbox.build_builtins()
+        self.confinement = confinement or Confinement({"layers": []})
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> TaskSettings:
@@ -57,6 +68,7 @@ class TaskSettings:
         return cls(
             RuntimeSandbox.from_wire(wire["sandbox"]),
             memory_limit_mb=int(limit) if limit else None,
+            confinement=Confinement(wire["sandbox"].get("confine", {"layers": []})),
         )
 
 
@@ -72,7 +84,7 @@ def run_task_process(handoff: _socket.socket, settings: TaskSettings, worker_pid
     set_parent_death_signal()
     if os.getppid() != worker_pid:  # the worker died before we could notice
         return
-    _limit_memory(settings.memory_limit_mb)
+    settings.confinement.apply_to_task(os.getpid())
     settings.sandbox.lock_down_process()
     task_fd = receive_fd(handoff)
     handoff.close()
@@ -116,8 +128,12 @@ def receive_fds(sock: _socket.socket, size: int, max_fds: int) -> tuple[bytes, l
     return data, fds.tolist()
 
 
-def _limit_memory(limit_mb: int | None) -> None:
-    """Cap the address space; both limits, so user code cannot raise it again."""
+def limit_memory(limit_mb: int | None) -> None:
+    """Cap the address space; both limits, so user code cannot raise it again.
+
+    The worker does it for itself, before its seccomp filter forbids it:
+    every task process inherits the limit.
+    """
     if limit_mb:
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = limit_mb * _MIB

@@ -171,6 +171,8 @@ class TaskRunner:
             block_env_access=c.block_env_access,
             env_allow=c.env_allow,
             allow_transitive_imports=c.allow_transitive_imports,
+            mode=c.sandbox,
+            disabled_layers=c.sandbox_disable,
         )
 
     async def _connection_loop(self) -> None:

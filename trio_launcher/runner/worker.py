@@ -42,7 +42,8 @@ Runner → worker:
 
 Worker → runner:
 
-* ``READY`` pid, once, when it serves requests;
+* ``READY`` pid, once, when it serves requests; its text is the JSON report
+  of the kernel layers (:meth:`.confine.layers.Confinement.report`);
 * ``STARTED`` task, pid, once a process has the task (it is its own process
   group leader, so the pid is also its group id);
 * ``FAILED`` task, text, when no process could be started;
@@ -87,7 +88,12 @@ from trio_launcher.runner.process_tools import (
     set_parent_death_signal,
     trim_heap,
 )
-from trio_launcher.runner.task_child import TaskSettings, receive_fds, run_task_process
+from trio_launcher.runner.task_child import (
+    TaskSettings,
+    limit_memory,
+    receive_fds,
+    run_task_process,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -118,8 +124,11 @@ class _Spare:
 class Worker:
     """Serves one control socket until it closes."""
 
-    def __init__(self, control_socket: _socket.socket, settings: TaskSettings) -> None:
+    def __init__(
+        self, control_socket: _socket.socket, settings: TaskSettings, *, report: str = ""
+    ) -> None:
         self._control = control_socket
+        self._report = report
         self._settings = settings
         self._pids: dict[int, int] = {}  # task -> pid (= group id), until reported
         self._tasks: dict[int, int] = {}  # pid -> task, while the task process lives
@@ -138,7 +147,7 @@ class Worker:
         _signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
         self._epoll.register(self._control.fileno(), select.EPOLLIN)
         self._epoll.register(self._wakeup_r, select.EPOLLIN)
-        self._send(control.pack(control.READY, pid=os.getpid()))
+        self._send(control.pack(control.READY, pid=os.getpid(), text=self._report))
         try:
             while self._running:
                 events = self._epoll.poll(self._spare_timeout())
@@ -400,7 +409,10 @@ def main(argv: list[str]) -> int:
     set_dumpable(False)
     set_child_subreaper()
     settings = TaskSettings.from_wire(config)
-    worker = Worker(_socket.socket(fileno=control_fd), settings)
+    limit_memory(settings.memory_limit_mb)
+    settings.confinement.apply_to_worker()
+    report = json.dumps(settings.confinement.report())
+    worker = Worker(_socket.socket(fileno=control_fd), settings, report=report)
     # Apply the process-wide sandbox measures once here: every task process
     # re-applies them, but then finds (almost) nothing left to do.
     settings.sandbox.lock_down_process()

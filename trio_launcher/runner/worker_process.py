@@ -110,6 +110,8 @@ class WorkerProcess:
         self._closing = False
         self._gone = trio.Event()
         self.alive = True
+        #: Each kernel layer's status, as the worker reported it when ready.
+        self.confinement: dict[str, str] = {}
 
     @property
     def pid(self) -> int:
@@ -156,6 +158,7 @@ class WorkerProcess:
             raise WorkerStartError(
                 f"task worker did not start (got {record!r}, exit status {self._popen.poll()})"
             )
+        self.confinement = _parse_report(record[4])
 
     async def _receive(self) -> tuple[bytes, int, int, int, str] | None:
         """The next record; None once the worker is gone."""
@@ -301,6 +304,16 @@ class WorkerProcess:
         if not await wait_for_exit(self._popen.pid):  # pragma: no cover - old kernels
             await trio.to_thread.run_sync(self._popen.wait, abandon_on_cancel=True)
         self._popen.wait()
+
+
+def _parse_report(text: str) -> dict[str, str]:
+    try:
+        report = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    if not isinstance(report, dict):
+        return {}
+    return {str(name): str(status) for name, status in report.items()}
 
 
 async def wait_for_exit(pid: int) -> bool:
