@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from trio_launcher.runner import sandbox
 from trio_launcher.runner.import_rules import ImportRules
 from trio_launcher.runner.sandbox_policy import SandboxPolicy
-from trio_launcher.runner.sandbox_runtime import ImportGuard, ModuleView, SecurityViolationError
+from trio_launcher.runner.sandbox_runtime import ModuleView, SecurityViolationError, import_guard
 
 DEFAULT = SandboxPolicy()
 
@@ -108,7 +110,14 @@ def test_name_mangled_attributes_are_rejected() -> None:
     assert violations("x = obj._Secret__key") == (
         "Line 1: Access to name-mangled attribute '_Secret__key' is disallowed",
     )
-    assert violations("x = obj._private + obj.__dunder__ + obj._trailing__") == ()
+
+
+def test_private_attributes_and_unlisted_dunders_are_rejected() -> None:
+    assert violations("x = obj._private\ny = obj.__dunder__\nz = obj._trailing__") == (
+        "Line 1: Access to private attribute '_private' is disallowed",
+        "Line 2: Access to attribute '__dunder__' is disallowed",
+        "Line 3: Access to private attribute '_trailing__' is disallowed",
+    )
 
 
 def test_blocked_attributes_in_from_imports_and_match_patterns() -> None:
@@ -175,8 +184,8 @@ def test_results_are_cached_and_the_cache_is_bounded() -> None:
 # -- the checking importer ---------------------------------------------------
 
 
-def guard(stdlib: str = "", external: str = "") -> ImportGuard:
-    return ImportGuard(
+def guard(stdlib: str = "", external: str = "") -> Callable[..., Any]:
+    return import_guard(
         SandboxPolicy.from_strings(stdlib_allow=stdlib, external_allow=external).import_rules()
     )
 

@@ -60,7 +60,7 @@ def run_code_task(
     if runner is None:
         return {"error": {"message": f"Unknown nodeMode: {mode}"}, "print_args": []}
     table = sandbox.build_builtins() if builtins is None else builtins
-    table["print"] = printer
+    table["print"] = printer.function
     try:
         result = runner(code, request, table, printer)
     except BaseException as exc:  # user code may raise anything, SystemExit included
@@ -99,7 +99,7 @@ def _run_all_items(
     variables = {
         "_items": request.get("items", []),
         "_query": request.get("query"),
-        "print": printer,
+        "print": printer.function,
     }
     return _call_user_code(code, builtins, variables)
 
@@ -112,7 +112,7 @@ def _run_per_item(
 ) -> list[dict[str, Any]]:
     output = []
     for index, item in enumerate(request.get("items", [])):
-        value = _call_user_code(code, builtins, {"_item": item, "print": printer})
+        value = _call_user_code(code, builtins, {"_item": item, "print": printer.function})
         if value is not None:
             output.append(per_item_output(value, index))
     return output

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 
+from trio_launcher.runner.hardened import builtin_function
 from trio_launcher.runner.task_wire import to_json
 
 TYPE_CHECKING = False  # keep `typing` out of the worker
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, TextIO
 
 MAX_PRINT_CALLS = 100
@@ -35,37 +37,48 @@ def format_print_arg(value: Any) -> str:
     try:
         return to_json(value)
     except (TypeError, ValueError, RecursionError):
-        return f"[Circular {type(value).__name__}]"
+        pass  # fall through, so that no exception raised later has this one as context
+    return f"[Circular {type(value).__name__}]"
 
 
 class PrintCapture:
-    """Callable replacement for :func:`print`; one instance per task."""
+    """The ``print`` of one task (:attr:`function`) and what it recorded.
 
-    __slots__ = ("_calls", "_dropped", "_echo")
+    User code gets only :attr:`function`, a :func:`.hardened.builtin_function`
+    whose state (the recorded calls, the echo stream) lives in a closure, so
+    that no attribute of ``print`` leads to it.
+    """
+
+    __slots__ = ("_calls", "_dropped", "function")
 
     def __init__(self, echo: TextIO | None = None) -> None:
         self._calls: list[list[str]] = []
-        self._dropped = 0
-        self._echo = echo
-
-    def __call__(self, *args: Any, sep: str | None = " ", end: str | None = "\n", **_: Any) -> None:
-        if len(self._calls) < MAX_PRINT_CALLS:
-            self._calls.append([format_print_arg(arg) for arg in args])
-        else:
-            self._dropped += 1
-        if self._echo is not None:
-            _echo(self._echo, args, " " if sep is None else sep, "\n" if end is None else end)
-
-    def __repr__(self) -> str:
-        return "<built-in function print>"
+        self._dropped: list[int] = [0]
+        self.function = builtin_function(_recorder(self._calls, self._dropped, echo), "print")
 
     @property
     def print_args(self) -> list[list[str]]:
         """The captured calls, plus the truncation notice if calls were dropped."""
-        if not self._dropped:
+        dropped = self._dropped[0]
+        if not dropped:
             return list(self._calls)
-        notice = f"[Output truncated - {self._dropped} more print statements]"
+        notice = f"[Output truncated - {dropped} more print statements]"
         return [*self._calls, [notice]]
+
+
+def _recorder(
+    calls: list[list[str]], dropped: list[int], echo: TextIO | None
+) -> Callable[..., None]:
+    def print(*args: Any, sep: str | None = " ", end: str | None = "\n", **_: Any) -> None:
+        """Record the call for the browser console (and echo it to the task's stdout)."""
+        if len(calls) < MAX_PRINT_CALLS:
+            calls.append([format_print_arg(arg) for arg in args])
+        else:
+            dropped[0] += 1
+        if echo is not None:
+            _echo(echo, args, " " if sep is None else sep, "\n" if end is None else end)
+
+    return print
 
 
 def _echo(stream: TextIO, args: tuple[Any, ...], sep: str, end: str) -> None:

@@ -6,71 +6,59 @@ never costs a process.  Results are cached per code and policy (FIFO,
 entirely when both import allowlists are ``*``, as in n8n: with unrestricted
 imports, attribute rules protect nothing.
 
-What it rejects (each finding becomes one ``"Line N: ..."`` entry):
+What it rejects (each finding becomes one ``"Line N: ..."`` entry); the
+name and attribute rules themselves are in :mod:`.attribute_rules`:
 
 * ``import X`` / ``from X import ...`` of a module the policy does not allow,
   and every relative import;
-* the names in :data:`BLOCKED_NAMES`, in any role (load, store, parameter,
-  ``global``, import alias, ...);
-* the attributes in :data:`BLOCKED_ATTRIBUTES` and name-mangled ``_X__y``
-  attributes, including in ``from m import attr`` and ``case C(attr=...)``;
+* the names in :data:`~.attribute_rules.BLOCKED_NAMES`, in any role (load,
+  store, parameter, ``global``, import alias, class-body assignment, ...);
+* attributes starting with ``_`` (dunders outside
+  :data:`~.attribute_rules.ALLOWED_DUNDERS`, ``_X__y`` mangled names, and
+  private ``_x`` names except ``self._x`` in a method of the user's own
+  class) and the attributes in :data:`~.attribute_rules.BLOCKED_ATTRIBUTES`,
+  also in ``from m import attr`` and ``case C(attr=...)``;
+* ``case C(format=...)`` and ``x.format += ...``: both read ``str.format``
+  past the run-time format guard;
 * ``__import__(...)`` whose module name is not a string literal;
 * ``__builtins__[...]`` / ``builtins[...]`` / ``builtins.name`` reaching a
   denied builtin;
-* string literals that are format strings walking to a dunder or blocked
-  attribute (``"{0.__class__}"``).  Format strings *built at run time* cannot
-  be seen here; see ``docs/runner-sandbox.md`` for what that leaves open.
+* string literals that are format strings stepping into a refused attribute
+  or key (``"{0.__class__}"``, ``"{0._rules}"``).  Format strings *built at
+  run time* are checked when they are used (:mod:`.safe_format`).
 """
 
 from __future__ import annotations
 
 import ast
-import re
-import string
 import warnings
 
+from trio_launcher.runner.attribute_rules import (
+    BLOCKED_ATTRIBUTES,
+    BLOCKED_NAMES,
+    attribute_problem,
+    format_string_problems,
+    is_blocked_attribute,
+    is_mangled,
+)
 from trio_launcher.runner.import_rules import ImportRules
 from trio_launcher.runner.sandbox_policy import SandboxPolicy
+from trio_launcher.runner.user_code import FORMAT_METHODS
+
+__all__ = [
+    "BLOCKED_ATTRIBUTES",
+    "BLOCKED_NAMES",
+    "CACHE_SIZE",
+    "analyze",
+    "clear_cache",
+    "is_blocked_attribute",
+    "is_mangled",
+    "parse",
+]
 
 CACHE_SIZE = 500
 
-#: Names user code may not mention at all.
-BLOCKED_NAMES = frozenset({"__loader__", "__builtins__", "__globals__", "__spec__", "__name__"})
-
-_INTROSPECTION_ATTRIBUTES = frozenset(
-    {
-        # frames
-        "f_back", "f_builtins", "f_code", "f_globals", "f_locals", "f_trace",
-        # tracebacks
-        "tb_frame", "tb_next",
-        # generators, coroutines, async generators
-        "gi_code", "gi_frame", "gi_yieldfrom",
-        "cr_await", "cr_code", "cr_frame", "cr_origin",
-        "ag_await", "ag_code", "ag_frame",
-        # code objects and closures
-        "co_code", "co_consts", "co_names", "cell_contents",
-    }
-)  # fmt: skip
-
-_DUNDER_ATTRIBUTES = frozenset(
-    {
-        "__annotations__", "__base__", "__bases__", "__builtins__", "__class__",
-        "__closure__", "__code__", "__defaults__", "__delattr__", "__dict__",
-        "__func__", "__getattribute__", "__globals__", "__import__",
-        "__init_subclass__", "__kwdefaults__", "__loader__", "__mro__",
-        "__objclass__", "__reduce__", "__reduce_ex__", "__self__", "__setattr__",
-        "__spec__", "__subclasses__", "__subclasshook__", "__traceback__",
-        "__wrapped__", "__getstate__",
-    }
-)  # fmt: skip
-
-#: Attributes user code may not read or write.
-BLOCKED_ATTRIBUTES = _INTROSPECTION_ATTRIBUTES | _DUNDER_ATTRIBUTES
-
-_MANGLED = re.compile(r"_[A-Za-z0-9]\w*?__\w+")
 _BUILTINS_HANDLES = frozenset({"__builtins__", "builtins"})
-# One ``.attribute`` or ``[key]`` step of a format field name ("0.__class__[x]").
-_FIELD_STEP = re.compile(r"\.([^.\[]+)|\[([^\]]+)\]")
 
 _cache: dict[tuple[SandboxPolicy, str], tuple[str, ...]] = {}
 
@@ -110,24 +98,6 @@ def _remember(key: tuple[SandboxPolicy, str], violations: tuple[str, ...]) -> No
     _cache[key] = violations
 
 
-def is_mangled(name: str) -> bool:
-    """Whether *name* looks like a name-mangled private attribute (``_X__y``)."""
-    return _MANGLED.fullmatch(name) is not None and not name.endswith("__")
-
-
-def is_blocked_attribute(name: str) -> bool:
-    """Whether user code may not access attribute *name*."""
-    return name in BLOCKED_ATTRIBUTES or is_mangled(name)
-
-
-def _attribute_problem(name: str) -> str | None:
-    if name in BLOCKED_ATTRIBUTES:
-        return f"Access to attribute '{name}' is disallowed"
-    if is_mangled(name):
-        return f"Access to name-mangled attribute '{name}' is disallowed"
-    return None
-
-
 class _SecurityVisitor(ast.NodeVisitor):
     """Collects ``(line, message)`` findings over one module."""
 
@@ -135,6 +105,10 @@ class _SecurityVisitor(ast.NodeVisitor):
         self._rules = rules
         self._deny = builtins_deny
         self._found: list[tuple[int, str]] = []
+        # Names bound to the first parameter of an enclosing method of a
+        # class the user defined: ``self._x`` is the user's own business.
+        self._receivers: frozenset[str] = frozenset()
+        self._methods: set[ast.AST] = set()
 
     def check(self, tree: ast.Module) -> tuple[str, ...]:
         self.visit(tree)
@@ -148,8 +122,8 @@ class _SecurityVisitor(ast.NodeVisitor):
         if name in BLOCKED_NAMES:
             self._report(node, f"Use of name '{name}' is disallowed")
 
-    def _check_attribute(self, node: ast.AST, name: str) -> None:
-        problem = _attribute_problem(name)
+    def _check_attribute(self, node: ast.AST, name: str, *, own_private: bool = False) -> None:
+        problem = attribute_problem(name, own_private=own_private)
         if problem:
             self._report(node, problem)
 
@@ -176,7 +150,7 @@ class _SecurityVisitor(ast.NodeVisitor):
             self._check_name(node, alias.name)
             self._check_name(node, alias.asname)
 
-    # -- names and attributes ------------------------------------------------
+    # -- names, scopes and attributes ----------------------------------------
 
     def visit_Name(self, node: ast.Name) -> None:
         self._check_name(node, node.id)
@@ -195,20 +169,45 @@ class _SecurityVisitor(ast.NodeVisitor):
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self._check_name(node, node.name)
-        self.generic_visit(node)
+        self._visit_scope(node, node.args)
 
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
         self._check_name(node, node.name)
-        self.generic_visit(node)
+        self._visit_scope(node, node.args)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._visit_scope(node, node.args)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self._check_name(node, node.name)
+        for statement in node.body:
+            if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
+                self._methods.add(statement)
         self.generic_visit(node)
 
+    def _visit_scope(self, node: ast.AST, arguments: ast.arguments) -> None:
+        outer = self._receivers
+        positional = [*arguments.posonlyargs, *arguments.args]
+        extra = [arg for arg in (arguments.vararg, arguments.kwarg) if arg is not None]
+        shadowed = {arg.arg for arg in [*positional, *arguments.kwonlyargs, *extra]}
+        self._receivers = outer - shadowed
+        if node in self._methods and positional:
+            self._receivers |= {positional[0].arg}
+        try:
+            self.generic_visit(node)
+        finally:
+            self._receivers = outer
+
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        self._check_attribute(node, node.attr)
+        own = isinstance(node.value, ast.Name) and node.value.id in self._receivers
+        self._check_attribute(node, node.attr, own_private=own)
         if _is_builtins_handle(node.value) and node.attr in self._deny:
             self._report(node, f"Access to denied builtin '{node.attr}' is disallowed")
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.target, ast.Attribute) and node.target.attr in FORMAT_METHODS:
+            self._report(node, f"Augmented assignment to '{node.target.attr}' is disallowed")
         self.generic_visit(node)
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
@@ -223,6 +222,8 @@ class _SecurityVisitor(ast.NodeVisitor):
     def visit_MatchClass(self, node: ast.MatchClass) -> None:
         for name in node.kwd_attrs:
             self._check_attribute(node, name)
+            if name in FORMAT_METHODS:
+                self._report(node, f"Match pattern attribute '{name}' is disallowed")
         self.generic_visit(node)
 
     # -- dynamic imports and format strings ---------------------------------
@@ -241,7 +242,7 @@ class _SecurityVisitor(ast.NodeVisitor):
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and "{" in node.value:
-            for name in _format_string_attributes(node.value):
+            for name in dict.fromkeys(format_string_problems(node.value)):
                 self._report(node, f"Format string accesses '{name}', which is disallowed")
 
 
@@ -261,30 +262,3 @@ def _literal_fromlist(node: ast.Call) -> list[str]:
         if isinstance(candidate, ast.List | ast.Tuple):
             return [value for value in map(_literal_str, candidate.elts) if value is not None]
     return []
-
-
-def _format_string_attributes(text: str, depth: int = 0) -> list[str]:
-    """Dunder or blocked attributes/keys that the format string *text* walks to."""
-    if depth > 2:  # str.format itself refuses deeper nesting
-        return []
-    found: list[str] = []
-    try:
-        for _literal, field, spec, _conversion in string.Formatter().parse(text):
-            if field is not None:
-                found.extend(_field_problems(field))
-            if spec and "{" in spec:
-                found.extend(_format_string_attributes(spec, depth + 1))
-    except ValueError:  # not a valid format string, so not a walk either
-        return found
-    return found
-
-
-def _field_problems(field: str) -> list[str]:
-    problems = []
-    for step in _FIELD_STEP.finditer(field):
-        attribute, key = step.group(1), step.group(2)
-        name = attribute if attribute is not None else key
-        dunder = name.startswith("__") and name.endswith("__")
-        if dunder or (attribute is not None and is_blocked_attribute(attribute)):
-            problems.append(name)
-    return problems

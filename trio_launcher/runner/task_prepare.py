@@ -4,6 +4,11 @@
 and compiles the code, so that rejected code never costs a process.  Like
 n8n, security and syntax errors are reported here, before the execution
 step, so ``continueOnFail`` never converts them.
+
+Compiling also rewrites every ``x.format`` / ``x.format_map`` read whose
+receiver is not a string literal into ``FORMAT_HOOK(x, "format")`` (see
+:mod:`.safe_format`): a template built at run time is checked when used.
+Literal templates were checked statically and keep the plain, fast path.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import attrs
 from trio_launcher.runner import sandbox
 from trio_launcher.runner.sandbox_policy import SandboxPolicy
 from trio_launcher.runner.task_errors import security_error, syntax_error
-from trio_launcher.runner.user_code import FILENAMES, WRAPPER_NAME
+from trio_launcher.runner.user_code import FILENAMES, FORMAT_HOOK, FORMAT_METHODS, WRAPPER_NAME
 
 COMPILE_CACHE_SIZE = 500
 
@@ -95,7 +100,25 @@ def compile_user_code(source: str, node_mode: str) -> CodeType:
         lineno=1,
         col_offset=0,
     )  # fmt: skip
-    module = ast.fix_missing_locations(ast.Module(body=[wrapper], type_ignores=[]))
+    module = _FormatHook().visit(ast.Module(body=[wrapper], type_ignores=[]))
+    ast.fix_missing_locations(module)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return compile(module, FILENAMES[node_mode], "exec", dont_inherit=True)
+
+
+class _FormatHook(ast.NodeTransformer):
+    """Rewrites ``x.format`` (read, non-literal ``x``) into ``FORMAT_HOOK(x, "format")``."""
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
+        self.generic_visit(node)
+        if node.attr not in FORMAT_METHODS or not isinstance(node.ctx, ast.Load):
+            return node
+        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            return node
+        hook = ast.Call(
+            func=ast.Name(id=FORMAT_HOOK, ctx=ast.Load()),
+            args=[node.value, ast.Constant(value=node.attr)],
+            keywords=[],
+        )
+        return ast.copy_location(hook, node)

@@ -16,3 +16,9 @@ FILENAMES = {
 #: The user's code becomes the body of a function with this name, so that it
 #: may ``return`` its result.  Stack traces show it as ``<module>``.
 WRAPPER_NAME = "__n8n_user_code__"
+
+#: The compiled code reads ``x.format`` and ``x.format_map`` through this
+#: builtin (``FORMAT_HOOK(x, "format")``), so that ``str.format`` never walks
+#: a field name the sandbox refuses.  See :mod:`.safe_format`.
+FORMAT_HOOK = "__n8n_format_attribute__"
+FORMAT_METHODS = frozenset({"format", "format_map"})
