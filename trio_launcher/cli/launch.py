@@ -24,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from ..envconfig import ConfigError
     from ..launcher import load_launcher_config, run_launcher
     from ..launcher.config import raise_for_paths
+    from ..prctl import set_dumpable
 
+    set_dumpable(False)  # the auth token is in our environment: no /proc/PID/environ
     setup_logging()
     log = logging.getLogger("trio_launcher.launcher")
     try:

@@ -142,6 +142,11 @@ class TaskExecutor:
             worker_restarts=self._restarts,
         )
 
+    def worker_confinement(self) -> dict[str, str]:
+        """Each kernel layer's status in the current worker (empty while restarting)."""
+        worker = self._worker
+        return dict(worker.confinement) if worker is not None else {}
+
     # -- running a task ------------------------------------------------------
 
     async def _execute(

@@ -14,6 +14,7 @@ import trio
 from .._groups import unwrap_lone_exception
 from ..commands import setup_logging, wait_for_stop_signal
 from ..envconfig import ConfigError
+from ..prctl import set_dumpable
 from .config import RunnerConfig
 from .errors import (
     EXIT_AUTH_REFUSED,
@@ -31,6 +32,7 @@ log = logging.getLogger("trio_launcher.runner")
 
 def main() -> int:
     """Run until idle, drained or signalled; return the exit code (docs/runner.md)."""
+    set_dumpable(False)  # the grant token is in our environment: no /proc/PID/environ
     try:
         config = RunnerConfig.from_env()
     except ConfigError as exc:

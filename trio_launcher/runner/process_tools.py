@@ -1,7 +1,7 @@
 """Small Linux process-control helpers shared by the worker and task processes.
 
-``prctl`` is reached through :mod:`ctypes`; on other platforms the helpers
-report that they did nothing.
+The ``prctl`` settings come from :mod:`trio_launcher.prctl`; the C library
+is reached through :mod:`ctypes`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ import os
 import signal
 import sys
 
-_PR_SET_PDEATHSIG = 1
-_PR_SET_DUMPABLE = 4
-_PR_SET_CHILD_SUBREAPER = 36
+from trio_launcher.prctl import set_child_subreaper, set_dumpable, set_parent_death_signal
 
 if sys.platform.startswith("linux"):
     import ctypes
@@ -21,27 +19,13 @@ if sys.platform.startswith("linux"):
 else:  # pragma: no cover - the runner targets Linux
     _libc = None
 
-
-def _prctl(option: int, value: int) -> bool:
-    if _libc is None:  # pragma: no cover
-        return False
-    return int(_libc.prctl(option, value, 0, 0, 0)) == 0
-
-
-def set_parent_death_signal(signum: int = signal.SIGKILL) -> bool:
-    """Ask the kernel to send *signum* to this process when its parent thread dies."""
-    return _prctl(_PR_SET_PDEATHSIG, int(signum))
-
-
-def set_dumpable(dumpable: bool) -> bool:
-    """Non-dumpable: no core dumps, and other processes of the same user cannot
-    ptrace this one or read its ``/proc/<pid>/{mem,environ}``."""
-    return _prctl(_PR_SET_DUMPABLE, int(dumpable))
-
-
-def set_child_subreaper() -> bool:
-    """Adopt orphaned descendants (instead of init), so that we can reap them."""
-    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+__all__ = [
+    "kill_process_group",
+    "set_child_subreaper",
+    "set_dumpable",
+    "set_parent_death_signal",
+    "trim_heap",
+]
 
 
 def trim_heap() -> bool:

@@ -1,0 +1,269 @@
+"""Escapes that only the kernel layers stop, and which layer stops which.
+
+Each case is code that tries to do something a task must never do, and a
+check of the *effect* from outside the task: the marker file is not there,
+the decoy process is alive, the listener saw no connection, the secret is
+not in the reply.  The cases run
+
+* under the default policy and a loosened allow-list, with every layer on:
+  nothing gets through;
+* with the language layer open (every import allowed, no builtin denied), so
+  the code runs as native code would after a language-level escape, once
+  with every kernel layer on and once with each layer switched off alone:
+  a case gets through exactly when every layer that stops it is off.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+
+from trio_launcher.runner.confine import landlock
+from trio_launcher.runner.confine.layers import LANDLOCK, LAYERS, PRIVILEGES, SECCOMP
+from trio_launcher.runner.executor import TaskExecutor, open_executor
+from trio_launcher.runner.sandbox_policy import SandboxPolicy
+from trio_launcher.runner.sandbox_report import is_on
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or landlock.abi_version() < landlock.ABI_SCOPE,
+    reason="needs Linux with Landlock ABI 6 (signal scoping) to show every layer",
+)
+
+ALL = "runOnceForAllItems"
+SECRET = "s3cr3t-grant-token-value"
+
+
+@attrs.frozen
+class Target:
+    """What the cases aim at, made fresh for each run."""
+
+    folder: Path
+    decoy_pid: int
+    listener: socket.socket
+
+    @property
+    def marker(self) -> Path:
+        return self.folder / "marker"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.folder / "secret.txt"
+
+
+@attrs.frozen
+class Case:
+    """*code(target)* tries the escape; *held(target, reply)* checks it did not happen."""
+
+    code: Callable[[Target], str]
+    held: Callable[[Target, dict[str, Any]], bool]
+    #: The kernel layers that each stop it on their own.
+    stopped_by: frozenset[str]
+
+
+def _result_text(reply: dict[str, Any]) -> str:
+    return repr(reply.get("result")) + repr(reply.get("error"))
+
+
+def _no_secret(target: Target, reply: dict[str, Any]) -> bool:
+    return SECRET not in _result_text(reply)
+
+
+def _running(pid: int) -> bool:
+    """Whether *pid* runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _decoy_alive(target: Target, reply: dict[str, Any]) -> bool:
+    return _running(target.decoy_pid)
+
+
+def _no_connection(target: Target, reply: dict[str, Any]) -> bool:
+    try:
+        connection, _ = target.listener.accept()
+    except BlockingIOError:
+        return True
+    connection.close()
+    return False
+
+
+def _left_nothing(target: Target, reply: dict[str, Any]) -> bool:
+    pid = reply.get("result")
+    return not isinstance(pid, int) or not _running(pid)
+
+
+def _limit_kept(target: Target, reply: dict[str, Any]) -> bool:
+    return reply.get("result") != [-1, -1]
+
+
+CASES = {
+    "write a file": Case(
+        lambda t: (
+            "import os\n"
+            f"fd = os.open({str(t.marker)!r}, os.O_WRONLY | os.O_CREAT, 0o600)\n"
+            "os.write(fd, b'x')\nreturn 'written'"
+        ),
+        lambda t, reply: not t.marker.exists(),
+        frozenset({LANDLOCK}),
+    ),
+    "read a file in the runner's folder": Case(
+        lambda t: (
+            f"import os\nfd = os.open({str(t.secret_file)!r}, os.O_RDONLY)\n"
+            "return os.read(fd, 100).decode()"
+        ),
+        _no_secret,
+        frozenset({LANDLOCK}),
+    ),
+    "read another process's environment": Case(
+        lambda t: (
+            f"import os\nfd = os.open('/proc/{t.decoy_pid}/environ', os.O_RDONLY)\n"
+            "return os.read(fd, 100000).decode(errors='replace')"
+        ),
+        _no_secret,
+        frozenset({LANDLOCK, PRIVILEGES}),
+    ),
+    "connect to a TCP port": Case(
+        lambda t: (
+            "import socket\n"
+            f"socket.create_connection(('127.0.0.1', {t.listener.getsockname()[1]}), 5)\n"
+            "return 'connected'"
+        ),
+        _no_connection,
+        frozenset({LANDLOCK, SECCOMP}),
+    ),
+    "kill another process": Case(
+        lambda t: f"import os\nos.kill({t.decoy_pid}, 9)\nreturn 'killed'",
+        _decoy_alive,
+        frozenset({LANDLOCK, SECCOMP}),
+    ),
+    "kill the worker": Case(
+        lambda t: "import os\nos.kill(os.getppid(), 9)\nreturn 'killed'",
+        lambda t, reply: True,  # checked by the executor's worker pid below
+        frozenset({LANDLOCK, SECCOMP}),
+    ),
+    "outlive the task": Case(
+        lambda t: (
+            "import os, time\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    try:\n"
+            "        os.setsid()\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    time.sleep(60)\n"
+            "    os._exit(0)\n"
+            "return pid"
+        ),
+        _left_nothing,
+        frozenset({SECCOMP}),
+    ),
+    "raise its own limits": Case(
+        lambda t: (
+            "import resource\n"
+            "try:\n"
+            "    resource.setrlimit(resource.RLIMIT_AS, (-1, -1))\n"
+            "except (ValueError, OSError):\n"
+            "    pass\n"
+            "return list(resource.getrlimit(resource.RLIMIT_AS))"
+        ),
+        _limit_kept,
+        frozenset({SECCOMP, PRIVILEGES}),
+    ),
+}
+
+OPEN = {"stdlib_allow": "*", "external_allow": "*", "builtins_deny": ""}
+LOOSENED = {"stdlib_allow": "os,socket,time,resource,json,datetime"}
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Iterator[Target]:
+    (tmp_path / "secret.txt").write_text(SECRET)
+    decoy = subprocess.Popen(
+        [sys.executable, "-c", _DECOY],
+        env={**os.environ, "DECOY_SECRET": SECRET},
+        stdin=subprocess.DEVNULL,
+    )
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    try:
+        yield Target(tmp_path, decoy.pid, listener)
+    finally:
+        listener.close()
+        decoy.kill()
+        decoy.wait()
+
+
+#: A process holding a secret in its environment, not dumpable, like the runner.
+_DECOY = "import ctypes, signal\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\nsignal.pause()\n"
+
+
+async def run_cases(executor: TaskExecutor, target: Target) -> dict[str, bool]:
+    """Run every case; which ones held."""
+    held = {}
+    worker = executor.statistics().worker_pid
+    for name, case in CASES.items():
+        settings = {"code": case.code(target), "nodeMode": ALL, "items": []}
+        outcome = await executor.run(settings, timeout=20)
+        await executor.wait_reaped()
+        reply = {"result": outcome.result, "error": outcome.error}
+        held[name] = case.held(target, reply)
+        if name == "kill the worker":
+            await executor.run({"code": "return 1", "nodeMode": ALL, "items": []}, timeout=20)
+            held[name] = executor.statistics().worker_pid == worker
+    return held
+
+
+def _executor(policy: dict[str, str], disabled: str = "") -> Any:
+    policy_object = SandboxPolicy.from_strings(**policy, disabled_layers=disabled)
+    return open_executor(policy_object, memory_limit_mb=512)
+
+
+@pytest.mark.parametrize("policy", [{}, LOOSENED, OPEN], ids=["default", "loosened", "open"])
+async def test_every_layer_on_stops_every_case(policy: dict[str, str], target: Target) -> None:
+    with trio.fail_after(120):
+        async with _executor(policy) as executor:
+            assert all(map(is_on, executor.worker_confinement().values()))
+            held = await run_cases(executor, target)
+    assert held == dict.fromkeys(CASES, True)
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+async def test_each_layer_stops_its_cases(layer: str, target: Target) -> None:
+    """With the language layer open and *layer* off, exactly its own cases get through."""
+    with trio.fail_after(120):
+        async with _executor(OPEN, disabled=layer) as executor:
+            assert executor.worker_confinement()[layer] == "off (disabled)"
+            held = await run_cases(executor, target)
+    expected = {name: case.stopped_by != {layer} for name, case in CASES.items()}
+    assert held == expected
+
+
+def _host_lets_root_raise_limits() -> bool:
+    """CAP_SYS_RESOURCE in our effective set (a container may have dropped it)."""
+    status = Path("/proc/self/status").read_text()
+    effective = next(line for line in status.splitlines() if line.startswith("CapEff:"))
+    return bool(int(effective.split()[1], 16) >> 24 & 1)
+
+
+async def test_with_every_kernel_layer_off_the_cases_get_through(target: Target) -> None:
+    """The checks can fail: with no kernel layer, the open policy lets every case through."""
+    with trio.fail_after(120):
+        async with _executor({**OPEN, "mode": "off"}) as executor:
+            held = await run_cases(executor, target)
+    expected = dict.fromkeys(CASES, False)
+    expected["raise its own limits"] = not _host_lets_root_raise_limits()
+    assert held == expected
