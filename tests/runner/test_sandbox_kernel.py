@@ -16,6 +16,7 @@ not in the reply.  The cases run
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,12 +44,37 @@ SECRET = "s3cr3t-grant-token-value"
 
 
 @attrs.frozen
+class Decoy:
+    """A process holding a secret in its environment, not dumpable, like the runner.
+
+    It answers SIGUSR1 with a byte on its stdout.  A SIGKILL sent before the
+    question is handled first, so the answer (or end of file) says for sure
+    whether an earlier kill reached it.
+    """
+
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def answers(self) -> bool:
+        assert self.process.stdout is not None
+        os.kill(self.pid, signal.SIGUSR1)
+        return self.process.stdout.read(1) == b"."
+
+
+@attrs.frozen
 class Target:
     """What the cases aim at, made fresh for each run."""
 
     folder: Path
-    decoy_pid: int
+    decoy: Decoy
     listener: socket.socket
+
+    @property
+    def decoy_pid(self) -> int:
+        return self.decoy.pid
 
     @property
     def marker(self) -> Path:
@@ -87,7 +113,8 @@ def _running(pid: int) -> bool:
 
 
 def _decoy_alive(target: Target, reply: dict[str, Any]) -> bool:
-    return _running(target.decoy_pid)
+    """Ask the decoy to answer: it does unless a kill sent earlier reached it first."""
+    return target.decoy.answers()
 
 
 def _no_connection(target: Target, reply: dict[str, Any]) -> bool:
@@ -156,14 +183,17 @@ CASES = {
     "outlive the task": Case(
         lambda t: (
             "import os, time\n"
+            "left, settled = os.pipe()\n"
             "pid = os.fork()\n"
             "if pid == 0:\n"
             "    try:\n"
             "        os.setsid()\n"
             "    except OSError:\n"
             "        pass\n"
+            "    os.write(settled, b'.')\n"
             "    time.sleep(60)\n"
             "    os._exit(0)\n"
+            "os.read(left, 1)\n"
             "return pid"
         ),
         _left_nothing,
@@ -194,21 +224,30 @@ def target(tmp_path: Path) -> Iterator[Target]:
         [sys.executable, "-c", _DECOY],
         env={**os.environ, "DECOY_SECRET": SECRET},
         stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
     )
+    assert decoy.stdout is not None
+    decoy.stdout.read(1)  # its handler is in place
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     listener.setblocking(False)
     try:
-        yield Target(tmp_path, decoy.pid, listener)
+        yield Target(tmp_path, Decoy(decoy), listener)
     finally:
         listener.close()
         decoy.kill()
         decoy.wait()
 
 
-#: A process holding a secret in its environment, not dumpable, like the runner.
-_DECOY = "import ctypes, signal\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\nsignal.pause()\n"
+_DECOY = (
+    "import ctypes, os, signal\n"
+    "ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"
+    "signal.signal(signal.SIGUSR1, lambda *_: os.write(1, b'.'))\n"
+    "os.write(1, b'.')\n"
+    "while True:\n"
+    "    signal.pause()\n"
+)
 
 
 async def run_cases(executor: TaskExecutor, target: Target) -> dict[str, bool]:

@@ -129,7 +129,15 @@ def default_runner(runner_type: str) -> RunnerSpec | None:
         command=sys.executable,
         args=("-m", "trio_launcher.runner"),
         workdir=os.getcwd(),
-        allowed_env=("PATH", "HOME", "VIRTUAL_ENV", "PYTHONPATH", "N8N_RUNNERS_MAX_CONCURRENCY"),
+        allowed_env=(
+            "PATH",
+            "HOME",
+            "VIRTUAL_ENV",
+            "PYTHONPATH",
+            "N8N_RUNNERS_MAX_CONCURRENCY",
+            "N8N_RUNNERS_SANDBOX",
+            "N8N_RUNNERS_SANDBOX_DISABLE",
+        ),
     )
 
 
