@@ -29,7 +29,7 @@ import pytest
 import trio
 
 from trio_launcher.runner.confine import landlock
-from trio_launcher.runner.confine.layers import LANDLOCK, LAYERS, PRIVILEGES, SECCOMP
+from trio_launcher.runner.confine.layers import CGROUP, LANDLOCK, LAYERS, PRIVILEGES, SECCOMP
 from trio_launcher.runner.executor import TaskExecutor, open_executor
 from trio_launcher.runner.sandbox_policy import SandboxPolicy
 from trio_launcher.runner.sandbox_report import is_on
@@ -197,7 +197,7 @@ CASES = {
             "return pid"
         ),
         _left_nothing,
-        frozenset({SECCOMP}),
+        frozenset({SECCOMP, CGROUP}),
     ),
     "raise its own limits": Case(
         lambda t: (

@@ -8,7 +8,12 @@ from trio_launcher.envconfig import ConfigError
 from trio_launcher.runner.sandbox_policy import SandboxConfigError, SandboxPolicy
 from trio_launcher.runner.sandbox_report import ConfinementCheck, SandboxUnavailable
 
-ALL_ON = {"privileges": "on", "landlock": "on (ABI 7: files, tcp, signals)", "seccomp": "on"}
+ALL_ON = {
+    "privileges": "on",
+    "landlock": "on (ABI 7: files, tcp, signals)",
+    "seccomp": "on",
+    "cgroup": "on (a cgroup per task, in /sys/fs/cgroup/trio-launcher-1)",
+}
 NO_LANDLOCK = {**ALL_ON, "landlock": "unavailable: the kernel has no Landlock (Linux >= 5.13)"}
 
 

@@ -25,8 +25,10 @@ from typing import Any
 import attrs
 import trio
 
+from trio_launcher.runner.confine.layers import CGROUP, ON
 from trio_launcher.runner.sandbox_policy import SandboxPolicy
 from trio_launcher.runner.sandbox_report import ConfinementCheck
+from trio_launcher.runner.task_cgroups import TaskCgroups, open_task_cgroups
 from trio_launcher.runner.task_channel import exchange
 from trio_launcher.runner.task_outcome import (
     BAD_RESULT_ERROR,
@@ -90,6 +92,8 @@ class TaskExecutor:
         self._unreaped = 0
         self._reaped = trio.Event()
         self._confinement = ConfinementCheck(policy)
+        self._cgroups: TaskCgroups | None = None
+        self._cgroup_status = "off (disabled)"
 
     async def run(
         self,
@@ -250,7 +254,8 @@ class TaskExecutor:
             block_env_access=self._policy.block_env_access,
             env_allow=self._policy.env_allow,
         )
-        worker = await WorkerProcess.spawn(self._worker_config(), env)
+        worker = await WorkerProcess.spawn(self._worker_config(), env, self._cgroups)
+        worker.confinement[CGROUP] = self._cgroup_status
         try:
             self._confinement.check(worker.confinement)
         except BaseException:
@@ -300,6 +305,20 @@ class TaskExecutor:
         self._closed = True
         self._worker_ready.set()  # wake runs waiting for a worker
 
+    def _open_cgroups(self) -> None:
+        if CGROUP not in self._policy.kernel_layers:
+            return
+        found = open_task_cgroups()
+        if isinstance(found, str):
+            self._cgroup_status = f"unavailable: {found}; task trees are killed by process group"
+        else:
+            self._cgroups = found
+            self._cgroup_status = f"{ON} (a cgroup per task, in {found.path})"
+
+    async def _close_cgroups(self) -> None:
+        if self._cgroups is not None:
+            await trio.to_thread.run_sync(self._cgroups.close)
+
 
 @asynccontextmanager
 async def open_executor(
@@ -310,14 +329,19 @@ async def open_executor(
     Raises :class:`~.worker_process.WorkerStartError` if the worker does not start.
     """
     executor = TaskExecutor(policy, memory_limit_mb=memory_limit_mb)
-    async with trio.open_nursery() as nursery:
-        executor._nursery = nursery
-        await nursery.start(executor._supervise)
-        try:
-            yield executor
-        finally:
-            executor._close()
-            nursery.cancel_scope.cancel()
+    executor._open_cgroups()
+    try:
+        async with trio.open_nursery() as nursery:
+            executor._nursery = nursery
+            await nursery.start(executor._supervise)
+            try:
+                yield executor
+            finally:
+                executor._close()
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await executor._close_cgroups()
 
 
 def _restart_delay(quick_deaths: int) -> float:

@@ -30,11 +30,14 @@ fixed records of :mod:`.worker_control`, one per datagram.
 
 Runner → worker:
 
-* ``RUN`` task, with exactly one fd attached (``SCM_RIGHTS``): the task's
-  end of a fresh ``SOCK_STREAM`` socket pair.  The worker hands it to a task
-  process, which serves the task on it (:mod:`.task_child`).
-* ``KILL`` task: ``SIGKILL`` the task's process group, if the task process
-  has not been reaped yet.  Routing kills through the worker, which is the
+* ``RUN`` task, with its fds attached (``SCM_RIGHTS``): the task's end of a
+  fresh ``SOCK_STREAM`` socket pair, then, when the runner gives the task a
+  cgroup of its own (:mod:`.task_cgroups`), that cgroup's ``cgroup.procs``,
+  ``cgroup.events`` and (Linux >= 5.14) ``cgroup.kill``.  The worker moves a
+  task process into the cgroup, then hands it the socket; the process
+  serves the task on it (:mod:`.task_child`).
+* ``KILL`` task: ``SIGKILL`` the task's process group and cgroup, if the task
+  process has not been reaped yet.  Routing kills through the worker, which is the
   one that reaps, means a group is never signalled after its id could have
   been reused.
 * end of file: the runner is gone or closing; kill every task process group,
@@ -47,8 +50,9 @@ Worker → runner:
 * ``STARTED`` task, pid, once a process has the task (it is its own process
   group leader, so the pid is also its group id);
 * ``FAILED`` task, text, when no process could be started;
-* ``EXITED`` task, pid, value once the task process is reaped; the value is
-  the exit code, or ``-N`` when signal N killed it;
+* ``EXITED`` task, pid, value once the task process is reaped and nothing it
+  started is left (its cgroup is empty, or without one, its process group);
+  the value is the exit code, or ``-N`` when signal N killed it;
 * ``ERROR`` text, for a malformed request.
 
 Spare task process
@@ -63,7 +67,10 @@ it a task socket (``SCM_RIGHTS`` again).  An unused spare is let go after
 Child processes are noticed through ``SIGCHLD`` and :func:`signal.set_wakeup_fd`,
 multiplexed with the control socket in one ``epoll`` loop: no polling.
 Before reaping a task process the worker kills what is left of its process
-group, while the zombie still pins the group id.  ``SIGTERM``/``SIGINT`` stop
+group, while the zombie still pins the group id, and of its cgroup: a
+process that left the group (``setsid``) is still in the cgroup.  The worker
+is a child subreaper, so such processes are its children once their parents
+are gone, and it reaps them too.  ``SIGTERM``/``SIGINT`` stop
 the worker like end of file.  The worker dies with the runner
 (``PR_SET_PDEATHSIG``), and task processes die with the worker.
 """
@@ -121,6 +128,42 @@ class _Spare:
         self.handoff = handoff
 
 
+class _TaskCgroup:
+    """The worker's fds of one task's cgroup files (opened by the runner)."""
+
+    __slots__ = ("events", "kill", "procs")
+
+    def __init__(self, fds: list[int]) -> None:
+        self.procs, self.events = fds[0], fds[1]
+        self.kill = fds[2] if len(fds) > 2 else -1
+
+    def add(self, pid: int) -> None:
+        """Move process *pid* in; :class:`OSError` if the kernel refuses."""
+        os.write(self.procs, str(pid).encode())
+
+    def kill_all(self) -> None:
+        """SIGKILL everything in it (``cgroup.kill``, else each listed pid)."""
+        if self.kill >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self.kill, b"1")
+            return
+        with contextlib.suppress(OSError):
+            for pid in os.pread(self.procs, 65536, 0).split():
+                with contextlib.suppress(OSError):
+                    os.kill(int(pid), _signal.SIGKILL)
+
+    def populated(self) -> bool:
+        try:
+            return b"populated 1" in os.pread(self.events, 4096, 0)
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        for fd in (self.procs, self.events, self.kill):
+            if fd >= 0:
+                os.close(fd)
+
+
 class Worker:
     """Serves one control socket until it closes."""
 
@@ -131,6 +174,7 @@ class Worker:
         self._report = report
         self._settings = settings
         self._pids: dict[int, int] = {}  # task -> pid (= group id), until reported
+        self._cgroups: dict[int, _TaskCgroup] = {}  # task -> its cgroup, until reported
         self._tasks: dict[int, int] = {}  # pid -> task, while the task process lives
         # group id -> (task, return code): task process reaped, group not empty yet
         self._finishing: dict[int, tuple[int, int]] = {}
@@ -192,17 +236,22 @@ class Worker:
             self._send(control.pack(control.ERROR, text=f"unknown request {kind!r}"))
 
     def _start_task(self, task: int, fds: list[int]) -> None:
-        if len(fds) != 1 or task in self._pids:
+        if len(fds) not in (1, 3, 4) or task in self._pids:
             _close_all(fds)
             self._send(control.pack(control.FAILED, task, text="bad run request"))
             return
+        cgroup = _TaskCgroup(fds[1:]) if len(fds) > 1 else None
         try:
-            pid = self._hand_off(fds[0])
+            pid = self._hand_off(fds[0], cgroup)
         except OSError as exc:
+            if cgroup is not None:
+                cgroup.close()
             self._send(control.pack(control.FAILED, task, text=str(exc)))
             return
         finally:
             os.close(fds[0])
+        if cgroup is not None:
+            self._cgroups[task] = cgroup
         self._pids[task] = pid
         self._tasks[pid] = task
         self._send(control.pack(control.STARTED, task, pid))
@@ -212,12 +261,21 @@ class Worker:
         except OSError:
             self._spare = None
 
-    def _hand_off(self, task_fd: int) -> int:
-        """Pass the task socket to the spare (forking one if needed); its pid."""
+    def _hand_off(self, task_fd: int, cgroup: _TaskCgroup | None) -> int:
+        """Pass the task socket to the spare (forking one if needed); its pid.
+
+        The spare is moved into the task's cgroup first: it runs no user code
+        before it has the socket, so everything the task starts is in there.
+        """
         spare, self._spare = self._spare, None
-        if spare is not None and _give(spare, task_fd):
-            return spare.pid
-        spare = self._fork_spare()
+        if spare is None:
+            spare = self._fork_spare()
+        if cgroup is not None:
+            try:
+                cgroup.add(spare.pid)
+            except OSError as exc:
+                _drop(spare)
+                raise OSError(f"cannot move the task process into its cgroup: {exc}") from None
         if _give(spare, task_fd):
             return spare.pid
         raise OSError("the new task process did not take its task")
@@ -258,6 +316,9 @@ class Worker:
         if not kill_process_group(pid) and pid in self._tasks:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, _signal.SIGKILL)  # unreaped, so the pid is still ours
+        cgroup = self._cgroups.get(task)
+        if cgroup is not None:
+            cgroup.kill_all()
 
     # -- child processes ----------------------------------------------------
 
@@ -271,10 +332,12 @@ class Worker:
         self._reap()
 
     def _reap(self) -> None:
-        """Reap exited children; report tasks whose whole process group is gone.
+        """Reap exited children; report tasks of which nothing is left.
 
         The worker is a child subreaper, so whatever a task process started is
-        reparented here when the task process ends, and reaped here too.
+        reparented here when its parent ends, and reaped here too: the last
+        process of a task to exit is always the worker's child, so its
+        ``SIGCHLD`` brings the worker back here to report the task.
         """
         while (pid := _exited_child()) is not None:
             # The unreaped zombie pins its group id: kill its leftovers first.
@@ -284,12 +347,22 @@ class Worker:
                 self._drop_spare()
             task = self._tasks.pop(pid, None)
             if task is not None:
+                if (cgroup := self._cgroups.get(task)) is not None:
+                    cgroup.kill_all()
                 self._finishing[pid] = (task, os.waitstatus_to_exitcode(status))
         for group, (task, returncode) in list(self._finishing.items()):
-            if not _has_children_in(group):
+            if not self._leaves_anything(task, group):
                 del self._finishing[group]
                 del self._pids[task]
+                if (cgroup := self._cgroups.pop(task, None)) is not None:
+                    cgroup.close()
                 self._send(control.pack(control.EXITED, task, group, returncode))
+
+    def _leaves_anything(self, task: int, group: int) -> bool:
+        cgroup = self._cgroups.get(task)
+        if cgroup is not None and cgroup.populated():
+            return True
+        return _has_children_in(group)
 
     def _stop_tasks(self) -> None:
         groups = set(self._pids.values())
@@ -298,12 +371,17 @@ class Worker:
         self._drop_spare()
         for group in groups:
             kill_process_group(group)
+        for cgroup in self._cgroups.values():
+            cgroup.kill_all()
         for group in groups:
             while True:
                 try:
                     os.waitpid(-group, 0)
                 except ChildProcessError:
                     break
+        for cgroup in self._cgroups.values():
+            cgroup.close()
+        self._cgroups.clear()
         self._tasks.clear()
         self._pids.clear()
         self._finishing.clear()
@@ -322,6 +400,7 @@ class Worker:
             os.close(self._wakeup_w)
             if self._spare is not None:
                 self._spare.handoff.close()
+            _close_other_fds(handoff.fileno())
             run_task_process(handoff, self._settings, worker_pid)
             status = 0
         except BaseException as exc:  # report our own failures; user errors are in the reply
@@ -353,6 +432,18 @@ def _has_children_in(group: int) -> bool:
     except ChildProcessError:
         return False
     return True
+
+
+def _close_other_fds(keep: int) -> None:
+    """Close every fd but stdio and *keep*: no other task's socket or cgroup file."""
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 20)
+
+
+def _drop(spare: _Spare) -> None:
+    """Let a spare that cannot be used go (it is reaped like any other child)."""
+    spare.handoff.close()
+    kill_process_group(spare.pid)
 
 
 def _give(spare: _Spare, task_fd: int) -> bool:

@@ -25,6 +25,7 @@ import trio
 
 from trio_launcher.runner import worker_control as control
 from trio_launcher.runner.process_tools import kill_process_group
+from trio_launcher.runner.task_cgroups import TaskCgroup, TaskCgroups
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class TaskProcess:
     #: The worker died while this task was in flight.
     lost: bool = False
     start_error: str | None = None
+    #: The cgroup it runs in, when the host gives one.
+    cgroup: TaskCgroup | None = None
     started: trio.Event = attrs.field(factory=trio.Event)
     exited: trio.Event = attrs.field(factory=trio.Event)
 
@@ -101,9 +104,15 @@ def worker_environment(
 class WorkerProcess:
     """A running worker and its control socket."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], control: trio.socket.SocketType) -> None:
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        control: trio.socket.SocketType,
+        cgroups: TaskCgroups | None = None,
+    ) -> None:
         self._popen = popen
         self._control = control
+        self._cgroups = cgroups
         self._send_lock = trio.Lock()
         self._pending: dict[int, TaskProcess] = {}
         self._numbers = itertools.count(1)
@@ -124,8 +133,10 @@ class WorkerProcess:
         return len(self._pending)
 
     @classmethod
-    async def spawn(cls, config: dict[str, Any], env: Mapping[str, str]) -> WorkerProcess:
-        """Start a worker and wait until it reports ready."""
+    async def spawn(
+        cls, config: dict[str, Any], env: Mapping[str, str], cgroups: TaskCgroups | None = None
+    ) -> WorkerProcess:
+        """Start a worker and wait until it reports ready; tasks run in *cgroups* if given."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             # Not trio.lowlevel.open_process: it forks from a thread-cache
@@ -144,7 +155,7 @@ class WorkerProcess:
             raise
         finally:
             theirs.close()
-        worker = cls(popen, trio.socket.from_stdlib_socket(ours))
+        worker = cls(popen, trio.socket.from_stdlib_socket(ours), cgroups)
         await worker._wait_ready()
         return worker
 
@@ -242,7 +253,11 @@ class WorkerProcess:
 
     async def _request_start(self, task: TaskProcess, theirs: socket.socket) -> None:
         request = control.pack(control.RUN, task.number)
-        fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [theirs.fileno()]))]
+        passed = [theirs.fileno()]
+        if self._cgroups is not None:
+            task.cgroup = self._cgroups.acquire()
+            passed += task.cgroup.fds
+        fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", passed))]
         try:
             async with self._send_lock:
                 await self._control.sendmsg([request], fds)
@@ -279,7 +294,15 @@ class WorkerProcess:
             if task.pid is not None:
                 kill_process_group(task.pid)
             self._forget(task)
+        self._release_cgroup(task)
         await task.stream.aclose()
+
+    def _release_cgroup(self, task: TaskProcess) -> None:
+        if task.cgroup is not None and self._cgroups is not None:
+            # EXITED means the worker saw the cgroup empty; otherwise kill what is left.
+            emptied = task.returncode is not None and not task.lost
+            self._cgroups.release(task.cgroup, emptied=emptied)
+            task.cgroup = None
 
     async def _send_kill(self, task: TaskProcess) -> None:
         try:

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 PRIVILEGES = "privileges"
 LANDLOCK = "landlock"
 SECCOMP = "seccomp"
+#: A cgroup per task (:mod:`trio_launcher.runner.task_cgroups`): set up by the runner.
+CGROUP = "cgroup"
 #: Every layer, in the order it is applied.
-LAYERS = (PRIVILEGES, LANDLOCK, SECCOMP)
+LAYERS = (PRIVILEGES, LANDLOCK, SECCOMP, CGROUP)
 #: A layer's status when it is in force.
 ON = "on"
 
