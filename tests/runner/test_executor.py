@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import trio
+from worker_pids import running_in_worker
 
 from trio_launcher.runner.executor import TaskExecutor, TaskOutcome, open_executor
 from trio_launcher.runner.sandbox_policy import SandboxPolicy
+from trio_launcher.runner.sandbox_report import is_on
 from trio_launcher.runner.task_outcome import WORKER_LOST_ERROR
 
 ALL = "runOnceForAllItems"
@@ -48,13 +50,26 @@ class Started:
 
     def __init__(self, expected: int = 1) -> None:
         self.pids: list[int] = []
+        #: The same processes' pids in their own PID namespace (the worker's), if alive.
+        self.own_pids: list[int | None] = []
         self._expected = expected
         self.all_started = trio.Event()
 
     def __call__(self, pid: int) -> None:
         self.pids.append(pid)
+        self.own_pids.append(_pid_inside(pid))
         if len(self.pids) == self._expected:
             self.all_started.set()
+
+
+def _pid_inside(pid: int) -> int | None:
+    """Process *pid*'s pid in the innermost PID namespace it is in (``NSpid``)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return None
+    line = next(line for line in status.splitlines() if line.startswith("NSpid:"))
+    return int(line.split()[-1])
 
 
 # -- running tasks -----------------------------------------------------------
@@ -72,8 +87,12 @@ async def test_a_task_runs_in_its_own_process_forked_by_the_worker(
     assert outcome.print_args == [["'hello'"]]
     assert isinstance(outcome.result, list)
     [item] = outcome.result
-    assert item["json"]["pid"] == started.pids[0] != os.getpid()
-    assert item["json"]["ppid"] == executor.statistics().worker_pid
+    assert started.pids[0] != os.getpid()
+    if is_on(executor.worker_confinement()["namespaces"]):  # the worker is PID 1 in there
+        assert item["json"]["ppid"] == 1 != item["json"]["pid"]
+    else:
+        assert item["json"]["pid"] == started.pids[0]
+        assert item["json"]["ppid"] == executor.statistics().worker_pid
     await executor.wait_reaped()
     assert process_gone(started.pids[0])
     assert "[user code] hello" in capfd.readouterr().out
@@ -158,7 +177,7 @@ async def test_concurrent_tasks_each_get_a_process(executor: TaskExecutor, tmp_p
         if writer is not None:
             os.close(writer)
     assert all(outcome.ok for outcome in results)
-    assert {outcome.result for outcome in results} == set(started.pids)
+    assert {outcome.result for outcome in results} == set(started.own_pids)
     assert len(set(started.pids)) == 6
 
 
@@ -219,7 +238,7 @@ async def test_processes_the_task_started_die_with_it(executor: TaskExecutor) ->
     outcome = await executor.run(task(code), timeout=20)
     assert isinstance(outcome.result, int)
     await executor.wait_reaped()
-    assert process_gone(outcome.result)
+    assert not running_in_worker(executor, outcome.result)
 
 
 async def test_running_out_of_memory_is_a_task_error(executor: TaskExecutor) -> None:

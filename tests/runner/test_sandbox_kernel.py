@@ -27,9 +27,17 @@ from typing import Any
 import attrs
 import pytest
 import trio
+from worker_pids import running_in_worker
 
 from trio_launcher.runner.confine import landlock
-from trio_launcher.runner.confine.layers import CGROUP, LANDLOCK, LAYERS, PRIVILEGES, SECCOMP
+from trio_launcher.runner.confine.layers import (
+    CGROUP,
+    LANDLOCK,
+    LAYERS,
+    NAMESPACES,
+    PRIVILEGES,
+    SECCOMP,
+)
 from trio_launcher.runner.executor import TaskExecutor, open_executor
 from trio_launcher.runner.sandbox_policy import SandboxPolicy
 from trio_launcher.runner.sandbox_report import is_on
@@ -87,10 +95,10 @@ class Target:
 
 @attrs.frozen
 class Case:
-    """*code(target)* tries the escape; *held(target, reply)* checks it did not happen."""
+    """*code(target)* tries the escape; *held(target, reply, executor)* checks it did not happen."""
 
     code: Callable[[Target], str]
-    held: Callable[[Target, dict[str, Any]], bool]
+    held: Callable[[Target, dict[str, Any], TaskExecutor], bool]
     #: The kernel layers that each stop it on their own.
     stopped_by: frozenset[str]
 
@@ -99,25 +107,16 @@ def _result_text(reply: dict[str, Any]) -> str:
     return repr(reply.get("result")) + repr(reply.get("error"))
 
 
-def _no_secret(target: Target, reply: dict[str, Any]) -> bool:
+def _no_secret(target: Target, reply: dict[str, Any], executor: TaskExecutor) -> bool:
     return SECRET not in _result_text(reply)
 
 
-def _running(pid: int) -> bool:
-    """Whether *pid* runs (a zombie, killed and not yet reaped, does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _decoy_alive(target: Target, reply: dict[str, Any]) -> bool:
+def _decoy_alive(target: Target, reply: dict[str, Any], executor: TaskExecutor) -> bool:
     """Ask the decoy to answer: it does unless a kill sent earlier reached it first."""
     return target.decoy.answers()
 
 
-def _no_connection(target: Target, reply: dict[str, Any]) -> bool:
+def _no_connection(target: Target, reply: dict[str, Any], executor: TaskExecutor) -> bool:
     try:
         connection, _ = target.listener.accept()
     except BlockingIOError:
@@ -126,12 +125,12 @@ def _no_connection(target: Target, reply: dict[str, Any]) -> bool:
     return False
 
 
-def _left_nothing(target: Target, reply: dict[str, Any]) -> bool:
-    pid = reply.get("result")
-    return not isinstance(pid, int) or not _running(pid)
+def _left_nothing(target: Target, reply: dict[str, Any], executor: TaskExecutor) -> bool:
+    pid = reply.get("result")  # as the task saw it, in the worker's PID namespace
+    return not isinstance(pid, int) or not running_in_worker(executor, pid)
 
 
-def _limit_kept(target: Target, reply: dict[str, Any]) -> bool:
+def _limit_kept(target: Target, reply: dict[str, Any], executor: TaskExecutor) -> bool:
     return reply.get("result") != [-1, -1]
 
 
@@ -142,7 +141,7 @@ CASES = {
             f"fd = os.open({str(t.marker)!r}, os.O_WRONLY | os.O_CREAT, 0o600)\n"
             "os.write(fd, b'x')\nreturn 'written'"
         ),
-        lambda t, reply: not t.marker.exists(),
+        lambda t, *_: not t.marker.exists(),
         frozenset({LANDLOCK}),
     ),
     "read a file in the runner's folder": Case(
@@ -159,7 +158,7 @@ CASES = {
             "return os.read(fd, 100000).decode(errors='replace')"
         ),
         _no_secret,
-        frozenset({LANDLOCK, PRIVILEGES}),
+        frozenset({LANDLOCK, PRIVILEGES, NAMESPACES}),
     ),
     "connect to a TCP port": Case(
         lambda t: (
@@ -168,17 +167,17 @@ CASES = {
             "return 'connected'"
         ),
         _no_connection,
-        frozenset({LANDLOCK, SECCOMP}),
+        frozenset({LANDLOCK, SECCOMP, NAMESPACES}),
     ),
     "kill another process": Case(
         lambda t: f"import os\nos.kill({t.decoy_pid}, 9)\nreturn 'killed'",
         _decoy_alive,
-        frozenset({LANDLOCK, SECCOMP}),
+        frozenset({LANDLOCK, SECCOMP, NAMESPACES}),
     ),
     "kill the worker": Case(
         lambda t: "import os\nos.kill(os.getppid(), 9)\nreturn 'killed'",
-        lambda t, reply: True,  # checked by the executor's worker pid below
-        frozenset({LANDLOCK, SECCOMP}),
+        lambda *_: True,  # checked by the executor's worker pid below
+        frozenset({LANDLOCK, SECCOMP, NAMESPACES}),
     ),
     "outlive the task": Case(
         lambda t: (
@@ -209,7 +208,7 @@ CASES = {
             "return list(resource.getrlimit(resource.RLIMIT_AS))"
         ),
         _limit_kept,
-        frozenset({SECCOMP, PRIVILEGES}),
+        frozenset({SECCOMP, PRIVILEGES, NAMESPACES}),
     ),
 }
 
@@ -259,7 +258,7 @@ async def run_cases(executor: TaskExecutor, target: Target) -> dict[str, bool]:
         outcome = await executor.run(settings, timeout=20)
         await executor.wait_reaped()
         reply = {"result": outcome.result, "error": outcome.error}
-        held[name] = case.held(target, reply)
+        held[name] = case.held(target, reply, executor)
         if name == "kill the worker":
             await executor.run({"code": "return 1", "nodeMode": ALL, "items": []}, timeout=20)
             held[name] = executor.statistics().worker_pid == worker

@@ -9,6 +9,7 @@ from trio_launcher.runner.sandbox_policy import SandboxConfigError, SandboxPolic
 from trio_launcher.runner.sandbox_report import ConfinementCheck, SandboxUnavailable
 
 ALL_ON = {
+    "namespaces": "on (user, pid, net, mount, ipc)",
     "privileges": "on",
     "landlock": "on (ABI 7: files, tcp, signals)",
     "seccomp": "on",

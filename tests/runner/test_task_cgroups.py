@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from worker_pids import host_pid, running, running_in_worker
 
 from trio_launcher.process.cgroup import discover_cgroup
 from trio_launcher.runner.confine.layers import CGROUP
@@ -45,14 +45,6 @@ return pid
 """
 
 
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _task_cgroups() -> TaskCgroups:
     found = open_task_cgroups()
     assert isinstance(found, TaskCgroups), found
@@ -69,8 +61,8 @@ async def test_a_child_that_left_the_process_group_dies_with_its_task() -> None:
             assert is_on(executor.worker_confinement()[CGROUP])
             outcome = await executor.run({"code": ESCAPE, "nodeMode": ALL, "items": []}, timeout=20)
             await executor.wait_reaped()
-    assert isinstance(outcome.result, int)
-    assert not _running(outcome.result)
+            assert isinstance(outcome.result, int)
+            assert not running_in_worker(executor, outcome.result)
 
 
 async def test_without_the_cgroup_layer_the_same_child_survives() -> None:
@@ -80,10 +72,9 @@ async def test_without_the_cgroup_layer_the_same_child_survives() -> None:
             assert executor.worker_confinement()[CGROUP] == "off (disabled)"
             outcome = await executor.run({"code": ESCAPE, "nodeMode": ALL, "items": []}, timeout=20)
             await executor.wait_reaped()
-    try:
-        assert _running(outcome.result)
-    finally:
-        os.kill(outcome.result, 9)
+            survivor = host_pid(executor, outcome.result)
+            assert survivor is not None and running(survivor)
+            os.kill(survivor, 9)
 
 
 async def test_a_task_holds_no_file_but_stdio_and_its_socket() -> None:
@@ -116,7 +107,7 @@ async def test_the_executor_removes_its_subtree_when_it_closes() -> None:
     async with _executor() as executor:
         status = executor.worker_confinement()[CGROUP]
         await executor.run({"code": "return 1", "nodeMode": ALL, "items": []}, timeout=20)
-    path = trio.Path(status.rsplit(" in ", 1)[1].rstrip(")"))
+    path = trio.Path(status.split(" in ", 1)[1].split(";")[0])
     assert path.is_absolute() and not await path.exists()
 
 

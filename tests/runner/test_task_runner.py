@@ -87,7 +87,7 @@ async def task_signal() -> AsyncIterator[TaskSignal]:
 SIGNALLING = {
     "stdlib_allow": "socket,time",
     "builtins_deny": "",
-    "sandbox_disable": "seccomp,landlock",
+    "sandbox_disable": "seccomp,landlock,namespaces",
 }
 
 

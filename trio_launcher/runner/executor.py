@@ -28,7 +28,11 @@ import trio
 from trio_launcher.runner.confine.layers import CGROUP, ON
 from trio_launcher.runner.sandbox_policy import SandboxPolicy
 from trio_launcher.runner.sandbox_report import ConfinementCheck
-from trio_launcher.runner.task_cgroups import TaskCgroups, open_task_cgroups
+from trio_launcher.runner.task_cgroups import (
+    TASK_MAX_PROCESSES,
+    TaskCgroups,
+    open_task_cgroups,
+)
 from trio_launcher.runner.task_channel import exchange
 from trio_launcher.runner.task_outcome import (
     BAD_RESULT_ERROR,
@@ -313,7 +317,12 @@ class TaskExecutor:
             self._cgroup_status = f"unavailable: {found}; task trees are killed by process group"
         else:
             self._cgroups = found
-            self._cgroup_status = f"{ON} (a cgroup per task, in {found.path})"
+            limit = (
+                f"at most {TASK_MAX_PROCESSES} processes"
+                if found.limits_processes
+                else "no pids controller: processes not capped"
+            )
+            self._cgroup_status = f"{ON} (a cgroup per task, in {found.path}; {limit})"
 
     async def _close_cgroups(self) -> None:
         if self._cgroups is not None:

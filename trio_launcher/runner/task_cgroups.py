@@ -11,7 +11,9 @@ request; the worker, which Landlock keeps out of ``/sys/fs/cgroup``, only
 writes to them: the task process's pid into ``cgroup.procs``, ``1`` into
 ``cgroup.kill`` when the task ends, and it reads ``cgroup.events`` to know
 when nothing is left.  The task process closes the fds before it runs user
-code.  Where the host gives no writable cgroup v2 directory,
+code.  Where the host delegates the ``pids`` controller, each cgroup also
+caps the task's processes (``pids.max``, :data:`TASK_MAX_PROCESSES`): a fork
+bomb stops there.  Where the host gives no writable cgroup v2 directory,
 :func:`open_task_cgroups` says why, and task trees are killed by process
 group only.
 """
@@ -29,7 +31,10 @@ from trio_launcher.process.cgroup import (
     remove_stale_trees,
 )
 
-__all__ = ["TaskCgroup", "TaskCgroups", "open_task_cgroups"]
+__all__ = ["TASK_MAX_PROCESSES", "TaskCgroup", "TaskCgroups", "open_task_cgroups"]
+
+#: The most processes (threads included) one task may have, where ``pids`` is delegated.
+TASK_MAX_PROCESSES = 256
 
 
 class TaskCgroup:
@@ -76,6 +81,8 @@ class TaskCgroups:
         self.tree = tree
         self._idle: list[TaskCgroup] = []
         self._all: list[TaskCgroup] = []
+        #: Whether each task cgroup caps its processes (``pids.max``).
+        self.limits_processes = _enable_pids(tree.path)
 
     @property
     def path(self) -> str:
@@ -87,7 +94,11 @@ class TaskCgroups:
         for index, candidate in enumerate(self._idle):
             if not candidate.populated():
                 return self._idle.pop(index)
-        cgroup = TaskCgroup(self.tree.child(f"task-{len(self._all) + 1}"))
+        child = self.tree.child(f"task-{len(self._all) + 1}")
+        if self.limits_processes:
+            with open(os.path.join(child.path, "pids.max"), "w") as limit:
+                limit.write(str(TASK_MAX_PROCESSES))
+        cgroup = TaskCgroup(child)
         self._all.append(cgroup)
         return cgroup
 
@@ -105,6 +116,19 @@ class TaskCgroups:
         self._all.clear()
         self._idle.clear()
         self.tree.close()
+
+
+def _enable_pids(tree: str) -> bool:
+    """Turn the ``pids`` controller on for the tree's children, if the parent passes it down."""
+    try:
+        with open(os.path.join(tree, "cgroup.controllers")) as available:
+            if "pids" not in available.read().split():
+                return False
+        with open(os.path.join(tree, "cgroup.subtree_control"), "w") as control:
+            control.write("+pids")
+    except OSError:
+        return False
+    return True
 
 
 class _Discovery:

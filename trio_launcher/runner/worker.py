@@ -48,7 +48,10 @@ Worker → runner:
 * ``READY`` pid, once, when it serves requests; its text is the JSON report
   of the kernel layers (:meth:`.confine.layers.Confinement.report`);
 * ``STARTED`` task, pid, once a process has the task (it is its own process
-  group leader, so the pid is also its group id);
+  group leader, so the pid is also its group id), with a pidfd of the
+  process attached where the kernel has them (Linux >= 5.3): in its own
+  PID namespace the worker's pids mean nothing to the runner, the pidfd
+  tells it the pid it knows the process by;
 * ``FAILED`` task, text, when no process could be started;
 * ``EXITED`` task, pid, value once the task process is reaped and nothing it
   started is left (its cgroup is empty, or without one, its process group);
@@ -214,6 +217,21 @@ class Worker:
         except OSError:  # the runner is gone
             self._running = False
 
+    def _send_started(self, task: int, pid: int) -> None:
+        record = control.pack(control.STARTED, task, pid)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # an old kernel: the pid alone
+            self._send(record)
+            return
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [pidfd]))]
+        try:
+            self._control.sendmsg([record], rights)
+        except OSError:
+            self._running = False
+        finally:
+            os.close(pidfd)
+
     def _on_control(self) -> None:
         data, fds = receive_fds(self._control, control.MAX_RECORD, 4)
         if not data:
@@ -254,7 +272,7 @@ class Worker:
             self._cgroups[task] = cgroup
         self._pids[task] = pid
         self._tasks[pid] = task
-        self._send(control.pack(control.STARTED, task, pid))
+        self._send_started(task, pid)
         try:  # the next task's process, prepared while this one runs
             self._spare = self._fork_spare()
             self._spare_expires = time.monotonic() + SPARE_IDLE_TIMEOUT
@@ -497,9 +515,11 @@ def main(argv: list[str]) -> int:
     set_parent_death_signal(_signal.SIGKILL)
     if os.getppid() != int(config["parent_pid"]):
         return 1  # the runner died before we could arm the parent-death signal
+    settings = TaskSettings.from_wire(config)
+    # First: writing our own uid map needs a dumpable process.
+    settings.confinement.enter_namespaces()
     set_dumpable(False)
     set_child_subreaper()
-    settings = TaskSettings.from_wire(config)
     limit_memory(settings.memory_limit_mb)
     settings.confinement.apply_to_worker()
     report = json.dumps(settings.confinement.report())

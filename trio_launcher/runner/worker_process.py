@@ -172,18 +172,28 @@ class WorkerProcess:
         self.confinement = _parse_report(record[4])
 
     async def _receive(self) -> tuple[bytes, int, int, int, str] | None:
-        """The next record; None once the worker is gone."""
+        """The next record; None once the worker is gone.
+
+        A pidfd passed with ``STARTED`` replaces the record's pid by the one
+        this process knows the task process by (the worker may be in a PID
+        namespace of its own).
+        """
         try:
-            data = await self._control.recv(control.MAX_RECORD)
+            data, ancillary, _flags, _address = await self._control.recvmsg(
+                control.MAX_RECORD, socket.CMSG_SPACE(_INT.itemsize)
+            )
         except (OSError, trio.ClosedResourceError):
             return None
         if not data:
             return None
         try:
-            return control.unpack(data)
+            kind, task, pid, value, text = control.unpack(data)
         except ValueError as exc:
             log.error("task worker sent a malformed record: %s", exc)
-            return (b"", 0, 0, 0, "")
+            kind, task, pid, value, text = (b"", 0, 0, 0, "")
+        for fd in _passed_fds(ancillary):
+            pid = _pid_of(fd) or pid
+        return kind, task, pid, value, text
 
     async def serve(self) -> None:
         """Dispatch the worker's records until it goes away."""
@@ -327,6 +337,31 @@ class WorkerProcess:
         if not await wait_for_exit(self._popen.pid):  # pragma: no cover - old kernels
             await trio.to_thread.run_sync(self._popen.wait, abandon_on_cancel=True)
         self._popen.wait()
+
+
+_INT = array.array("i")
+
+
+def _passed_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return fds.tolist()
+
+
+def _pid_of(pidfd: int) -> int:
+    """The pid, in our PID namespace, of the process behind *pidfd* (closed here); 0 if none."""
+    try:
+        with open(f"/proc/self/fdinfo/{pidfd}", "rb") as info:
+            for line in info:
+                if line.startswith(b"Pid:"):
+                    return max(0, int(line.split()[1]))
+    except OSError:
+        return 0
+    finally:
+        os.close(pidfd)
+    return 0
 
 
 def _parse_report(text: str) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 Order matters, and nothing applied can be undone by what follows:
 
+0. in the worker, first of all: namespaces of its own (*namespaces*: user,
+   PID, network, mount, IPC; :mod:`.namespaces`);
 1. in the worker, once: ``PR_SET_NO_NEW_PRIVS`` and every capability dropped
    (*privileges*), the Landlock file-system and TCP domain (*landlock*), the
    worker's seccomp filter (*seccomp*);
@@ -16,19 +18,20 @@ mode, whether to run without it.
 
 from __future__ import annotations
 
-from trio_launcher.runner.confine import landlock, privileges, seccomp
+from trio_launcher.runner.confine import landlock, namespaces, privileges, seccomp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+NAMESPACES = "namespaces"
 PRIVILEGES = "privileges"
 LANDLOCK = "landlock"
 SECCOMP = "seccomp"
 #: A cgroup per task (:mod:`trio_launcher.runner.task_cgroups`): set up by the runner.
 CGROUP = "cgroup"
 #: Every layer, in the order it is applied.
-LAYERS = (PRIVILEGES, LANDLOCK, SECCOMP, CGROUP)
+LAYERS = (NAMESPACES, PRIVILEGES, LANDLOCK, SECCOMP, CGROUP)
 #: A layer's status when it is in force.
 ON = "on"
 
@@ -59,6 +62,26 @@ class Confinement:
     def report(self) -> dict[str, str]:
         """Each layer's status: ``on``, ``on (detail)``, ``off (disabled)`` or why not."""
         return dict(self._status)
+
+    def enter_namespaces(self) -> None:
+        """Step 0: from here on this process is PID 1 of its own namespaces, if the host lets it.
+
+        Raises :class:`OSError` if the process was left half-way (a user
+        namespace without its uid map): the worker must not go on.
+        """
+        if not self.wants(NAMESPACES):
+            return
+        try:
+            detail = namespaces.enter()
+        except namespaces.NamespacesUnavailable as exc:
+            self._status[NAMESPACES] = f"unavailable: {exc.strerror or exc}"
+            return
+        self._status[NAMESPACES] = f"{ON} ({detail})"
+
+    @property
+    def in_own_pid_namespace(self) -> bool:
+        """Whether pids this process sees are those of its own PID namespace."""
+        return self._status.get(NAMESPACES, "").startswith(ON)
 
     def apply_to_worker(self) -> None:
         """Step 1 of the module docstring, in the worker, before it forks a task."""

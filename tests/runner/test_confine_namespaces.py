@@ -1,0 +1,111 @@
+"""The worker's own namespaces: a task sees no other process, no network, and dies with it.
+
+Skips with the reason where the host gives no user namespaces.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+import pytest
+import trio
+from worker_pids import host_pid, running
+
+from trio_launcher.runner.confine.layers import NAMESPACES
+from trio_launcher.runner.executor import TaskExecutor, open_executor
+from trio_launcher.runner.sandbox_policy import SandboxPolicy
+from trio_launcher.runner.sandbox_report import is_on
+
+
+def _host_has_user_namespaces() -> bool:
+    try:
+        with open("/proc/sys/user/max_user_namespaces") as limit:
+            return int(limit.read()) > 0
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not _host_has_user_namespaces(),
+    reason="needs Linux with user namespaces (/proc/sys/user/max_user_namespaces > 0)",
+)
+
+ALL = "runOnceForAllItems"
+#: Only the namespaces stand between the task and the host.
+OPEN = {"stdlib_allow": "*", "external_allow": "*", "builtins_deny": "", "mode": "best-effort"}
+
+
+def _executor(disabled: str) -> Any:
+    policy = SandboxPolicy.from_strings(**OPEN, disabled_layers=disabled)
+    return open_executor(policy, memory_limit_mb=512)
+
+
+async def _run(executor: TaskExecutor, code: str) -> Any:
+    outcome = await executor.run({"code": code, "nodeMode": ALL, "items": []}, timeout=20)
+    assert outcome.error is None, outcome.error
+    return outcome.result
+
+
+async def test_a_task_sees_only_the_worker_and_its_task_processes() -> None:
+    code = "import os\nreturn sorted(int(name) for name in os.listdir('/proc') if name.isdigit())"
+    with trio.fail_after(60):
+        async with _executor("landlock,seccomp,cgroup") as executor:
+            status = executor.worker_confinement()[NAMESPACES]
+            assert is_on(status)
+            visible = await _run(executor, code)
+    if "/proc not remounted" in status:
+        pytest.skip(f"the host does not let a fresh /proc be mounted: {status}")
+    assert visible[0] == 1  # the worker
+    assert os.getpid() not in visible
+    assert len(visible) <= 4  # worker, this task, the spare, maybe the last task's
+
+
+async def test_a_task_has_no_network_but_a_loopback_that_is_down() -> None:
+    code = "import socket\nreturn [name for _index, name in socket.if_nameindex()]"
+    with trio.fail_after(60):
+        async with _executor("landlock,seccomp") as executor:
+            assert await _run(executor, code) == ["lo"]
+
+
+async def test_without_the_layer_the_task_sees_the_host() -> None:
+    """The tests above can fail: in the host's namespaces, the host is in view."""
+    code = "import socket, os\nreturn [os.path.exists(f'/proc/{os.getppid()}'), os.getppid()]"
+    with trio.fail_after(60):
+        async with _executor("landlock,seccomp,namespaces") as executor:
+            assert executor.worker_confinement()[NAMESPACES] == "off (disabled)"
+            exists, parent = await _run(executor, code)
+            assert exists and parent == executor.statistics().worker_pid
+
+
+#: Leaves the task's process group and waits; returns its pid once it has left.
+_ESCAPE = """\
+import os, time
+left, settled = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    os.write(settled, b'.')
+    time.sleep(600)
+    os._exit(0)
+os.read(left, 1)
+return pid
+"""
+
+
+async def test_what_a_task_left_running_dies_when_the_worker_is_killed() -> None:
+    """No cgroup, no seccomp: only the PID namespace ends the escaped child."""
+    with trio.fail_after(60):
+        async with _executor("landlock,seccomp,cgroup") as executor:
+            escaped = host_pid(executor, await _run(executor, _ESCAPE))
+            assert escaped is not None and running(escaped)
+            keeper = executor.statistics().worker_pid
+            assert keeper is not None
+            os.kill(keeper, signal.SIGKILL)
+            pidfd = os.pidfd_open(escaped)
+            try:
+                await trio.lowlevel.wait_readable(pidfd)  # readable once it has exited
+            finally:
+                os.close(pidfd)
