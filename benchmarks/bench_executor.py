@@ -14,15 +14,10 @@ from typing import Any
 
 import psutil
 import trio
-from _common import TRIVIAL_TASK, arguments, emit, log
+from _common import TRIVIAL_TASK, arguments, emit, log, tree_cpu
 
 from trio_launcher.runner.executor import TaskExecutor, open_executor
 from trio_launcher.runner.sandbox_policy import SandboxPolicy
-
-
-def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system + times.children_user + times.children_system
 
 
 async def _run(executor: TaskExecutor, tasks: int, concurrency: int) -> float:
@@ -44,11 +39,12 @@ async def measure(tasks: int) -> dict[str, Any]:
         await _run(executor, 30, 1)  # warm up
         worker_pid = executor.statistics().worker_pid
         assert worker_pid is not None
-        worker, runner = psutil.Process(worker_pid), psutil.Process()
+        runner = psutil.Process()
         sequential = await _run(executor, tasks, 1)
-        worker_before, runner_before = _cpu(worker), runner.cpu_times()
+        # The tree: in its own PID namespace the worker is the child of the pid we know.
+        worker_before, runner_before = tree_cpu(worker_pid), runner.cpu_times()
         concurrent = await _run(executor, tasks, 5)
-        worker_after, runner_after = _cpu(worker), runner.cpu_times()
+        worker_after, runner_after = tree_cpu(worker_pid), runner.cpu_times()
     runner_cpu = (runner_after.user + runner_after.system) - (
         runner_before.user + runner_before.system
     )

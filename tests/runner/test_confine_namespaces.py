@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import trio
-from worker_pids import host_pid, running
+from worker_pids import LEAVE_THE_GROUP, host_pid, running
 
 from trio_launcher.runner.confine.layers import NAMESPACES
 from trio_launcher.runner.executor import TaskExecutor, open_executor
@@ -80,26 +80,11 @@ async def test_without_the_layer_the_task_sees_the_host() -> None:
             assert exists and parent == executor.statistics().worker_pid
 
 
-#: Leaves the task's process group and waits; returns its pid once it has left.
-_ESCAPE = """\
-import os, time
-left, settled = os.pipe()
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    os.write(settled, b'.')
-    time.sleep(600)
-    os._exit(0)
-os.read(left, 1)
-return pid
-"""
-
-
 async def test_what_a_task_left_running_dies_when_the_worker_is_killed() -> None:
     """No cgroup, no seccomp: only the PID namespace ends the escaped child."""
     with trio.fail_after(60):
         async with _executor("landlock,seccomp,cgroup") as executor:
-            escaped = host_pid(executor, await _run(executor, _ESCAPE))
+            escaped = host_pid(executor, await _run(executor, LEAVE_THE_GROUP))
             assert escaped is not None and running(escaped)
             keeper = executor.statistics().worker_pid
             assert keeper is not None

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import trio
-from worker_pids import host_pid, running, running_in_worker
+from worker_pids import LEAVE_THE_GROUP, host_pid, running, running_in_worker
 
 from trio_launcher.process.cgroup import discover_cgroup
 from trio_launcher.runner.confine.layers import CGROUP
@@ -27,22 +27,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 ALL = "runOnceForAllItems"
+LEAVE = {"code": LEAVE_THE_GROUP, "nodeMode": ALL, "items": []}
 #: Only the cgroup stands between a task and a process that outlives it.
 OPEN = {"stdlib_allow": "*", "external_allow": "*", "builtins_deny": "", "mode": "best-effort"}
-
-#: Forks a child that leaves the task's process group and session, then returns its pid.
-ESCAPE = """\
-import os, time
-left, settled = os.pipe()
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    os.write(settled, b'.')
-    time.sleep(60)
-    os._exit(0)
-os.read(left, 1)
-return pid
-"""
 
 
 def _task_cgroups() -> TaskCgroups:
@@ -59,7 +46,7 @@ async def test_a_child_that_left_the_process_group_dies_with_its_task() -> None:
     with trio.fail_after(60):
         async with _executor(disabled_layers="seccomp") as executor:
             assert is_on(executor.worker_confinement()[CGROUP])
-            outcome = await executor.run({"code": ESCAPE, "nodeMode": ALL, "items": []}, timeout=20)
+            outcome = await executor.run(LEAVE, timeout=20)
             await executor.wait_reaped()
             assert isinstance(outcome.result, int)
             assert not running_in_worker(executor, outcome.result)
@@ -70,7 +57,7 @@ async def test_without_the_cgroup_layer_the_same_child_survives() -> None:
     with trio.fail_after(60):
         async with _executor(disabled_layers="seccomp,cgroup") as executor:
             assert executor.worker_confinement()[CGROUP] == "off (disabled)"
-            outcome = await executor.run({"code": ESCAPE, "nodeMode": ALL, "items": []}, timeout=20)
+            outcome = await executor.run(LEAVE, timeout=20)
             await executor.wait_reaped()
             survivor = host_pid(executor, outcome.result)
             assert survivor is not None and running(survivor)

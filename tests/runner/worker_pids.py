@@ -8,6 +8,21 @@ from pathlib import Path
 from trio_launcher.runner.executor import TaskExecutor
 from trio_launcher.runner.sandbox_report import is_on
 
+#: Task code: forks a child that leaves the task's process group and session, and
+#: returns the child's pid once it has left.
+LEAVE_THE_GROUP = """\
+import os, time
+left, settled = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    os.write(settled, b'.')
+    time.sleep(600)
+    os._exit(0)
+os.read(left, 1)
+return pid
+"""
+
 
 def running(pid: int) -> bool:
     """Whether host *pid* runs (a zombie, killed and not yet reaped, does not)."""
