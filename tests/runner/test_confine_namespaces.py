@@ -5,6 +5,7 @@ Skips with the reason where the host gives no user namespaces.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -94,3 +95,34 @@ async def test_what_a_task_left_running_dies_when_the_worker_is_killed() -> None
                 await trio.lowlevel.wait_readable(pidfd)  # readable once it has exited
             finally:
                 os.close(pidfd)
+
+
+#: A runner on a host whose seccomp profile refuses ``unshare`` (as Docker's does).
+_REFUSED = """
+import json, trio
+from trio_launcher.runner.confine import seccomp
+from trio_launcher.runner.executor import open_executor
+from trio_launcher.runner.sandbox_policy import SandboxPolicy
+
+seccomp.FilterLoader().attach(seccomp.worker_filter(allow_exec=True))
+
+async def main():
+    policy = SandboxPolicy.from_strings(mode="best-effort", disabled_layers="seccomp")
+    async with open_executor(policy) as executor:
+        outcome = await executor.run(
+            {"code": "return 6 * 7", "nodeMode": "runOnceForAllItems", "items": []}, timeout=20
+        )
+        print(json.dumps([executor.worker_confinement()["namespaces"], outcome.result]))
+
+trio.run(main)
+"""
+
+
+async def test_where_the_host_refuses_namespaces_the_runner_says_so_and_runs() -> None:
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            [sys.executable, "-c", _REFUSED], capture_stdout=True, capture_stderr=True
+        )
+    status, result = json.loads(done.stdout)
+    assert status.startswith("unavailable: cannot make a user namespace")
+    assert result == 42

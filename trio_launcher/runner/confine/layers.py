@@ -74,7 +74,9 @@ class Confinement:
         try:
             detail = namespaces.enter()
         except namespaces.NamespacesUnavailable as exc:
-            self._status[NAMESPACES] = f"unavailable: {exc.strerror or exc}"
+            self._status[NAMESPACES] = (
+                f"unavailable: {exc.strerror or exc}; the worker stays in the runner's namespaces"
+            )
             return
         self._status[NAMESPACES] = f"{ON} ({detail})"
 
