@@ -246,10 +246,12 @@ class TaskExecutor:
             await self._worker_ready.wait()
 
     def _worker_config(self) -> dict[str, Any]:
+        sandbox = self._policy.to_wire()
+        sandbox["confine"]["task_cgroup"] = self._cgroups is not None
         return {
             "parent_pid": os.getpid(),
             "memory_limit_mb": self._memory_limit_mb,
-            "sandbox": self._policy.to_wire(),
+            "sandbox": sandbox,
         }
 
     async def _spawn(self) -> WorkerProcess:

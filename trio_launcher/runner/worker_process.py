@@ -70,7 +70,10 @@ class TaskProcess:
 
     number: int
     stream: trio.SocketStream
-    pid: int | None = None
+    #: Its pid as the worker sees it (in the worker's PID namespace, if it has one).
+    worker_pid: int | None = None
+    #: A pidfd of it, from the worker (Linux >= 5.3).
+    pidfd: int | None = None
     returncode: int | None = None
     #: The run request reached the worker (so a process may exist).
     requested: bool = False
@@ -81,6 +84,24 @@ class TaskProcess:
     cgroup: TaskCgroup | None = None
     started: trio.Event = attrs.field(factory=trio.Event)
     exited: trio.Event = attrs.field(factory=trio.Event)
+    _pid: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """Its pid in our PID namespace, once started (read from the pidfd when first asked)."""
+        if self._pid is None:
+            if self.pidfd is None:
+                return self.worker_pid  # an old kernel: no pidfd, and no PID namespace either
+            self._pid = _pid_of(self.pidfd)
+        return self._pid or None
+
+    def close_pidfd(self) -> None:
+        """Let go of the pidfd (the process has been reaped, or is lost)."""
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+            if self._pid is None:
+                self._pid = 0  # not known any more
 
 
 def worker_environment(
@@ -163,6 +184,9 @@ class WorkerProcess:
         record = None
         with trio.move_on_after(READY_TIMEOUT):
             record = await self._receive()
+        if record is not None:
+            for fd in record[5]:
+                os.close(fd)
         if record is None or record[0] != control.READY:
             with trio.CancelScope(shield=True):
                 await self.aclose()
@@ -171,13 +195,8 @@ class WorkerProcess:
             )
         self.confinement = _parse_report(record[4])
 
-    async def _receive(self) -> tuple[bytes, int, int, int, str] | None:
-        """The next record; None once the worker is gone.
-
-        A pidfd passed with ``STARTED`` replaces the record's pid by the one
-        this process knows the task process by (the worker may be in a PID
-        namespace of its own).
-        """
+    async def _receive(self) -> tuple[bytes, int, int, int, str, list[int]] | None:
+        """The next record and the fds passed with it; None once the worker is gone."""
         try:
             data, ancillary, _flags, _address = await self._control.recvmsg(
                 control.MAX_RECORD, socket.CMSG_SPACE(_INT.itemsize)
@@ -191,9 +210,7 @@ class WorkerProcess:
         except ValueError as exc:
             log.error("task worker sent a malformed record: %s", exc)
             kind, task, pid, value, text = (b"", 0, 0, 0, "")
-        for fd in _passed_fds(ancillary):
-            pid = _pid_of(fd) or pid
-        return kind, task, pid, value, text
+        return kind, task, pid, value, text, _passed_fds(ancillary)
 
     async def serve(self) -> None:
         """Dispatch the worker's records until it goes away."""
@@ -203,16 +220,18 @@ class WorkerProcess:
         finally:
             self._mark_lost()
 
-    def _dispatch(self, kind: bytes, number: int, pid: int, value: int, text: str) -> None:
+    def _dispatch(
+        self, kind: bytes, number: int, pid: int, value: int, text: str, fds: list[int]
+    ) -> None:
+        task = self._pending.get(number)
+        if kind == control.STARTED and task is not None and task.pidfd is None:
+            task.worker_pid, task.pidfd = pid, fds.pop() if fds else None
+            task.started.set()
+        for fd in fds:
+            os.close(fd)
         if kind == control.ERROR:
             log.warning("task worker: %s", text)
-            return
-        task = self._pending.get(number)
-        if task is None:
-            return
-        if kind == control.STARTED:
-            task.pid = pid
-            task.started.set()
+        if task is None or kind == control.STARTED:
             return
         if kind == control.FAILED:
             task.start_error = text
@@ -305,6 +324,7 @@ class WorkerProcess:
                 kill_process_group(task.pid)
             self._forget(task)
         self._release_cgroup(task)
+        task.close_pidfd()
         await task.stream.aclose()
 
     def _release_cgroup(self, task: TaskProcess) -> None:
@@ -351,7 +371,7 @@ def _passed_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
 
 
 def _pid_of(pidfd: int) -> int:
-    """The pid, in our PID namespace, of the process behind *pidfd* (closed here); 0 if none."""
+    """The pid, in our PID namespace, of the process behind *pidfd*; 0 if it is gone."""
     try:
         with open(f"/proc/self/fdinfo/{pidfd}", "rb") as info:
             for line in info:
@@ -359,8 +379,6 @@ def _pid_of(pidfd: int) -> int:
                     return max(0, int(line.split()[1]))
     except OSError:
         return 0
-    finally:
-        os.close(pidfd)
     return 0
 
 

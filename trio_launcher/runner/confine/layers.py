@@ -9,7 +9,10 @@ Order matters, and nothing applied can be undone by what follows:
    worker's seccomp filter (*seccomp*);
 2. in each task process, before it receives its task: a Landlock domain of
    its own that scopes signals and abstract sockets (*landlock*, ABI 6),
-   then the short per-task seccomp filter (*seccomp*).
+   then the short per-task seccomp filter (*seccomp*), unless nothing is
+   left for it to do: it keeps the task in its process group, which does
+   not matter once the task has a cgroup of its own (the plan's
+   ``task_cgroup``), and limits signals where Landlock cannot.
 
 A layer that cannot be applied is reported, never fatal here: the runner
 reads the report (:meth:`Confinement.report`) and decides, by its sandbox
@@ -41,7 +44,7 @@ class Confinement:
 
     *plan* is :func:`trio_launcher.runner.confine.plan.worker_plan`'s result:
     ``{"layers": [...], "read": [...], "execute": [...], "read_write": [...],
-    "allow_exec": bool}``.
+    "allow_exec": bool, "task_cgroup": bool}``.
     """
 
     __slots__ = ("_loader", "_plan", "_scope", "_status", "_task_program")
@@ -99,7 +102,8 @@ class Confinement:
         """Step 2, in the task process *pid*; raises :class:`OSError` if a layer fails."""
         if self._scope is not None:
             self._scope.apply()
-        if self._loader is not None:
+        if self._task_program:
+            assert self._loader is not None
             self._loader.attach(seccomp.bind_pid(self._task_program, pid))
 
     def _apply_privileges(self) -> None:
@@ -135,7 +139,11 @@ class Confinement:
     def _apply_seccomp(self, *, scope_signals: bool) -> None:
         try:
             program = seccomp.worker_filter(allow_exec=bool(self._plan["allow_exec"]))
-            task_program = seccomp.task_filter(scope_signals=scope_signals)
+            task_program = (
+                b""
+                if scope_signals and self._plan.get("task_cgroup")
+                else seccomp.task_filter(scope_signals=scope_signals)
+            )
             loader = seccomp.FilterLoader()
             loader.attach(program)
         except (seccomp.SeccompUnavailable, OSError) as exc:
