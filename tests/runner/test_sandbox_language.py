@@ -32,6 +32,12 @@ Published techniques behind the cases (see ``source`` of each case):
 * Dunder hooks of user classes run by the host
   (https://github.com/huggingface/smolagents/issues/2395).
 * NFKC-normalised identifiers (https://peps.python.org/pep-0672/).
+* n8n's own hardening of its Python runner: ``__import__`` through the
+  ``__builtins__`` dict (https://github.com/n8n-io/n8n/pull/20628; ``globals``
+  and ``locals``, https://github.com/n8n-io/n8n/pull/20172, are in
+  ``test_sandbox_escapes.py``).
+* ``warnings.catch_warnings()._module``, the real ``warnings`` module and its
+  globals (https://github.com/heymrun/heym/pull/94).
 """
 
 from __future__ import annotations
@@ -62,7 +68,9 @@ from trio_launcher.runner.sandbox_policy import DEFAULT_BUILTINS_DENY, SandboxPo
 from trio_launcher.runner.sandbox_runtime import ModuleViews, import_guard
 
 ALL = "runOnceForAllItems"
-STDLIB = "json,datetime,random,uuid,collections,re,math,string,itertools,functools,traceback"
+STDLIB = (
+    "json,datetime,random,uuid,collections,re,math,string,itertools,functools,traceback,warnings"
+)
 DENY_WITHOUT_CLASSES = ",".join(
     name for name in DEFAULT_BUILTINS_DENY.split(",") if name != "__build_class__"
 )
@@ -291,6 +299,12 @@ ESCAPES = {
     ),
     # -- miscellaneous published ---------------------------------------------
     "NFKC-normalised dunder": Escape("return ().__\uff43lass__", "PEP 672"),
+    "__import__ from the builtins dict": Escape(
+        'return repr(__builtins__["__import__"]("os").name)', "n8n#20628"
+    ),
+    "the real builtins module of catch_warnings": Escape(
+        "import warnings\nreturn repr(warnings.catch_warnings()._module.__builtins__)", "heym#94"
+    ),
     "confused deputy with transitive imports": Escape(
         "import functools, importlib\n"
         "return repr(functools.singledispatch(importlib.import_module)('os'))",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from typing import ClassVar
 
 from trio_launcher.process.cgroup import (
@@ -66,7 +67,7 @@ class TaskCgroup:
         else:
             for pid in os.pread(self._procs, 65536, 0).split():
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), 9)
+                    os.kill(int(pid), signal.SIGKILL)
 
     def close(self) -> None:
         """Close its files (the cgroup itself stays, for :meth:`TaskCgroups.close`)."""

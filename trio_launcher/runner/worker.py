@@ -75,7 +75,10 @@ process that left the group (``setsid``) is still in the cgroup.  The worker
 is a child subreaper, so such processes are its children once their parents
 are gone, and it reaps them too.  ``SIGTERM``/``SIGINT`` stop
 the worker like end of file.  The worker dies with the runner
-(``PR_SET_PDEATHSIG``), and task processes die with the worker.
+(``PR_SET_PDEATHSIG``), and task processes die with the worker.  Where the
+host allows it, the worker runs in namespaces of its own, as PID 1 under a
+*keeper* process, the one the runner started (:mod:`.confine.namespaces`):
+then everything a task left running dies with the worker too.
 """
 
 from __future__ import annotations
