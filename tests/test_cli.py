@@ -79,3 +79,28 @@ def test_broker_accepts_every_port_from_1_to_65535(port: int) -> None:
 @pytest.mark.parametrize("seconds", ["0", "-3", "1.5", "soon"])
 def test_demo_idle_timeout_must_be_whole_seconds_above_zero(seconds: str) -> None:
     assert exit_code("demo", "--idle-timeout", seconds) == 2
+
+
+def test_json_log_lines_carry_time_level_logger_message_and_any_traceback() -> None:
+    import json
+    import logging
+    import sys
+    from datetime import datetime
+
+    from trio_launcher.commands import JsonFormatter
+
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        record = logging.LogRecord("trio_launcher.x", logging.ERROR, "f", 1, "a %s", ("b",), None)
+        record.exc_info = sys.exc_info()
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    parsed = json.loads(line)
+    assert (parsed["level"], parsed["logger"], parsed["message"]) == (
+        "ERROR",
+        "trio_launcher.x",
+        "a b",
+    )
+    assert datetime.fromisoformat(parsed["time"]).utcoffset() is not None
+    assert "ValueError: bad" in parsed["exception"]
