@@ -44,3 +44,15 @@ async def test_broker_port_in_use_from_the_environment_names_the_variable() -> N
             pass
     assert statuses == [ExitStatus(returncode=1)]
     assert f"N8N_RUNNERS_BROKER_PORT: port {port} on 127.0.0.1" in output.of("stderr")[0]
+
+
+async def test_broker_on_an_address_not_of_this_machine_names_the_host_setting() -> None:
+    documentation_address = "192.0.2.1"  # TEST-NET-1 (RFC 5737): never a local address
+    settings = {"N8N_RUNNERS_BROKER_LISTEN_ADDRESS": documentation_address}
+    async with running("broker", "--port", "5999", **settings) as (_, output, statuses):
+        pass
+    assert statuses == [ExitStatus(returncode=1)]
+    (message,) = output.of("stderr")
+    assert f"N8N_RUNNERS_BROKER_LISTEN_ADDRESS: cannot listen on {documentation_address}:5999" in (
+        message
+    )

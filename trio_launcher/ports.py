@@ -1,23 +1,24 @@
-"""What to tell a user whose port is taken: the setting, the port, and who holds it."""
+"""What to tell a user whose server cannot listen: the setting, the address, what to do.
+
+For a port in use, also who holds it, when this user may see that process.
+"""
 
 from __future__ import annotations
 
 import errno
 
-__all__ = ["address_in_use", "port_holders", "port_in_use_message"]
+__all__ = ["cannot_listen_message", "first_os_error", "port_holders"]
 
 
-def address_in_use(exc: BaseException) -> OSError | None:
-    """The ``EADDRINUSE`` error in ``exc`` (or in its exception groups), if any."""
+def first_os_error(exc: BaseException) -> OSError | None:
+    """The first :class:`OSError` in ``exc`` or in its exception groups, if any."""
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            found = address_in_use(inner)
+            found = first_os_error(inner)
             if found is not None:
                 return found
         return None
-    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
-        return exc
-    return None
+    return exc if isinstance(exc, OSError) else None
 
 
 def port_holders(port: int) -> list[str]:
@@ -44,11 +45,24 @@ def port_holders(port: int) -> list[str]:
     return holders
 
 
-def port_in_use_message(setting: str, host: str, port: int) -> str:
-    """One line naming ``setting``, the address, who holds it when known, and what to do."""
-    holders = port_holders(port)
-    held = f", held by {', '.join(holders)}" if holders else ""
+def cannot_listen_message(
+    error: OSError, *, host: str, port: int, port_setting: str, host_setting: str
+) -> str:
+    """One line: which setting to change, for ``error`` met listening on ``host:port``."""
+    if error.errno == errno.EADDRINUSE:
+        holders = port_holders(port)
+        held = f", held by {', '.join(holders)}" if holders else ""
+        return (
+            f"{port_setting}: port {port} on {host} is already in use{held}; "
+            f"stop that process or set {port_setting} to a free port"
+        )
+    if error.errno == errno.EACCES:
+        return (
+            f"{port_setting}: not allowed to listen on port {port} (ports below 1024 need "
+            "privileges); choose a port from 1024 to 65535"
+        )
+    reason = error.strerror or str(error)
     return (
-        f"{setting}: port {port} on {host} is already in use{held}; "
-        f"stop that process or set {setting} to a free port"
+        f"{host_setting}: cannot listen on {host}:{port} ({reason}); "
+        "give an address of this machine"
     )

@@ -11,7 +11,8 @@ Launchers and runners authenticate with N8N_RUNNERS_AUTH_TOKEN: give the broker
 and them the same value. `trio-launcher task` needs TRIO_LAUNCHER_REQUESTER_TOKEN
 (or --requester-token) set to the same value for both.
 
-exit codes: 0 stopped, 1 cannot listen (e.g. the port is in use), 2 bad configuration
+exit codes: 0 stopped, 1 cannot listen (the port is in use, the address is not this
+machine's), 2 bad configuration
 """
 
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from ..broker import BrokerConfig, serve_broker
     from ..commands import setup_logging
     from ..envconfig import ConfigError
-    from ..ports import address_in_use, port_in_use_message
+    from ..ports import cannot_listen_message, first_os_error
 
     setup_logging()
     log = logging.getLogger("trio_launcher")
@@ -60,12 +61,16 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 2
 
+    listening = False
+
     async def main() -> None:
+        nonlocal listening
         # Signals are caught before the broker listens, so a stop right after
         # "listening" still drains it.
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
                 broker = await nursery.start(serve_broker, config)
+                listening = True
                 if not config.auth_token:
                     log.warning(
                         "N8N_RUNNERS_AUTH_TOKEN is not set, so no launcher or runner can "
@@ -80,9 +85,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         trio.run(main)
     except BaseException as exc:
-        if address_in_use(exc) is None:
+        error = None if listening else first_os_error(exc)
+        if error is None:
             raise
-        setting = "--port" if args.port else "N8N_RUNNERS_BROKER_PORT"
-        log.error("%s", port_in_use_message(setting, config.host, config.port))
+        message = cannot_listen_message(
+            error,
+            host=config.host,
+            port=config.port,
+            port_setting="--port" if args.port else "N8N_RUNNERS_BROKER_PORT",
+            host_setting="--host" if args.host else "N8N_RUNNERS_BROKER_LISTEN_ADDRESS",
+        )
+        log.error("%s", message)
         return 1
     return 0
