@@ -499,7 +499,10 @@ def test_known_log_levels_are_accepted_in_any_case(level: str) -> None:
 async def test_launch_refuses_a_bad_task_timeout_at_start_and_starts_no_runner() -> None:
     env = cli_environment(N8N_RUNNERS_AUTH_TOKEN="secret", N8N_RUNNERS_TASK_TIMEOUT="soon")
     output = OutputLines()
+    command = cli_command("launch", "python", "--log-format", "json")
     with trio.fail_after(60):
-        status = await run_child(cli_command("launch", "python"), env=env, on_output=output)
+        status = await run_child(command, env=env, on_output=output)
     assert status == ExitStatus(returncode=1)
-    assert any("N8N_RUNNERS_TASK_TIMEOUT" in line for line in output.of("stderr"))
+    (record,) = [json.loads(line) for line in output.of("stderr")]  # every problem, one line
+    assert record["level"] == "ERROR"
+    assert "N8N_RUNNERS_TASK_TIMEOUT: expected a number, got 'soon'" in record["message"]
