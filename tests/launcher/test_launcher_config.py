@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -425,9 +426,10 @@ def test_an_unknown_top_level_key_is_named_with_the_nearest(tmp_path: Path) -> N
 
 @given(key=st.text(min_size=1).filter(lambda key: key not in config_module.ENTRY_KEYS))
 def test_every_unknown_key_is_reported(key: str) -> None:
-    problems: list[str] = []
-    config_module._parse_entry("runners.json: task-runners[0]", entry(**{key: 1}), True, problems)
-    assert has_problem(problems, "runners.json: task-runners[0]", key, "unknown key")
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_config(Path(folder) / "runners.json", entry(**{key: 1}))
+        problems = problems_of(["python"], {**BASE_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)})
+    assert has_problem(problems, f"{path}: task-runners[0]: {key}: unknown key")
 
 
 def test_a_missing_runner_type_lists_the_types_the_file_has(tmp_path: Path) -> None:
