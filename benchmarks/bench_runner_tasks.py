@@ -17,13 +17,14 @@ from typing import Any
 import trio
 from _common import (
     CHILD_OUTPUT,
+    JS_RUNNER_SCRIPT,
     JS_RUNNER_START,
-    PEER_DIR,
     PYTHON,
     TRIVIAL_TASK,
     Target,
     arguments,
     emit,
+    js_runner_skipped,
     log,
     median,
     pct,
@@ -137,13 +138,15 @@ async def start_js_runner(broker: Broker, state_dir: str) -> trio.Process:
         # Our own run/ and logs/, so the shared peer's PID files are never touched.
         "N8N_PEER_INSTANCE_DIR": state_dir,
     }
-    command = [os.path.join(PEER_DIR, "run-js-runner.sh")]  # execs node: same PID
+    command = [JS_RUNNER_SCRIPT]  # execs node: same PID
     return await trio.lowlevel.open_process(
         command, env=env, stdout=CHILD_OUTPUT, stderr=CHILD_OUTPUT
     )
 
 
-async def run(quick: bool, state_dir: str, js_present: bool) -> tuple[dict[str, Any], list[str]]:
+async def run(
+    quick: bool, state_dir: str, js_skipped: str | None
+) -> tuple[dict[str, Any], list[str]]:
     figures: dict[str, Any] = {}
     notes: list[str] = []
     procs: dict[str, trio.Process] = {}
@@ -153,13 +156,13 @@ async def run(quick: bool, state_dir: str, js_present: bool) -> tuple[dict[str, 
         await wait_registered(broker, 1)
         py = await measure(broker, procs["python"].pid, "python", TRIVIAL_TASK, quick)
         figures.update({f"python_{key}": value for key, value in py.items()})
-        if js_present:
+        if js_skipped is None:
             procs["js"] = await start_js_runner(broker, state_dir)
             await wait_registered(broker, 2)
             js = await measure(broker, procs["js"].pid, "javascript", JS_SETTINGS, quick)
             figures.update({f"js_{key}": value for key, value in js.items()})
         else:
-            notes.append(f"n8n peer not installed ({JS_RUNNER_START} missing): JS runner skipped")
+            notes.append(js_skipped)
         window = 5.0 if quick else 60.0
         figures["idle_window_s"] = window
         figures.update(await idle({name: p.pid for name, p in procs.items()}, window))
@@ -177,7 +180,8 @@ def main() -> None:
     args = arguments(__doc__ or "")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-js-") as state_dir:
-            figures, notes = trio.run(run, args.quick, state_dir, os.path.exists(JS_RUNNER_START))
+            js_skipped = js_runner_skipped(JS_RUNNER_SCRIPT, JS_RUNNER_START)
+            figures, notes = trio.run(run, args.quick, state_dir, js_skipped)
     finally:
         left = reap_children()
     if left:

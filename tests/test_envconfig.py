@@ -39,3 +39,24 @@ def test_name_file_is_read_and_the_plain_name_wins(tmp_path: Path) -> None:
     unreadable = EnvReader({"T_FILE": str(tmp_path / "missing")})
     assert unreadable.string("T", "default") == "default"
     assert unreadable.problems[0].startswith("T_FILE: cannot read")
+
+
+def test_a_choice_is_read_in_any_case_and_an_unknown_one_is_named() -> None:
+    env = EnvReader({"LEVEL": " Warn ", "BAD": "loud", "BLANK": ""})
+    assert env.choice("LEVEL", "info", ("info", "warn")) == "warn"
+    assert env.choice("BLANK", "info", ("info", "warn")) == "info"
+    assert env.choice("BAD", "info", ("info", "warn")) == "info"
+    with pytest.raises(ConfigError) as raised:
+        env.check()
+    assert raised.value.problems == ["BAD: expected one of info, warn, got 'loud'"]
+
+
+def test_the_runner_refuses_an_unknown_log_level_naming_the_variable() -> None:
+    from trio_launcher.runner.config import RunnerConfig
+
+    environ = {"N8N_RUNNERS_GRANT_TOKEN": "g", "N8N_RUNNERS_LAUNCHER_LOG_LEVEL": "verbose"}
+    with pytest.raises(ConfigError) as raised:
+        RunnerConfig.from_env(environ)
+    assert any("N8N_RUNNERS_LAUNCHER_LOG_LEVEL" in problem for problem in raised.value.problems)
+    environ["N8N_RUNNERS_LAUNCHER_LOG_LEVEL"] = "warn"
+    assert RunnerConfig.from_env(environ).log_level == "WARN"

@@ -8,7 +8,7 @@ user sees every bad setting at once: call :meth:`EnvReader.check` at the end.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 __all__ = ["ConfigError", "EnvReader"]
@@ -80,6 +80,17 @@ class EnvReader:
         """A boolean: ``true``/``1`` or ``false``/``0``, any case."""
         value = self._parsed(name, _parse_bool, "true or false")
         return default if value is None else value
+
+    def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
+        """One of ``choices`` (any case; returned in lower case)."""
+        value = self.raw(name)
+        if value is None or value.strip() == "":
+            return default
+        lowered = value.strip().lower()
+        if lowered not in choices:
+            self.problems.append(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+            return default
+        return lowered
 
     def check(self, *, source: str = "environment") -> None:
         """Raise :class:`ConfigError` listing every problem met so far."""

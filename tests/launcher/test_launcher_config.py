@@ -5,17 +5,23 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+import trio
+from hypothesis import given
+from hypothesis import strategies as st
+from launcher_fakes import OutputLines, cli_command, cli_environment
 
 from trio_launcher.envconfig import ConfigError
 from trio_launcher.launcher import LauncherConfig, RunnerSpec, load_launcher_config
 from trio_launcher.launcher import config as config_module
 from trio_launcher.launcher.config import raise_for_paths
 from trio_launcher.launcher.environment import runner_environment
+from trio_launcher.process import ExitStatus, run_child
 
 BASE_ENV = {"N8N_RUNNERS_AUTH_TOKEN": "secret"}
 
@@ -400,3 +406,105 @@ def test_the_environment_is_built_from_the_config_not_from_os_environ(
     monkeypatch.setenv("PASSED", "from-os-environ")
     config = make_config()
     assert runner_environment(config, make_spec(), "g")["PASSED"] == "from-launcher"
+
+
+# --- what the user is told, and default-env ----------------------------------------------
+
+
+def test_an_unknown_key_is_named_with_the_nearest_known_key(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "runners.json", entry(allowed_env=["PATH"]))
+    problems = problems_of(["python"], {**BASE_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)})
+    assert has_problem(problems, str(path), "task-runners[0]", "allowed_env", "'allowed-env'")
+
+
+def test_an_unknown_top_level_key_is_named_with_the_nearest(tmp_path: Path) -> None:
+    path = tmp_path / "runners.json"
+    path.write_text(json.dumps({"task-runners": [entry()], "task_runner": []}))
+    problems = problems_of(["python"], {**BASE_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)})
+    assert has_problem(problems, str(path), "task_runner", "'task-runners'")
+
+
+@given(key=st.text(min_size=1).filter(lambda key: key not in config_module.ENTRY_KEYS))
+def test_every_unknown_key_is_reported(key: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_config(Path(folder) / "runners.json", entry(**{key: 1}))
+        problems = problems_of(["python"], {**BASE_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)})
+    assert has_problem(problems, f"{path}: task-runners[0]: {key}: unknown key")
+
+
+def test_a_missing_runner_type_lists_the_types_the_file_has(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path / "runners.json",
+        entry("javascript", **{"health-check-server-port": "5682"}),
+        entry("python", **{"health-check-server-port": "5683"}),
+    )
+    problems = problems_of(["pyhton"], {**BASE_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)})
+    assert has_problem(problems, str(path), "'pyhton'", "javascript, python")
+
+
+def test_default_env_applies_unless_the_launcher_passes_the_variable(tmp_path: Path) -> None:
+    defaults = {"PASSED": "default", "ONLY_DEFAULT": "default", "N8N_RUNNERS_TASK_TIMEOUT": "7"}
+    path = write_config(
+        tmp_path / "runners.json",
+        entry(**{"allowed-env": ["PASSED"], "default-env": defaults}),
+    )
+    config = load_launcher_config(
+        ["python"], {**LAUNCHER_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)}
+    )
+    (spec,) = config.runners
+    env = runner_environment(config, spec, "g")
+    assert (env["PASSED"], env["ONLY_DEFAULT"]) == ("from-launcher", "default")
+    assert env["N8N_RUNNERS_TASK_TIMEOUT"] == "7"
+
+
+def test_env_overrides_win_over_default_env() -> None:
+    spec = make_spec(default_env={"EXTRA": "default"}, env_overrides={"EXTRA": "override"})
+    assert runner_environment(make_config(), spec, "g")["EXTRA"] == "override"
+
+
+def test_default_env_cannot_set_protected_variables() -> None:
+    spec = make_spec(default_env={"N8N_RUNNERS_GRANT_TOKEN": "stolen"})
+    assert (
+        runner_environment(make_config(), spec, "grant-1")["N8N_RUNNERS_GRANT_TOKEN"] == "grant-1"
+    )
+
+
+def test_default_env_values_must_be_strings(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "runners.json", entry(**{"default-env": {"N": 1}}))
+    problems = problems_of(["python"], {**BASE_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)})
+    assert has_problem(problems, str(path), "task-runners[0]", "default-env")
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "1m"])
+def test_a_task_timeout_that_is_not_positive_seconds_is_refused(value: str) -> None:
+    problems = problems_of(["python"], {**BASE_ENV, "N8N_RUNNERS_TASK_TIMEOUT": value})
+    assert has_problem(problems, "N8N_RUNNERS_TASK_TIMEOUT")
+
+
+def test_a_valid_task_timeout_reaches_the_runner_as_given() -> None:
+    config = load_launcher_config(["python"], {**BASE_ENV, "N8N_RUNNERS_TASK_TIMEOUT": "90.5"})
+    (spec,) = config.runners
+    assert runner_environment(config, spec, "g")["N8N_RUNNERS_TASK_TIMEOUT"] == "90.5"
+
+
+@pytest.mark.parametrize("level", ["verbose", "trace", "5"])
+def test_an_unknown_launcher_log_level_is_refused(level: str) -> None:
+    problems = problems_of(["python"], {**BASE_ENV, "N8N_RUNNERS_LAUNCHER_LOG_LEVEL": level})
+    assert has_problem(problems, "N8N_RUNNERS_LAUNCHER_LOG_LEVEL", repr(level))
+
+
+@pytest.mark.parametrize("level", ["debug", "INFO", "warn", "Warning", "error"])
+def test_known_log_levels_are_accepted_in_any_case(level: str) -> None:
+    load_launcher_config(["python"], {**BASE_ENV, "N8N_RUNNERS_LAUNCHER_LOG_LEVEL": level})
+
+
+async def test_launch_refuses_a_bad_task_timeout_at_start_and_starts_no_runner() -> None:
+    env = cli_environment(N8N_RUNNERS_AUTH_TOKEN="secret", N8N_RUNNERS_TASK_TIMEOUT="soon")
+    output = OutputLines()
+    command = cli_command("launch", "python", "--log-format", "json")
+    with trio.fail_after(60):
+        status = await run_child(command, env=env, on_output=output)
+    assert status == ExitStatus(returncode=1)
+    (record,) = [json.loads(line) for line in output.of("stderr")]  # every problem, one line
+    assert record["level"] == "ERROR"
+    assert "N8N_RUNNERS_TASK_TIMEOUT: expected a number, got 'soon'" in record["message"]

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..broker import Broker
     from ..launcher import Launcher
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "positive_seconds", "run"]
 
 TASKS = (
     ("sum of squares", "return [{'json': {'sum': sum(i * i for i in range(10))}}]"),
@@ -24,10 +24,24 @@ TASKS = (
 )
 
 
+def positive_seconds(text: str) -> int:
+    """A whole number of seconds, at least 1 (argparse type)."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, got {text!r}") from None
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 second, got {seconds}")
+    return seconds
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the demo."""
     parser.add_argument(
-        "--idle-timeout", type=int, default=2, help="runner idle timeout in seconds (default 2)"
+        "--idle-timeout",
+        type=positive_seconds,
+        default=2,
+        help="seconds a runner stays idle before it exits (at least 1; default 2)",
     )
     parser.add_argument("--verbose", action="store_true", help="also show the runner's output")
 
@@ -40,13 +54,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _demo(idle_timeout: int, verbose: bool) -> int:
-    import logging
     import os
 
     import attrs
     import trio
 
     from ..broker import BrokerConfig, open_broker
+    from ..commands import setup_logging
     from ..launcher import LauncherConfig, Phase, run_launcher
     from ..launcher.config import default_runner
 
@@ -55,7 +69,7 @@ async def _demo(idle_timeout: int, verbose: bool) -> int:
     def say(text: str) -> None:
         print(f"[{trio.current_time() - t0:6.2f}s] {text}", flush=True)
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR)
+    setup_logging("info" if verbose else "error")
     async with open_broker(BrokerConfig(port=0, auth_rate_limit=100)) as broker:
         say(f"broker listening on {broker.url}")
         spec = default_runner("python")

@@ -30,7 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start no plugin until told to (trio-launcher plugins start ...)",
     )
-    parser.add_argument("--log-level", help="debug, info, warning or error")
 
 
 def run(args: argparse.Namespace) -> int:

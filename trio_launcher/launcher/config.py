@@ -7,6 +7,7 @@ file, is reported at once, naming the variable or the file and key.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ..commands import LOG_LEVELS
 from ..envconfig import ConfigError, EnvReader
 
 __all__ = [
@@ -36,11 +38,26 @@ PROTECTED_ENV = (
     "N8N_RUNNERS_HEALTH_CHECK_SERVER_PORT",
 )
 ENV_PRECEDENCE = ("overrides", "environment")
+#: The keys of one ``task-runners`` entry.
+ENTRY_KEYS = (
+    "runner-type",
+    "command",
+    "args",
+    "workdir",
+    "health-check-server-port",
+    "allowed-env",
+    "default-env",
+    "env-overrides",
+)
 
 
 @attrs.frozen(kw_only=True)
 class RunnerSpec:
-    """One entry of ``task-runners``: how to start the runner of one task type."""
+    """One entry of ``task-runners``: how to start the runner of one task type.
+
+    ``default_env`` (``default-env``) gives variables a value when the
+    launcher's environment does not pass them through (``allowed-env``).
+    """
 
     runner_type: str
     command: str
@@ -48,6 +65,7 @@ class RunnerSpec:
     workdir: str = "."
     health_check_port: int = 5681
     allowed_env: tuple[str, ...] = ()
+    default_env: Mapping[str, str] = attrs.field(factory=dict)
     env_overrides: Mapping[str, str] = attrs.field(factory=dict)
 
 
@@ -103,7 +121,7 @@ def load_launcher_config(
         auth_token=auth_token,
         task_broker_uri=uri,
         auto_shutdown_timeout=str(auto_shutdown),
-        task_timeout=env.string("N8N_RUNNERS_TASK_TIMEOUT", "60"),
+        task_timeout=_task_timeout(env),
         health_check_port=env.integer(
             "N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT", 5680, minimum=0, maximum=65535
         ),
@@ -114,6 +132,7 @@ def load_launcher_config(
         env_precedence=precedence,
         environ=environ,
     )
+    env.choice("N8N_RUNNERS_LAUNCHER_LOG_LEVEL", "info", LOG_LEVELS)
     path = env.raw("N8N_RUNNERS_CONFIG_PATH")
     runners = _load_runners(runner_types, path, env.problems)
     env.check(source=path or "environment")
@@ -141,6 +160,12 @@ def default_runner(runner_type: str) -> RunnerSpec | None:
     )
 
 
+def _task_timeout(env: EnvReader) -> str:
+    """``N8N_RUNNERS_TASK_TIMEOUT`` as the runners will get it, checked to be seconds > 0."""
+    env.number("N8N_RUNNERS_TASK_TIMEOUT", 60.0, minimum=0.001)  # records a bad value
+    return env.string("N8N_RUNNERS_TASK_TIMEOUT", "").strip() or "60"
+
+
 def _uri_problems(uri: str) -> list[str]:
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -163,10 +188,14 @@ def _load_runners(
     if entries is None:
         return ()
     found = _parse_entries(file_path, entries, runner_types, problems)
-    named = {e.get("runner-type") for e in entries if isinstance(e, dict)}
+    named = [e["runner-type"] for e in entries if isinstance(e, dict) and "runner-type" in e]
+    has = ", ".join(str(name) for name in named) or "none"
     for runner_type in runner_types:
         if runner_type not in named:
-            problems.append(f"{file_path}: task-runners: no entry for runner type {runner_type!r}")
+            problems.append(
+                f"{file_path}: task-runners: no entry for runner type {runner_type!r} "
+                f"(the file has: {has})"
+            )
     return tuple(found[t] for t in runner_types if t in found)
 
 
@@ -194,6 +223,8 @@ def _read_entries(path: str, problems: list[str]) -> list[Any] | None:
     except ValueError as exc:
         problems.append(f"{path}: not valid JSON: {exc}")
         return None
+    if isinstance(document, dict):
+        problems.extend(_unknown_keys(path, document, ("task-runners",)))
     entries = document.get("task-runners") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
         problems.append(f"{path}: task-runners: expected a non-empty array")
@@ -222,14 +253,14 @@ def _parse_entry(where: str, entry: Any, single: bool, problems: list[str]) -> R
         problems.append(f"{where}: expected an object")
         return None
     before = len(problems)
+    problems.extend(_unknown_keys(where, entry, ENTRY_KEYS))
     runner_type = _field(entry, "runner-type", str, where, problems)
     command = _field(entry, "command", str, where, problems)
     workdir = _field(entry, "workdir", str, where, problems, default=".")
     args = _string_list(entry, "args", where, problems)
     allowed_env = _string_list(entry, "allowed-env", where, problems)
-    overrides = _field(entry, "env-overrides", dict, where, problems, default={})
-    if any(not isinstance(v, str) for v in overrides.values()):
-        problems.append(f"{where}: env-overrides: every value must be a string")
+    default_env = _string_map(entry, "default-env", where, problems)
+    overrides = _string_map(entry, "env-overrides", where, problems)
     port = _health_port(entry, where, single, problems)
     if len(problems) > before:
         return None
@@ -240,8 +271,29 @@ def _parse_entry(where: str, entry: Any, single: bool, problems: list[str]) -> R
         workdir=workdir,
         health_check_port=port,
         allowed_env=tuple(allowed_env),
-        env_overrides=dict(overrides),
+        default_env=default_env,
+        env_overrides=overrides,
     )
+
+
+def _unknown_keys(where: str, entry: Mapping[str, Any], known: Sequence[str]) -> list[str]:
+    """One problem per key not in ``known``, with the nearest known key when one is close."""
+    found = []
+    for key in entry:
+        if key in known:
+            continue
+        nearest = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        hint = f" (did you mean {nearest[0]!r}?)" if nearest else f" (known: {', '.join(known)})"
+        found.append(f"{where}: {key}: unknown key{hint}")
+    return found
+
+
+def _string_map(entry: dict[str, Any], key: str, where: str, problems: list[str]) -> dict[str, str]:
+    value = entry.get(key, {})
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        problems.append(f"{where}: {key}: expected an object of string values")
+        return {}
+    return value
 
 
 _MISSING = object()

@@ -20,8 +20,9 @@ def runner_environment(
     """The runner's environment: minimal, with the protected variables set by us.
 
     Order: the launcher's ``LANG``, ``PATH``, ``TZ``, ``TERM`` and
-    ``allowed-env``; then our ``N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT`` and
-    ``N8N_RUNNERS_TASK_TIMEOUT`` unless passed through; then ``env-overrides``
+    ``allowed-env``; then ``default-env`` for the variables not passed through;
+    then our ``N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT`` and
+    ``N8N_RUNNERS_TASK_TIMEOUT`` unless set by then; then ``env-overrides``
     (or, with ``env_precedence="environment"``, overrides only for variables
     the launcher's environment does not pass through); the protected variables
     last, so nothing can change them.
@@ -33,6 +34,8 @@ def runner_environment(
         if name in source and name not in PROTECTED_ENV
     }
     env = dict(passed)
+    for name, value in _unprotected(spec.runner_type, "default-env", spec.default_env).items():
+        env.setdefault(name, value)
     env.setdefault("N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT", config.auto_shutdown_timeout)
     env.setdefault("N8N_RUNNERS_TASK_TIMEOUT", config.task_timeout)
     env.update(_overrides(spec.runner_type, spec.env_overrides, passed, config.env_precedence))
@@ -48,12 +51,18 @@ def runner_environment(
 def _overrides(
     runner_type: str, overrides: Mapping[str, str], passed: Mapping[str, str], precedence: str
 ) -> dict[str, str]:
+    kept = _unprotected(runner_type, "env-overrides", overrides)
+    if precedence == "environment":
+        return {name: value for name, value in kept.items() if name not in passed}
+    return kept
+
+
+def _unprotected(runner_type: str, key: str, variables: Mapping[str, str]) -> dict[str, str]:
+    """``variables`` without those the launcher sets itself (each dropped with a warning)."""
     kept = {}
-    for name, value in overrides.items():
+    for name, value in variables.items():
         if name in PROTECTED_ENV:
-            log.warning("[launcher:%s] env-overrides cannot set %s; ignored", runner_type, name)
-        elif precedence == "environment" and name in passed:
-            continue
+            log.warning("[launcher:%s] %s cannot set %s; ignored", runner_type, key, name)
         else:
             kept[name] = value
     return kept

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ..commands import LOG_LEVELS
 from ..envconfig import ConfigError, EnvReader
 
 __all__ = ["DEFAULT_BUILTINS_DENY", "HealthCheckConfig", "RunnerConfig"]
@@ -114,7 +115,7 @@ class RunnerConfig:
                     "N8N_RUNNERS_HEALTH_CHECK_SERVER_PORT", 5681, minimum=0, maximum=65535
                 ),
             ),
-            log_level=env.string("N8N_RUNNERS_LAUNCHER_LOG_LEVEL", "INFO").upper(),
+            log_level=env.choice("N8N_RUNNERS_LAUNCHER_LOG_LEVEL", "info", LOG_LEVELS).upper(),
         )
         env.problems.extend(config.problems())
         env.check()

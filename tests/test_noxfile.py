@@ -1,0 +1,26 @@
+"""``nox -s interop`` without the n8n peer is skipped with its reason, not an error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_interop_session_skips_when_the_peer_is_missing(tmp_path: Path) -> None:
+    pytest.importorskip("nox")
+    absent = tmp_path / "no-peer"
+    env = {"N8N_PEER_DIR": str(absent), "PATH": str(Path(sys.executable).parent)}
+    done = subprocess.run(
+        [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", "interop", "--no-venv"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"skipped: no n8n peer at {absent}" in done.stderr
