@@ -21,6 +21,7 @@ import attrs
 import trio
 from wsproto.utilities import RemoteProtocolError
 
+from ..connection_slots import ConnectionSlots, Slot, raise_open_files_limit, slots_for
 from ..httpserver import Request, Response, serve_http_connection
 from ..mailbox import Mailbox
 from ..protocol import Message, RequesterTaskRequest
@@ -85,6 +86,7 @@ class Broker:
         self._grants = GrantTokens(config.grant_token_ttl)
         self._auth_limiter = RateLimiter(config.auth_rate_limit)
         self._refused_limiter = RateLimiter(config.refused_rate_limit)
+        self._slots = ConnectionSlots(slots_for(raise_open_files_limit()))
         self._sockets: dict[int, RunnerSocket] = {}
         self._requesters: dict[str, Mailbox[Message]] = {}
         self._connection_ids = itertools.count(1)
@@ -236,23 +238,41 @@ class Broker:
     # --- HTTP ------------------------------------------------------------------------
 
     async def handle_connection(self, stream: trio.SocketStream) -> None:
-        """Serve one TCP connection (plain HTTP, or a runner's WebSocket)."""
-        await serve_http_connection(
-            stream,
-            self._on_request,
-            self._on_upgrade,
-            max_body=SMALL_BODY_LIMIT,
-            admit=self._admit,
-            request_timeout=self.config.http_request_timeout,
-            keepalive_timeout=self.config.http_keepalive_timeout,
-        )
+        """Serve one TCP connection (plain HTTP, or a runner's WebSocket).
 
-    def _admit(self, request: Request) -> Response | int:
+        It takes a connection slot: when all are taken, the oldest connection
+        not yet authenticated is closed for it (see :mod:`trio_launcher.connection_slots`).
+        """
+        slot = self._slots.take()
+        if slot is None:
+            log.warning(
+                "refused a connection: all %d slots hold runners and requesters", len(self._slots)
+            )
+            await stream.aclose()
+            return
+        try:
+            with slot.cancel_scope:
+                await serve_http_connection(
+                    stream,
+                    self._on_request,
+                    partial(self._on_upgrade, slot),
+                    max_body=SMALL_BODY_LIMIT,
+                    admit=partial(self._admit, slot),
+                    request_timeout=self.config.http_request_timeout,
+                    keepalive_timeout=self.config.http_keepalive_timeout,
+                )
+        finally:
+            self._slots.release(slot)
+
+    def _admit(self, slot: Slot, request: Request) -> Response | int:
         """Before a body is read: only an authenticated ``POST /tasks`` may send a large one."""
         if (request.method, request.path) == ("POST", "/tasks"):
             from .network_requester import admit_task_request
 
-            return admit_task_request(self, request)
+            admission = admit_task_request(self, request)
+            if not isinstance(admission, Response):
+                self._slots.trust(slot)
+            return admission
         return SMALL_BODY_LIMIT
 
     def refuse_token(
@@ -299,10 +319,13 @@ class Broker:
 
         return await handle_task_request(self, request)
 
-    async def _on_upgrade(self, request: Request, stream: trio.abc.Stream) -> Response | None:
+    async def _on_upgrade(
+        self, slot: Slot, request: Request, stream: trio.abc.Stream
+    ) -> Response | None:
         refusal = self._check_upgrade(request)
         if refusal is not None:
             return refusal
+        self._slots.trust(slot)
         runner_id = request.query["id"][0]
         try:
             async with accept(stream, max_message_size=self.config.max_payload) as ws:
