@@ -162,12 +162,14 @@ async def serve_http_connection(
         stream,
         _Limits(max_body, admit, request_timeout, keepalive_timeout),
     )
+    # except*: a failure may come in a group with the cancellation of its
+    # connection (a shutdown, an eviction); only the cancellation goes on.
     try:
         await connection.serve(on_request, on_upgrade)
-    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
+    except* (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
         pass
-    except Exception as exc:
-        log_unexpected(log, f"an HTTP connection from {connection.client}", exc)
+    except* Exception as group:
+        log_unexpected(log, f"an HTTP connection from {connection.client}", group)
     finally:
         await stream.aclose()
 
@@ -241,13 +243,12 @@ class _HttpConnection:
 
     async def _upgrade(self, on_upgrade: UpgradeHandler, request: Request) -> None:
         replay = ReplayStream(bytes(self._raw or b""), self.stream)
+        refusal: Response | None = None
         try:
             refusal = await on_upgrade(request, replay)
-        except Exception as exc:
-            log_unexpected(log, f"a WebSocket upgrade from {self.client}", exc)
-            if replay.sent_anything:
-                return
-            refusal = _INTERNAL_ERROR
+        except* Exception as group:
+            log_unexpected(log, f"the WebSocket connection from {self.client}", group)
+            refusal = None if replay.sent_anything else _INTERNAL_ERROR
         if refusal is not None:
             await self._send(attrs.evolve(refusal, close=True))
 
@@ -259,9 +260,9 @@ class _HttpConnection:
                 nursery.start_soon(self._cancel_when_client_leaves, nursery.cancel_scope)
                 response = await on_request(request)
                 nursery.cancel_scope.cancel()
-        except Exception as exc:
-            log_unexpected(log, f"{request.method} {request.path} from {self.client}", exc)
-            return _INTERNAL_ERROR
+        except* Exception as group:
+            log_unexpected(log, f"{request.method} {request.path} from {self.client}", group)
+            response = _INTERNAL_ERROR
         return response
 
     async def _cancel_when_client_leaves(self, scope: trio.CancelScope) -> None:
