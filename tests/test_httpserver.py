@@ -127,6 +127,7 @@ async def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(
         rest = await read_until_closed(stream)
         closed = trio.current_time()
     assert answer.startswith(b"HTTP/1.1 200 ")
+    assert b"\r\nkeep-alive: timeout=5\r\n" in answer  # told to the client
     assert rest == b""
     assert 5 <= closed - answered < 100
 

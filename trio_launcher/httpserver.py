@@ -336,6 +336,8 @@ class _HttpConnection:
         ]
         if response.close:
             headers.append(("connection", "close"))
+        else:  # so that a client does not reuse a connection the server is closing
+            headers.append(("keep-alive", f"timeout={int(self._limits.keepalive_timeout)}"))
         conn = self._conn
         data = conn.send(h11.Response(status_code=response.status, headers=headers)) or b""
         data += conn.send(h11.Data(data=response.body)) or b""
