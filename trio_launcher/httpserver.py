@@ -124,7 +124,7 @@ HttpHandler = Callable[[Request], Awaitable[Response]]
 #: Takes a WebSocket upgrade over (returns None) or refuses it (returns the refusal).
 UpgradeHandler = Callable[[Request, trio.abc.Stream], Awaitable[Response | None]]
 #: Told a request's head: a refusal, or the most bytes its body may have.
-Admission = Callable[[Request], "Response | int"]
+Admission = Callable[[Request], Response | int]
 
 
 async def serve_http_connection(
@@ -207,7 +207,6 @@ class _HttpConnection:
             if on_upgrade is not None and request.is_websocket_upgrade and first:
                 await self._upgrade(on_upgrade, request)
                 return
-            self._raw = None
             response = await self._answer(on_request, request)
             if response is None:
                 return  # the client went away
@@ -286,6 +285,7 @@ class _HttpConnection:
             upgrade = request.headers.get("upgrade", "").lower() == "websocket"
             if upgrade:
                 return request
+            self._raw = None  # only an upgrade is replayed: the body is not kept twice
             limit = self._body_limit(request)
             if isinstance(limit, Response):
                 return attrs.evolve(limit, close=True)
