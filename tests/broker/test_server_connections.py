@@ -148,3 +148,11 @@ async def test_ctrl_c_on_the_task_command_cancels_the_task_without_a_traceback(
     assert code == 130
     assert b"Traceback" not in stderr
     assert cancel.reason == "Task cancelled by user"
+
+
+@pytest.mark.parametrize(
+    "setting", ["http_request_timeout", "http_keepalive_timeout", "refused_rate_limit"]
+)
+def test_a_bad_new_setting_is_refused_by_name(setting: str) -> None:
+    with pytest.raises(ValueError, match=setting):
+        BrokerConfig(**{setting: -1})  # type: ignore[arg-type]

@@ -45,9 +45,13 @@ class BrokerConfig:
     grant_token_ttl: float = 30.0
     drain_timeout: float = 24.0
     auth_rate_limit: int = 5
-    refused_rate_limit: int = 5
-    http_request_timeout: float = DEFAULT_REQUEST_TIMEOUT
-    http_keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
+    refused_rate_limit: int = attrs.field(default=5, validator=attrs.validators.ge(0))
+    http_request_timeout: float = attrs.field(
+        default=DEFAULT_REQUEST_TIMEOUT, validator=attrs.validators.gt(0)
+    )
+    http_keepalive_timeout: float = attrs.field(
+        default=DEFAULT_KEEPALIVE_TIMEOUT, validator=attrs.validators.gt(0)
+    )
 
     @classmethod
     def from_env(
