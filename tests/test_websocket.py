@@ -211,3 +211,21 @@ async def test_send_queued_sends_in_order_then_closes_with_the_queued_reason() -
                 received.append(await client.get_message())
     assert received == ["a", "b"]
     assert (raised.value.reason.code, raised.value.reason.reason) == (4000, "bye")
+
+
+async def test_an_exception_in_an_accepted_connection_closes_it_with_1011() -> None:
+    async def serve(stream: trio.SocketStream) -> None:
+        with pytest.RaisesGroup(RuntimeError):
+            async with websocket.accept(stream) as ws:
+                await ws.get_message()
+                raise RuntimeError("the handler broke")
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, serve, 0, host="127.0.0.1"))
+        url = f"ws://127.0.0.1:{listeners[0].socket.getsockname()[1]}/"
+        async with trio_websocket.open_websocket_url(url) as client:
+            await client.send_message("hello")
+            with pytest.raises(trio_websocket.ConnectionClosed) as raised:
+                await client.get_message()
+        nursery.cancel_scope.cancel()
+    assert raised.value.reason.code == websocket.INTERNAL_ERROR

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +45,7 @@ __all__ = [
 
 RECEIVE_SIZE = 64 * 1024
 MESSAGE_TOO_BIG = 1009
+INTERNAL_ERROR = 1011
 ABNORMAL_CLOSURE = 1006
 #: How long leaving :func:`connect` or :func:`accept` waits to send the close frame.
 CLOSE_TIMEOUT = 1.0
@@ -245,7 +246,8 @@ async def accept(
 
     The caller has checked the request (path, credentials); this answers it
     with 101, or with 400 if it is not a valid upgrade (then
-    :class:`~wsproto.utilities.RemoteProtocolError` is raised).
+    :class:`~wsproto.utilities.RemoteProtocolError` is raised). An exception
+    out of the block closes the connection with 1011 before it propagates.
     """
     ws = WSConnection(ConnectionType.SERVER)
     try:
@@ -256,7 +258,12 @@ async def accept(
         raise
     await stream.send_all(ws.send(AcceptConnection()))
     async with _open(stream, ws, max_message_size) as connection:
-        yield connection
+        try:
+            yield connection
+        except Exception:
+            with trio.move_on_after(CLOSE_TIMEOUT), trio.CancelScope(shield=True):
+                await _close_quietly(connection, INTERNAL_ERROR, "internal error")
+            raise
 
 
 @asynccontextmanager
@@ -272,6 +279,12 @@ async def _open(
             with trio.move_on_after(CLOSE_TIMEOUT), trio.CancelScope(shield=True):
                 await connection.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def _close_quietly(connection: WebSocketConnection, code: int, reason: str) -> None:
+    """Close unless the connection is already lost."""
+    with suppress(WebSocketClosed):
+        await connection.aclose(code, reason)
 
 
 async def _next_handshake_event(stream: trio.abc.Stream, ws: WSConnection) -> Event:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import attrs
 
 from ..envconfig import EnvReader
+from ..httpserver import DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
 
 __all__ = ["BrokerConfig"]
 
@@ -22,6 +23,14 @@ class BrokerConfig:
     tokens; when empty, a random one is made at start (as n8n does) and can be
     read from :attr:`Broker.auth_token`. ``requester_token`` enables the network
     requester endpoint (``POST /tasks``); when empty the endpoint is off.
+
+    ``auth_rate_limit`` bounds the grant tokens one client address gets per
+    second; ``refused_rate_limit`` bounds, apart from it, the wrong auth or
+    requester tokens one address may try per second (then 429), so that a
+    flood of wrong tokens never delays a caller holding the right one.
+    ``http_request_timeout`` is how long a request may take to arrive whole,
+    ``http_keepalive_timeout`` how long a connection may stay idle between
+    requests.
     """
 
     host: str = "127.0.0.1"
@@ -36,6 +45,13 @@ class BrokerConfig:
     grant_token_ttl: float = 30.0
     drain_timeout: float = 24.0
     auth_rate_limit: int = 5
+    refused_rate_limit: int = attrs.field(default=5, validator=attrs.validators.ge(0))
+    http_request_timeout: float = attrs.field(
+        default=DEFAULT_REQUEST_TIMEOUT, validator=attrs.validators.gt(0)
+    )
+    http_keepalive_timeout: float = attrs.field(
+        default=DEFAULT_KEEPALIVE_TIMEOUT, validator=attrs.validators.gt(0)
+    )
 
     @classmethod
     def from_env(

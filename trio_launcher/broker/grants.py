@@ -10,8 +10,14 @@ __all__ = ["GrantTokens", "RateLimiter", "tokens_equal"]
 
 
 def tokens_equal(given: str, expected: str) -> bool:
-    """Compare two secrets in constant time (for equal lengths)."""
-    return hmac.compare_digest(given.encode(), expected.encode())
+    """Compare two secrets in constant time (for equal lengths).
+
+    Any string compares, even one that is not valid text (a lone surrogate
+    from a JSON escape such as ``"\\ud800"``): it is simply not equal.
+    """
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 class GrantTokens:
@@ -44,6 +50,9 @@ class GrantTokens:
 class RateLimiter:
     """At most ``limit`` events per sliding ``window`` seconds for each key (0: no limit)."""
 
+    #: Keys remembered before those with no event in the window are forgotten.
+    MAX_KEYS = 1024
+
     def __init__(self, limit: int, window: float = 1.0) -> None:
         self._limit = limit
         self._window = window
@@ -53,6 +62,8 @@ class RateLimiter:
         """Record an event for ``key``; False if it is over the limit (then not recorded)."""
         if self._limit <= 0:
             return True
+        if len(self._events) > self.MAX_KEYS:
+            self._forget_idle(now)
         events = self._events.setdefault(key, collections.deque())
         while events and events[0] <= now - self._window:
             events.popleft()
@@ -60,3 +71,7 @@ class RateLimiter:
             return False
         events.append(now)
         return True
+
+    def _forget_idle(self, now: float) -> None:
+        start = now - self._window
+        self._events = {k: e for k, e in self._events.items() if e and e[-1] > start}

@@ -24,7 +24,7 @@ from .grants import tokens_equal
 if TYPE_CHECKING:
     from .server import Broker
 
-__all__ = ["ERROR_STATUS", "handle_task_request"]
+__all__ = ["ERROR_STATUS", "admit_task_request", "handle_task_request"]
 
 
 #: TaskError.kind -> HTTP status of the answer.
@@ -42,14 +42,21 @@ def _error(status: int, kind: str, message: str, details: Any = None) -> Respons
     return Response.json(status, {"error": {"kind": kind, "message": message, "details": details}})
 
 
-async def handle_task_request(broker: Broker, request: Request) -> Response:
-    """Authenticate, validate and run one task; answer with its result or a typed error."""
+def admit_task_request(broker: Broker, request: Request) -> Response | int:
+    """From the request's head: a refusal (body unread), or the most bytes its body may have."""
     expected = broker.config.requester_token
     if not expected:
         return _error(404, "disabled", "the requester endpoint is off: no requester token is set")
     token = request.bearer_token()
     if token is None or not tokens_equal(token, expected):
-        return _error(401, "unauthorized", "missing or wrong requester token")
+        refusal = _error(401, "unauthorized", "missing or wrong requester token")
+        too_many = _error(429, "rate_limited", "too many wrong requester tokens; try again later")
+        return broker.refuse_token(request, refusal, too_many)
+    return broker.config.max_payload
+
+
+async def handle_task_request(broker: Broker, request: Request) -> Response:
+    """Validate and run one task admitted by :func:`admit_task_request`; answer its outcome."""
     parsed = _parse(request)
     if isinstance(parsed, Response):
         return parsed

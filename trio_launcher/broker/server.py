@@ -21,6 +21,7 @@ import attrs
 import trio
 from wsproto.utilities import RemoteProtocolError
 
+from ..connection_slots import ConnectionSlots, Slot, raise_open_files_limit, slots_for
 from ..httpserver import Request, Response, serve_http_connection
 from ..mailbox import Mailbox
 from ..protocol import Message, RequesterTaskRequest
@@ -45,6 +46,9 @@ __all__ = ["Broker", "BrokerStatus", "open_broker", "serve_broker"]
 log = logging.getLogger(__name__)
 
 RUNNERS_PATH = "/runners"
+#: The most bytes of a request body taken before authentication (the auth body is a token).
+SMALL_BODY_LIMIT = 4096
+_TOO_MANY = Response.json(429, {"message": "Too many requests"})
 #: How long shutdown waits for runners to receive their close frames.
 CLOSE_TIMEOUT = 5.0
 
@@ -81,6 +85,8 @@ class Broker:
         )
         self._grants = GrantTokens(config.grant_token_ttl)
         self._auth_limiter = RateLimiter(config.auth_rate_limit)
+        self._refused_limiter = RateLimiter(config.refused_rate_limit)
+        self._slots = ConnectionSlots(slots_for(raise_open_files_limit()))
         self._sockets: dict[int, RunnerSocket] = {}
         self._requesters: dict[str, Mailbox[Message]] = {}
         self._connection_ids = itertools.count(1)
@@ -232,10 +238,53 @@ class Broker:
     # --- HTTP ------------------------------------------------------------------------
 
     async def handle_connection(self, stream: trio.SocketStream) -> None:
-        """Serve one TCP connection (plain HTTP, or a runner's WebSocket)."""
-        await serve_http_connection(
-            stream, self._on_request, self._on_upgrade, max_body=self.config.max_payload
-        )
+        """Serve one TCP connection (plain HTTP, or a runner's WebSocket).
+
+        It takes a connection slot: when all are taken, the oldest connection
+        not yet authenticated is closed for it (see :mod:`trio_launcher.connection_slots`).
+        """
+        slot = self._slots.take()
+        if slot is None:
+            log.warning(
+                "refused a connection: all %d slots hold runners and requesters", len(self._slots)
+            )
+            await stream.aclose()
+            return
+        try:
+            with slot.cancel_scope:
+                await serve_http_connection(
+                    stream,
+                    self._on_request,
+                    partial(self._on_upgrade, slot),
+                    max_body=SMALL_BODY_LIMIT,
+                    admit=partial(self._admit, slot),
+                    request_timeout=self.config.http_request_timeout,
+                    keepalive_timeout=self.config.http_keepalive_timeout,
+                )
+        finally:
+            self._slots.release(slot)
+
+    def _admit(self, slot: Slot, request: Request) -> Response | int:
+        """Before a body is read: only an authenticated ``POST /tasks`` may send a large one."""
+        if (request.method, request.path) == ("POST", "/tasks"):
+            from .network_requester import admit_task_request
+
+            admission = admit_task_request(self, request)
+            if not isinstance(admission, Response):
+                self._slots.trust(slot)
+            return admission
+        return SMALL_BODY_LIMIT
+
+    def refuse_token(
+        self, request: Request, refusal: Response, too_many: Response = _TOO_MANY
+    ) -> Response:
+        """``refusal`` for a wrong token, or ``too_many`` if its client tried too many of late.
+
+        Wrong tokens have a bucket of their own, so they never hold up a right one.
+        """
+        if not self._refused_limiter.allow(request.client, trio.current_time()):
+            return too_many
+        return refusal
 
     async def _on_request(self, request: Request) -> Response:
         route = _ROUTES.get((request.method, request.path))
@@ -245,8 +294,6 @@ class Broker:
         return await route(self, request)
 
     async def _auth(self, request: Request) -> Response:
-        if not self._auth_limiter.allow(request.client, trio.current_time()):
-            return Response.json(429, {"message": "Too many requests"})
         try:
             token = request.json().get("token")
         except (ValueError, AttributeError):
@@ -256,7 +303,9 @@ class Broker:
         if token == "":
             return Response.json(400, {"code": 400, "message": "too_small"})
         if not tokens_equal(token, self.auth_token):
-            return Response.json(403, {"code": 403, "message": "Forbidden"})
+            return self.refuse_token(request, Response.json(403, _FORBIDDEN))
+        if not self._auth_limiter.allow(request.client, trio.current_time()):
+            return _TOO_MANY
         return Response.json(200, {"data": {"token": self.issue_grant_token()}})
 
     async def _healthz(self, request: Request) -> Response:
@@ -270,10 +319,13 @@ class Broker:
 
         return await handle_task_request(self, request)
 
-    async def _on_upgrade(self, request: Request, stream: trio.abc.Stream) -> Response | None:
+    async def _on_upgrade(
+        self, slot: Slot, request: Request, stream: trio.abc.Stream
+    ) -> Response | None:
         refusal = self._check_upgrade(request)
         if refusal is not None:
             return refusal
+        self._slots.trust(slot)
         runner_id = request.query["id"][0]
         try:
             async with accept(stream, max_message_size=self.config.max_payload) as ws:
@@ -316,6 +368,7 @@ class Broker:
             self._apply(self._core.disconnect_runner(connection, now, cause=cause))
 
 
+_FORBIDDEN = {"code": 403, "message": "Forbidden"}
 _Route = Callable[[Broker, Request], Awaitable[Response]]
 _ROUTES: dict[tuple[str, str], _Route] = {
     ("POST", f"{RUNNERS_PATH}/auth"): Broker._auth,

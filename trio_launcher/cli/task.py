@@ -46,7 +46,10 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Submit, print the result as JSON on stdout; exit 1 with a message on failure."""
+    """Submit, print the result as JSON on stdout; exit 1 with a message on failure.
+
+    Ctrl-C closes the connection, which cancels the task on the broker (exit 130).
+    """
     import httpx
 
     token = os.environ.get("TRIO_LAUNCHER_REQUESTER_TOKEN", "")
@@ -62,12 +65,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: bad --items: {exc}", file=sys.stderr)
         return 2
     try:
-        response = httpx.post(
-            f"{args.broker.rstrip('/')}/tasks",
-            json=body,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=None,
-        )
+        with httpx.Client(timeout=None) as client:
+            response = client.post(
+                f"{args.broker.rstrip('/')}/tasks",
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+    except KeyboardInterrupt:
+        print("interrupted: the broker cancels the task", file=sys.stderr)
+        return 130
     except httpx.HTTPError as exc:
         print(f"error: cannot reach the broker at {args.broker}: {exc}", file=sys.stderr)
         return 1

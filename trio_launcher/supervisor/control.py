@@ -21,6 +21,7 @@ The socket file is created with mode 0600, and connections from another user
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -34,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from .. import jsonlimit
+from ..boundary import log_unexpected
 from .plugin import PluginError, PluginStatus
 
 if TYPE_CHECKING:
@@ -132,6 +135,13 @@ def _peer_allowed(stream: trio.abc.Stream) -> bool:
     return uid in (0, os.getuid())
 
 
+_INTERNAL_ERROR = "internal error in the supervisor (see its log); the connection is closed"
+
+
+class _LineTooLong(ValueError):
+    """A request line longer than :data:`MAX_LINE`."""
+
+
 class _Connection:
     """Reads request lines from and writes JSON lines to one client."""
 
@@ -140,10 +150,10 @@ class _Connection:
         self._buffer = bytearray()
 
     async def receive_line(self) -> bytes | None:
-        """The next line without its newline; None at EOF. Raises ValueError if too long."""
+        """The next line without its newline; None at EOF. Raises _LineTooLong."""
         while (end := self._buffer.find(b"\n")) < 0:
             if len(self._buffer) > MAX_LINE:
-                raise ValueError("request line too long")
+                raise _LineTooLong("request line too long")
             data = await self.stream.receive_some(MAX_LINE)
             if not data:
                 return None
@@ -157,14 +167,21 @@ class _Connection:
 
 
 async def _serve_client(supervisor: Supervisor, stream: trio.abc.Stream) -> None:
-    """Serve one client; whatever goes wrong with it never reaches the supervisor."""
-    try:
-        async with stream:
-            await _converse(supervisor, _Connection(stream))
-    except* (trio.BrokenResourceError, trio.ClosedResourceError, ValueError):
-        pass  # the client went away or sent garbage
-    except* Exception:
-        logger.exception("control client failed")
+    """Serve one client; whatever goes wrong with it never reaches the supervisor.
+
+    An error nobody expected is logged (without its message) and told to the
+    client, whose connection is then closed.
+    """
+    connection = _Connection(stream)
+    async with stream:
+        try:
+            await _converse(supervisor, connection)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, _LineTooLong):
+            pass  # the client went away or sent a line that never ends
+        except* Exception as group:
+            log_unexpected(logger, "a control client's request", group)
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await connection.send({"ok": False, "error": _INTERNAL_ERROR})
 
 
 async def _converse(supervisor: Supervisor, connection: _Connection) -> None:
@@ -182,7 +199,9 @@ async def _converse(supervisor: Supervisor, connection: _Connection) -> None:
 def _parse(line: bytes) -> dict[str, Any] | str:
     """The request, or an error message."""
     try:
-        request = json.loads(line)
+        request = jsonlimit.loads(line)
+    except jsonlimit.TooDeep:
+        return f"the request nests deeper than {jsonlimit.MAX_DEPTH} levels"
     except ValueError:
         return "the request is not JSON"
     if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
