@@ -88,8 +88,8 @@ async def test_what_a_task_left_running_dies_when_the_worker_is_killed() -> None
             assert escaped is not None and running(escaped)
             keeper = executor.statistics().worker_pid
             assert keeper is not None
+            pidfd = os.pidfd_open(escaped)  # before the kill: it may be gone at once
             os.kill(keeper, signal.SIGKILL)
-            pidfd = os.pidfd_open(escaped)
             try:
                 await trio.lowlevel.wait_readable(pidfd)  # readable once it has exited
             finally:
