@@ -19,8 +19,9 @@ from .. import websocket
 from .._groups import unwrap_lone_exception
 from ..envconfig import ConfigError
 from ..mailbox import Mailbox
-from ..protocol import RemoteProtocolError, decode, encode
+from ..protocol import LocalProtocolError, Message, RemoteProtocolError, decode, encode
 from ..protocol.ids import alphanumeric_id
+from ..protocol.messages import RunnerTaskError
 from ..protocol.reasons import CLOSE_NORMAL
 from ..protocol.runner import (
     CancelTask,
@@ -55,6 +56,15 @@ STOPPED_ERROR = {
     "message": "Task was stopped: the runner is shutting down",
     "description": "The task ran past N8N_RUNNERS_GRACEFUL_SHUTDOWN_TIMEOUT after the runner "
     "was asked to stop.",
+}
+INTERNAL_ERROR = {
+    "message": "Task failed inside the runner",
+    "description": "The runner's log says why; the runner goes on with other tasks.",
+}
+UNSENDABLE_RESULT_ERROR = {
+    "message": "Task result could not be sent: it is not JSON",
+    "description": "Return only JSON values: NaN and Infinity cannot be sent "
+    "(use None or a string instead).",
 }
 #: How long a stop waits for killed tasks to report before closing the socket.
 KILL_REPORT_TIMEOUT = 2.0
@@ -289,23 +299,48 @@ class TaskRunner:
         machine = self._machine
         outcome = None
         with scope:
-            executor = await self._wait_for_executor()
-            outcome = await executor.run(settings, timeout=self.config.task_timeout)
+            outcome = await self._execute(task_id, settings)
         del self._task_scopes[task_id]
         if outcome is None:  # killed: by a broker cancel (nothing is sent then) or a stop
             error = STOPPED_ERROR if self._stop_requested.is_set() else CANCELLED_ERROR
             continue_on_fail = isinstance(settings, dict) and settings.get("continueOnFail") is True
             outcome = TaskOutcome.failure(error, continue_on_fail=continue_on_fail)
-        for args in outcome.print_args:
-            self._send([machine.rpc(task_id, "logNodeOutput", args)])
-        if outcome.ok:
-            self._send(machine.task_done(task_id, {"result": outcome.result}))
-        else:
-            self._send(machine.task_failed(task_id, outcome.error))
+        self._report(machine, task_id, outcome)
         self._send(machine.offers_due(trio.current_time()))  # the freed slot, in the same write
         self._touch()
         self._wake_ticker()
         self._task_finished.set()
+
+    async def _execute(self, task_id: str, settings: Any) -> TaskOutcome:
+        """The task's outcome; a failure of the runner itself fails only this task."""
+        executor = await self._wait_for_executor()
+        try:
+            return await executor.run(settings, timeout=self.config.task_timeout)
+        except Exception:
+            log.exception("task %s: the runner failed to run it", task_id)
+            return TaskOutcome(error=INTERNAL_ERROR)
+
+    def _report(self, machine: RunnerConnection, task_id: str, outcome: TaskOutcome) -> None:
+        """Send the task's prints, then its result; a result JSON cannot carry is its error."""
+        try:
+            prints = [machine.rpc(task_id, "logNodeOutput", args) for args in outcome.print_args]
+            if outcome.ok:
+                ending = machine.task_done(task_id, {"result": outcome.result})
+            else:
+                ending = machine.task_failed(task_id, outcome.error)
+        except LocalProtocolError as exc:  # the connection closed as the task finished
+            log.warning("task %s: result not sent: %s", task_id, exc)
+            return
+        frames = [frame for frame in map(_encode_or_none, prints) if frame is not None]
+        for message in ending:
+            frame = _encode_or_none(message)
+            if frame is None:
+                error = {**UNSENDABLE_RESULT_ERROR}
+                frame = encode(RunnerTaskError(task_id=task_id, error=error))
+            frames.append(frame)
+        if self._outbox is not None:
+            for frame in frames:
+                self._outbox.put(frame)
 
     def _cancel_all_tasks(self) -> None:
         for scope in self._task_scopes.values():
@@ -374,6 +409,14 @@ class TaskRunner:
     async def _task_done_wait(self) -> None:
         self._task_finished = trio.Event()
         await self._task_finished.wait()
+
+
+def _encode_or_none(message: Message) -> str | None:
+    try:
+        return encode(message)
+    except LocalProtocolError as exc:
+        log.warning("%s", exc)
+        return None
 
 
 async def run_runner(
