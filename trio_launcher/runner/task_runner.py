@@ -66,6 +66,8 @@ UNSENDABLE_RESULT_ERROR = {
     "description": "Return only JSON values: NaN and Infinity cannot be sent "
     "(use None or a string instead).",
 }
+#: How long connecting and the WebSocket upgrade may take (as n8n's Python runner).
+HANDSHAKE_TIMEOUT = 10.0
 #: How long a stop waits for killed tasks to report before closing the socket.
 KILL_REPORT_TIMEOUT = 2.0
 
@@ -103,6 +105,8 @@ class TaskRunner:
         #: Frames for the writer, in order, then how to close.
         self._outbox: Mailbox[str | websocket.CloseReason] | None = None
         self._drained = False
+        #: The scope of a connection attempt until the broker accepts it.
+        self._connecting: trio.CancelScope | None = None
 
     # --- public API ----------------------------------------------------------------
 
@@ -166,6 +170,8 @@ class TaskRunner:
         Returns once :meth:`start` has returned.
         """
         self._stop_requested.set()
+        if self._connecting is not None:
+            self._connecting.cancel()
         if self._machine is not None:
             self._machine.stop_offering()
         await self._stopped.wait()
@@ -187,23 +193,15 @@ class TaskRunner:
 
     async def _connection_loop(self) -> None:
         while not self._stop_requested.is_set():
-            url = f"{self.config.websocket_url}?id={self.runner_id}"
             try:
-                token = self._grant_token or await self._fetch_grant_token()
-                async with websocket.connect(
-                    url,
-                    headers=[("Authorization", f"Bearer {token}")],
-                    max_message_size=self.config.max_payload,
-                ) as ws:
-                    self._grant_token = ""  # the upgrade used it up
-                    await self._serve(ws)
+                await self._connect_and_serve()
             except websocket.WebSocketRejected as exc:
                 if exc.status_code in (401, 403):
                     raise AuthenticationRefused(
                         "N8N_RUNNERS_GRANT_TOKEN", exc.status_code
                     ) from None
                 log.warning("broker refused the connection: HTTP %s", exc.status_code)
-            except OSError as exc:
+            except OSError as exc:  # TimeoutError and ConnectionError included
                 log.warning(
                     "cannot connect to the broker at %s: %s", self.config.broker_netloc, exc
                 )
@@ -216,6 +214,25 @@ class TaskRunner:
                 )
             with trio.move_on_after(self.config.reconnect_delay):
                 await self._stop_requested.wait()
+
+    async def _connect_and_serve(self) -> None:
+        """One connection; a stop before it is up abandons it at once."""
+        url = f"{self.config.websocket_url}?id={self.runner_id}"
+        with trio.CancelScope() as connecting:
+            self._connecting = connecting
+            if self._stop_requested.is_set():
+                connecting.cancel()
+            token = self._grant_token or await self._fetch_grant_token()
+            async with websocket.connect(
+                url,
+                headers=[("Authorization", f"Bearer {token}")],
+                max_message_size=self.config.max_payload,
+                handshake_timeout=HANDSHAKE_TIMEOUT,
+            ) as ws:
+                self._connecting = None  # from here on a stop is graceful
+                self._grant_token = ""  # the upgrade used it up
+                await self._serve(ws)
+        self._connecting = None
 
     async def _fetch_grant_token(self) -> str:
         from .grant import fetch_grant_token
