@@ -93,6 +93,10 @@ class RunnerTypeLoop:
                 except LauncherError as exc:
                     await self._back_off(str(exc))
                     continue
+                except Exception as exc:  # a bug must not end the launcher either
+                    log.exception("[launcher:%s] unexpected failure", self._type)
+                    await self._back_off(f"unexpected failure: {exc!r}")
+                    continue
                 self._log_recovered()
                 if exit_status.ok:
                     self._backoff.reset()
