@@ -139,13 +139,14 @@ class TaskRunner:
 
     async def _serve_until_stopped(self) -> None:
         # The worker starts while we connect and register: the first offer
-        # does not wait for it, only the first task does.
+        # does not wait for it, only the first task does. A health port in use
+        # is a configuration error found before the worker starts.
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._keep_executor)
             if self.config.health_check.enabled:
                 from .health import serve_health
 
                 self.health_port = await nursery.start(serve_health, self)
+            nursery.start_soon(self._keep_executor)
             await self._connection_loop()
             nursery.cancel_scope.cancel()
 
