@@ -41,6 +41,9 @@ CODES = st.sampled_from(
         "return {'json': {}}",
         "raise ValueError('bad')",
         "print(float('nan'))\nreturn []",
+        "return '\ud800'",  # a lone surrogate, as a JSON escape can make it
+        "\ud800",
+        "return [{'json': {'s': chr(0xD800)}}]",
         *(f"return [{{'json': {{'x': {n}}}}}]" for n in NOT_JSON_NUMBERS),
         *(f"return {{'x': {n}}}" for n in NOT_JSON_NUMBERS),
         *(f"return {n}" for n in NOT_JSON_NUMBERS),
@@ -156,6 +159,7 @@ async def test_settings_of_the_wrong_shape_are_that_tasks_error() -> None:
             ["return []"],
             {"code": "return []", "nodeMode": ["runOnceForAllItems"]},
             {"code": "return []", "nodeMode": {"mode": "runOnceForAllItems"}},
+            {"code": "return '\ud800'\n\ud800", "nodeMode": "runOnceForAllItems"},
         ]:
             try:
                 await broker.run_task("python", settings)
@@ -168,4 +172,5 @@ async def test_settings_of_the_wrong_shape_are_that_tasks_error() -> None:
         "Invalid task settings: expected an object, got an array",
         "Unknown nodeMode: expected a string, got an array",
         "Unknown nodeMode: expected a string, got an object",
+        "Invalid task settings: 'code' is not valid text: surrogates not allowed",
     ]

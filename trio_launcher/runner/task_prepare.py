@@ -64,6 +64,11 @@ def prepare_task(settings: object, policy: SandboxPolicy) -> PreparedTask | dict
         code = compile_user_code(source, mode)
     except SyntaxError as exc:
         return syntax_error(exc)
+    except UnicodeEncodeError as exc:  # a lone surrogate, which JSON's \ud800 escapes can make
+        return {
+            "message": f"Invalid task settings: 'code' is not valid text: {exc.reason}",
+            "description": "",
+        }
     request = {
         "code": source,
         "nodeMode": mode,
