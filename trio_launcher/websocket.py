@@ -9,6 +9,7 @@ message of a batch into one system call.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -32,6 +33,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError
 
+from ._groups import unwrap_lone_exception
 from .mailbox import Mailbox
 
 __all__ = [
@@ -214,28 +216,55 @@ async def connect(
     *,
     headers: Sequence[tuple[str, str]] = (),
     max_message_size: int = 2**32 - 1,
+    handshake_timeout: float = math.inf,
 ) -> AsyncIterator[WebSocketConnection]:
     """Open a ``ws://`` connection for the duration of the block, then close it.
 
     Raises :class:`WebSocketRejected` if the server answers with a status,
-    :class:`OSError` if it cannot be reached.
+    :class:`OSError` if it cannot be reached, breaks the connection or
+    answers with something that is not HTTP during the handshake, and
+    :class:`TimeoutError` (an :class:`OSError`) if the connection and the
+    upgrade take longer than ``handshake_timeout`` seconds.
     """
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    stream = await trio.open_tcp_stream(parts.hostname or "127.0.0.1", parts.port or 80)
-    async with stream:
-        ws = WSConnection(ConnectionType.CLIENT)
-        request = Request(
-            host=parts.netloc,
-            target=target or "/",
-            extra_headers=[(k.encode(), v.encode()) for k, v in headers],
-        )
+    ws = WSConnection(ConnectionType.CLIENT)
+    request = Request(
+        host=parts.netloc,
+        target=target or "/",
+        extra_headers=[(k.encode(), v.encode()) for k, v in headers],
+    )
+    with trio.move_on_after(handshake_timeout) as deadline:
+        stream = await _open_upgraded(parts.hostname or "127.0.0.1", parts.port or 80, ws, request)
+    if deadline.cancelled_caught:
+        raise TimeoutError(f"no answer to the WebSocket upgrade within {handshake_timeout} s")
+    async with stream, _open(stream, ws, max_message_size) as connection:
+        yield connection
+
+
+async def _open_upgraded(
+    host: str, port: int, ws: WSConnection, request: Request
+) -> trio.SocketStream:
+    """A stream the server accepted the upgrade on; :class:`OSError` for any other end."""
+    stream = await trio.open_tcp_stream(host, port)
+    try:
         await stream.send_all(ws.send(request))
         answer = await _next_handshake_event(stream, ws)
-        if isinstance(answer, RejectConnection):
-            raise WebSocketRejected(answer.status_code)
-        async with _open(stream, ws, max_message_size) as connection:
-            yield connection
+    except trio.BrokenResourceError as exc:
+        await trio.aclose_forcefully(stream)
+        raise ConnectionResetError(
+            f"the connection broke during the WebSocket handshake: {exc.__cause__ or exc}"
+        ) from None
+    except RemoteProtocolError as exc:
+        await trio.aclose_forcefully(stream)
+        raise ConnectionError(f"the answer to the WebSocket upgrade is not HTTP: {exc}") from None
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+    if isinstance(answer, RejectConnection):
+        await trio.aclose_forcefully(stream)
+        raise WebSocketRejected(answer.status_code)
+    return stream
 
 
 @asynccontextmanager
@@ -271,14 +300,15 @@ async def _open(
     stream: trio.abc.Stream, ws: WSConnection, max_message_size: int
 ) -> AsyncIterator[WebSocketConnection]:
     connection = WebSocketConnection(stream, ws, max_message_size)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(connection._read)
-        try:
-            yield connection
-        finally:
-            with trio.move_on_after(CLOSE_TIMEOUT), trio.CancelScope(shield=True):
-                await connection.aclose()
-            nursery.cancel_scope.cancel()
+    with unwrap_lone_exception():  # the reader task is ours: raise the owner's error as is
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(connection._read)
+            try:
+                yield connection
+            finally:
+                with trio.move_on_after(CLOSE_TIMEOUT), trio.CancelScope(shield=True):
+                    await connection.aclose()
+                nursery.cancel_scope.cancel()
 
 
 async def _close_quietly(connection: WebSocketConnection, code: int, reason: str) -> None:

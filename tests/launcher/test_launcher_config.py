@@ -117,6 +117,7 @@ def test_the_launcher_environment_is_read(tmp_path: Path) -> None:
             "N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT": "7",
             "N8N_RUNNERS_TASK_TIMEOUT": "120",
             "N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT": "15680",
+            "N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_HOST": "0.0.0.0",
             "N8N_RUNNERS_HEALTH_CHECK_SERVER_HOST": "10.0.0.2",
             "N8N_RUNNERS_GRACEFUL_SHUTDOWN_TIMEOUT": "2.5",
             "N8N_RUNNERS_CONFIG_PATH": str(path),
@@ -128,6 +129,7 @@ def test_the_launcher_environment_is_read(tmp_path: Path) -> None:
     assert config.auto_shutdown_timeout == "7"
     assert config.task_timeout == "120"
     assert config.health_check_port == 15680
+    assert config.health_check_host == "0.0.0.0"
     assert config.runner_health_host == "10.0.0.2"
     assert config.graceful_shutdown_timeout == 2.5
     assert config.env_precedence == "overrides"

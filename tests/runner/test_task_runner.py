@@ -284,6 +284,36 @@ async def test_health_endpoint_answers_while_running(broker: Broker) -> None:
         await runner.stop()
 
 
+async def test_a_health_port_in_use_is_a_config_error_naming_setting_and_port(
+    broker: Broker,
+) -> None:
+    async with task_signal() as holder:
+        port = holder.listener.socket.getsockname()[1]
+        config = runner_config(broker, health_check=HealthCheckConfig(enabled=True, port=port))
+        with pytest.raises(ConfigError) as raised:
+            await run_runner(config)
+    [problem] = raised.value.problems
+    assert problem.startswith("N8N_RUNNERS_HEALTH_CHECK_SERVER_PORT:")
+    assert f"127.0.0.1:{port}" in problem
+    assert "health-check-server-port" in problem
+
+
+async def test_a_runner_process_whose_health_port_is_in_use_exits_2(broker: Broker) -> None:
+    async with task_signal() as holder:
+        env = {
+            "PATH": os.environ["PATH"],
+            "N8N_RUNNERS_GRANT_TOKEN": broker.issue_grant_token(),
+            "N8N_RUNNERS_TASK_BROKER_URI": broker.url,
+            "N8N_RUNNERS_HEALTH_CHECK_SERVER_ENABLED": "true",
+            "N8N_RUNNERS_HEALTH_CHECK_SERVER_PORT": str(holder.listener.socket.getsockname()[1]),
+        }
+        done = await trio.run_process(
+            [sys.executable, "-m", "trio_launcher.runner"], env=env, capture_stderr=True,
+            check=False,
+        )  # fmt: skip
+    assert done.returncode == EXIT_CONFIG
+
+
 async def test_auto_shutdown_without_handler_is_a_config_error(broker: Broker) -> None:
     with pytest.raises(NoIdleTimeoutHandlerError):
         await TaskRunner(runner_config(broker, auto_shutdown_timeout=5)).start()

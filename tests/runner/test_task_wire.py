@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trio_launcher.runner.task_wire import encode_reply, to_json
+from trio_launcher.runner.task_wire import NOT_JSON_DESCRIPTION, encode_reply, to_json
 
 VALUES: list[Any] = [
     {},
     {"result": [], "print_args": []},
     {"text": 'naïve ☃ \u2028 \x00 "quoted" \\', "emoji": "\U0001f600"},
-    {"numbers": [0, -1, 2**70, 1.5, 1e300, -0.0, math.inf, -math.inf, math.nan]},
+    {"numbers": [0, -1, 2**70, 1.5, 1e300, -0.0]},
     {"flags": [True, False, None], "nested": {"a": [{"b": ({"c": 1},)}]}},
     {1: "int key", 2.5: "float key", False: "bool key", None: "null key"},
     {"date": datetime.date(2024, 1, 2), "function": print, "set": {1}},
@@ -31,6 +31,11 @@ def test_replies_are_encoded_exactly_like_json_dumps(value: dict[str, Any]) -> N
     assert encode_reply(value) == expected
 
 
+def test_printed_values_keep_nan_and_infinity_as_json_dumps_does() -> None:
+    value = {"numbers": [math.inf, -math.inf, math.nan]}
+    assert to_json(value) == json.dumps(value, default=str, ensure_ascii=False)
+
+
 def test_a_reply_that_cannot_be_encoded_becomes_an_error() -> None:
     loop: list[Any] = []
     loop.append(loop)
@@ -38,10 +43,18 @@ def test_a_reply_that_cannot_be_encoded_becomes_an_error() -> None:
     assert reply == {
         "error": {
             "message": "Task result could not be serialised: Circular reference detected",
-            "description": "",
+            "description": NOT_JSON_DESCRIPTION,
         },
         "print_args": [["'x'"]],
     }
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+def test_a_result_holding_nan_or_infinity_becomes_an_error(number: float) -> None:
+    reply = json.loads(encode_reply({"result": [{"json": {"x": number}}], "print_args": []}))
+    assert reply["error"]["message"] == (
+        "Task result could not be serialised: Out of range float values are not JSON compliant"
+    )
 
 
 def test_the_encoder_can_be_used_again_after_a_failure() -> None:

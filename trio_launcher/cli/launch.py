@@ -20,9 +20,10 @@ def run(args: argparse.Namespace) -> int:
 
     import trio
 
+    from .._groups import unwrap_lone_exception
     from ..commands import setup_logging, wait_for_stop_signal
     from ..envconfig import ConfigError
-    from ..launcher import load_launcher_config, run_launcher
+    from ..launcher import Launcher, load_launcher_config, run_launcher
     from ..launcher.config import raise_for_paths
     from ..prctl import set_dumpable
 
@@ -36,14 +37,23 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 1
 
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(run_launcher, config)
-            types = ", ".join(spec.runner_type for spec in config.runners)
-            log.info("launcher ready for %s, broker %s", types, config.task_broker_uri)
-            await wait_for_stop_signal()
-            log.info("stop signal received: stopping runners")
-            nursery.cancel_scope.cancel()
+    async def announce_ready(launcher: Launcher) -> None:
+        await launcher.wait_until_ready()
+        types = ", ".join(spec.runner_type for spec in config.runners)
+        log.info("launcher ready for %s, broker %s", types, config.task_broker_uri)
 
-    trio.run(main)
+    async def main() -> None:
+        with unwrap_lone_exception():
+            async with trio.open_nursery() as nursery:
+                launcher = await nursery.start(run_launcher, config)
+                nursery.start_soon(announce_ready, launcher)
+                await wait_for_stop_signal()
+                log.info("stop signal received: stopping runners")
+                nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    except ConfigError as exc:  # e.g. the health port is in use
+        log.error("%s", exc)
+        return 1
     return 0

@@ -14,6 +14,8 @@ from .errors import AuthenticationFailed, BrokerUnavailable, HandshakeFailed
 __all__ = ["fetch_grant_token", "handshake", "wait_for_broker"]
 
 HTTP_TIMEOUT = 5.0
+#: How long connecting and the WebSocket upgrade may take.
+HANDSHAKE_TIMEOUT = 10.0
 
 
 async def wait_for_broker(http: httpx.AsyncClient, base_url: str) -> None:
@@ -59,7 +61,9 @@ async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
     headers = [("Authorization", f"Bearer {grant_token}")]
     machine = LauncherHandshake(task_type)
     try:
-        async with websocket.connect(url, headers=headers) as ws:
+        async with websocket.connect(
+            url, headers=headers, handshake_timeout=HANDSHAKE_TIMEOUT
+        ) as ws:
             while not machine.done:
                 for message in machine.receive(decode(await ws.get_message())):
                     await ws.send_message(encode(message))
@@ -72,7 +76,8 @@ async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
             f"the broker refused the WebSocket (HTTP {exc.status_code})"
         ) from None
     except websocket.WebSocketClosed as exc:
-        raise BrokerUnavailable(f"the broker closed the connection ({exc.reason})") from None
+        closed = f"{exc.reason.code} {exc.reason.reason}".rstrip()
+        raise BrokerUnavailable(f"the broker closed the connection ({closed})") from None
     except (OSError, trio.BrokenResourceError) as exc:
         raise BrokerUnavailable(f"cannot open a WebSocket to {netloc}: {exc!r}") from None
     except (RemoteProtocolError, LocalProtocolError) as exc:

@@ -84,6 +84,7 @@ class LauncherConfig:
     auto_shutdown_timeout: str = "15"
     task_timeout: str = "60"
     health_check_port: int = 5680
+    health_check_host: str = "127.0.0.1"
     runner_health_host: str = "127.0.0.1"
     graceful_shutdown_timeout: float = 30.0
     env_precedence: str = "overrides"
@@ -125,6 +126,7 @@ def load_launcher_config(
         health_check_port=env.integer(
             "N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT", 5680, minimum=0, maximum=65535
         ),
+        health_check_host=env.string("N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_HOST", "127.0.0.1"),
         runner_health_host=env.string("N8N_RUNNERS_HEALTH_CHECK_SERVER_HOST", "127.0.0.1"),
         graceful_shutdown_timeout=env.number(
             "N8N_RUNNERS_GRACEFUL_SHUTDOWN_TIMEOUT", 30.0, minimum=0.0

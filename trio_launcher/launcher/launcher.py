@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import errno
 import logging
 from collections.abc import Mapping
 
 import attrs
 import trio
 
+from .._groups import unwrap_lone_exception
+from ..envconfig import ConfigError
 from ..httpserver import Request, Response, serve_http_connection
 from ..process import Backoff
 from .config import LauncherConfig
@@ -26,9 +29,15 @@ class LauncherStatistics:
 
     runners: Mapping[str, RunnerTypeStatus]
 
+    @property
+    def ready(self) -> bool:
+        """Whether, for every runner type, the broker answers and accepted the auth token."""
+        return all(status.broker_ready for status in self.runners.values())
+
     def as_json(self) -> dict[str, object]:
-        """``{"status": "ok", "runners": {type: {...}}}``, as ``GET /healthz`` serves it."""
-        return {"status": "ok", "runners": {t: s.as_json() for t, s in self.runners.items()}}
+        """``{"status": "ok", "ready": .., "runners": {type: {...}}}``, as ``GET /healthz``."""
+        runners = {t: s.as_json() for t, s in self.runners.items()}
+        return {"status": "ok", "ready": self.ready, "runners": runners}
 
 
 class Launcher:
@@ -36,7 +45,7 @@ class Launcher:
 
     def __init__(self, loops: Mapping[str, RunnerTypeLoop]) -> None:
         self._loops = loops
-        #: The port of the health endpoint, or None if it could not listen.
+        #: The port of the health endpoint once it listens (it may be OS-assigned).
         self.health_port: int | None = None
 
     def statistics(self) -> LauncherStatistics:
@@ -46,6 +55,12 @@ class Launcher:
     async def wait_for_phase(self, runner_type: str, phase: Phase) -> RunnerTypeStatus:
         """Return once ``runner_type``'s loop is in ``phase``."""
         return await self._loops[runner_type].wait_for_phase(phase)
+
+    async def wait_until_ready(self) -> None:
+        """Return once the broker answers and accepted the auth token for every runner type."""
+        while not self.statistics().ready:  # one may lose it while we wait for another
+            for loop in self._loops.values():
+                await loop.wait_until_broker_ready()
 
     async def wait_for_change(self, runner_type: str) -> RunnerTypeStatus:
         """Return the status of ``runner_type``'s loop after its next phase change."""
@@ -58,20 +73,29 @@ class Launcher:
             return Response.json(405, {"message": "Method Not Allowed"})
         return Response.json(200, self.statistics().as_json())
 
-    async def serve_health(self, port: int, *, task_status: trio.TaskStatus[None]) -> None:
-        """Serve ``GET /healthz``; like n8n's launcher, go on without it if the port is busy."""
+    async def serve_health(
+        self, host: str, port: int, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        """Serve ``GET /healthz``; :class:`ConfigError` naming the setting if it cannot listen."""
         try:
-            listeners = await trio.open_tcp_listeners(port)
+            listeners = await trio.open_tcp_listeners(port, host=host)
         except OSError as exc:
-            log.error("launcher health endpoint cannot listen on port %d: %s", port, exc)
-            task_status.started()
-            return
+            raise ConfigError([_cannot_listen(host, port, exc)]) from None
         self.health_port = listeners[0].socket.getsockname()[1]
         task_status.started()
         await trio.serve_listeners(self._serve_connection, listeners)
 
     async def _serve_connection(self, stream: trio.SocketStream) -> None:
         await serve_http_connection(stream, self._on_request, max_body=64 * 1024)
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+    return (
+        f"N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT: the launcher's health endpoint cannot "
+        f"listen on {host}:{port}: {why}; another process (another launcher?) may hold "
+        "it: choose a free port"
+    )
 
 
 async def run_launcher(
@@ -87,7 +111,8 @@ async def run_launcher(
     One loop per runner type in ``config.runners``, each posing as a runner
     until the broker has a task of its type, then starting the real runner and
     waiting for it to exit. ``task_status.started(launcher)`` once the health
-    endpoint listens. Cancelling stops every runner's process group (TERM,
+    endpoint listens (:class:`ConfigError`, naming the setting, if it cannot).
+    Cancelling stops every runner's process group (TERM,
     grace, KILL) before returning. ``backoff`` is the retry policy: each
     runner type backs off on its own copy of it, so one type's failures
     never delay (or reset) another's retries.
@@ -99,9 +124,12 @@ async def run_launcher(
         for spec in config.runners
     }
     launcher = Launcher(loops)
-    async with trio.open_nursery() as nursery:
-        if serve_health:
-            await nursery.start(launcher.serve_health, config.health_check_port)
-        for loop in loops.values():
-            nursery.start_soon(loop.run)
-        task_status.started(launcher)
+    with unwrap_lone_exception():
+        async with trio.open_nursery() as nursery:
+            if serve_health:
+                await nursery.start(
+                    launcher.serve_health, config.health_check_host, config.health_check_port
+                )
+            for loop in loops.values():
+                nursery.start_soon(loop.run)
+            task_status.started(launcher)

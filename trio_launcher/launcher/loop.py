@@ -19,7 +19,7 @@ from ..process import Backoff, ChildProcess, ExitStatus
 from .broker_client import fetch_grant_token, handshake, wait_for_broker
 from .config import LauncherConfig, RunnerSpec
 from .environment import runner_environment
-from .errors import LauncherError
+from .errors import LauncherError, RunnerStartFailed
 from .runner_child import HealthProbe, run_runner
 
 __all__ = ["Phase", "RunnerTypeLoop", "RunnerTypeStatus"]
@@ -50,6 +50,8 @@ class RunnerTypeStatus:
     retry_in: float | None = None
     launches: int = 0
     last_exit: str | None = None
+    #: The broker answered and accepted the auth token, and has not failed since.
+    broker_ready: bool = False
 
     def as_json(self) -> dict[str, object]:
         """The snapshot as a JSON-ready dict."""
@@ -79,6 +81,12 @@ class RunnerTypeLoop:
             await self._changed.wait()
         return self.status
 
+    async def wait_until_broker_ready(self) -> RunnerTypeStatus:
+        """Return the status once the broker has accepted the auth token (now, if it has)."""
+        while not self.status.broker_ready:
+            await self._changed.wait()
+        return self.status
+
     async def wait_for_change(self) -> RunnerTypeStatus:
         """Return the status after the loop's next phase change."""
         await self._changed.wait()
@@ -91,7 +99,14 @@ class RunnerTypeLoop:
                 try:
                     exit_status = await self._one_cycle(http)
                 except LauncherError as exc:
+                    if not isinstance(exc, RunnerStartFailed):
+                        self.status = attrs.evolve(self.status, broker_ready=False)
                     await self._back_off(str(exc))
+                    continue
+                except Exception as exc:  # a bug must not end the launcher either
+                    log.exception("[launcher:%s] unexpected failure", self._type)
+                    self.status = attrs.evolve(self.status, broker_ready=False)
+                    await self._back_off(f"unexpected failure: {exc!r}")
                     continue
                 self._log_recovered()
                 if exit_status.ok:
@@ -103,6 +118,7 @@ class RunnerTypeLoop:
         self._enter(Phase.WAITING_FOR_BROKER)
         await wait_for_broker(http, self._base_url)
         grant = await fetch_grant_token(http, self._base_url, self._config.auth_token)
+        self.status = attrs.evolve(self.status, broker_ready=True)
         self._enter(Phase.HANDSHAKING)
         task_id = await handshake(self._config.broker_netloc, self._spec.runner_type, grant)
         log.info("[launcher:%s] task %s is waiting; starting the runner", self._type, task_id)

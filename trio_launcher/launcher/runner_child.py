@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from functools import partial
+from typing import Final
 
 import attrs
 import httpx
@@ -45,9 +46,11 @@ async def run_runner(
     Cancellation stops the runner's whole process group before returning.
     """
     prefix = f"[runner:{spec.runner_type}]"
+    levels = OutputLevels()
 
     def log_line(stream: str, line: str) -> None:
-        log.info("%s %s", prefix, line)
+        level, message = levels.of(stream, line)
+        log.log(level, "%s %s", prefix, message)
 
     command = [spec.command, *spec.args]
     with unwrap_lone_exception():
@@ -70,6 +73,42 @@ async def run_runner(
             status = await child.wait()
             nursery.cancel_scope.cancel()
     return status
+
+
+class OutputLevels:
+    """The log level of each output line of a runner.
+
+    A line that starts with a level name (``ERROR ...``, as our runner writes
+    when piped) is logged at that level without it; an indented line goes on
+    the record before it (a traceback, a list of problems) and keeps its
+    level; any other line is INFO on stdout and ERROR on stderr, as n8n's
+    launcher logs stderr.
+    """
+
+    NAMES: Final = {
+        "DEBUG": logging.DEBUG,
+        "INFO": logging.INFO,
+        "WARNING": logging.WARNING,
+        "WARN": logging.WARNING,
+        "ERROR": logging.ERROR,
+        "CRITICAL": logging.CRITICAL,
+    }
+    STREAMS: Final = {"stdout": logging.INFO, "stderr": logging.ERROR}
+
+    def __init__(self) -> None:
+        self._last = dict(self.STREAMS)
+
+    def of(self, stream: str, line: str) -> tuple[int, str]:
+        """``(level, message)`` for one line of ``stream``."""
+        name, _, rest = line.partition(" ")
+        level = self.NAMES.get(name)
+        if level is not None:
+            self._last[stream] = level
+            return level, rest
+        if line[:1].isspace():
+            return self._last[stream], line
+        self._last[stream] = self.STREAMS[stream]
+        return self._last[stream], line
 
 
 async def _watch_health(child: ChildProcess, spec: RunnerSpec, probe: HealthProbe) -> None:

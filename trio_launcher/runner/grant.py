@@ -28,7 +28,10 @@ async def fetch_grant_token(config: RunnerConfig) -> str:
         raise AuthenticationRefused("N8N_RUNNERS_AUTH_TOKEN", response.status_code)
     if response.status_code != 200:
         raise ConnectionError(f"grant token request answered HTTP {response.status_code}")
-    token = response.json()["data"]["token"]
+    try:
+        token = response.json()["data"]["token"]
+    except (ValueError, LookupError, TypeError):
+        token = None
     if not isinstance(token, str):
-        raise ValueError("the broker's grant token answer has no data.token string")
+        raise ConnectionError("the broker's grant token answer has no data.token string")
     return token

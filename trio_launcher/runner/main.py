@@ -36,7 +36,7 @@ def main() -> int:
     try:
         config = RunnerConfig.from_env()
     except ConfigError as exc:
-        setup_logging()
+        setup_logging(bare_when_piped=True)
         log.error("%s", exc)
         return EXIT_CONFIG
     setup_logging(config.log_level, bare_when_piped=True)

@@ -43,10 +43,16 @@ class PreparedTask:
         return bool(self.request["continueOnFail"])
 
 
-def prepare_task(
-    settings: Mapping[str, Any], policy: SandboxPolicy
-) -> PreparedTask | dict[str, Any]:
-    """Validate, check and compile; return the task or an n8n error payload."""
+def prepare_task(settings: object, policy: SandboxPolicy) -> PreparedTask | dict[str, Any]:
+    """Validate, check and compile; return the task or an n8n error payload.
+
+    *settings* is whatever the broker forwarded: any JSON value.
+    """
+    if not isinstance(settings, Mapping):
+        return {
+            "message": f"Invalid task settings: expected an object, got {_json_type(settings)}",
+            "description": "",
+        }
     problem = _settings_problem(settings)
     if problem is not None:
         return {"message": problem}
@@ -58,6 +64,11 @@ def prepare_task(
         code = compile_user_code(source, mode)
     except SyntaxError as exc:
         return syntax_error(exc)
+    except UnicodeEncodeError as exc:  # a lone surrogate, which JSON's \ud800 escapes can make
+        return {
+            "message": f"Invalid task settings: 'code' is not valid text: {exc.reason}",
+            "description": "",
+        }
     request = {
         "code": source,
         "nodeMode": mode,
@@ -69,13 +80,31 @@ def prepare_task(
 
 
 def _settings_problem(settings: Mapping[str, Any]) -> str | None:
-    if settings.get("nodeMode") not in FILENAMES:
-        return f"Unknown nodeMode: {settings.get('nodeMode')}"
+    mode = settings.get("nodeMode")
+    if not isinstance(mode, str):
+        return f"Unknown nodeMode: expected a string, got {_json_type(mode)}"
+    if mode not in FILENAMES:
+        return f"Unknown nodeMode: {mode[:100]}"
     if not isinstance(settings.get("code"), str):
         return "Invalid task settings: 'code' must be a string"
     if not isinstance(settings.get("items") or [], list):
         return "Invalid task settings: 'items' must be a list"
     return None
+
+
+def _json_type(value: object) -> str:
+    """``a string``, ``an array``...: how the JSON value would be called in JavaScript."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
 
 
 @functools.lru_cache(maxsize=COMPILE_CACHE_SIZE)

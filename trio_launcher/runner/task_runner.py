@@ -19,8 +19,9 @@ from .. import websocket
 from .._groups import unwrap_lone_exception
 from ..envconfig import ConfigError
 from ..mailbox import Mailbox
-from ..protocol import RemoteProtocolError, decode, encode
+from ..protocol import LocalProtocolError, Message, RemoteProtocolError, decode, encode
 from ..protocol.ids import alphanumeric_id
+from ..protocol.messages import RunnerTaskError
 from ..protocol.reasons import CLOSE_NORMAL
 from ..protocol.runner import (
     CancelTask,
@@ -56,6 +57,17 @@ STOPPED_ERROR = {
     "description": "The task ran past N8N_RUNNERS_GRACEFUL_SHUTDOWN_TIMEOUT after the runner "
     "was asked to stop.",
 }
+INTERNAL_ERROR = {
+    "message": "Task failed inside the runner",
+    "description": "The runner's log says why; the runner goes on with other tasks.",
+}
+UNSENDABLE_RESULT_ERROR = {
+    "message": "Task result could not be sent: it is not JSON",
+    "description": "Return only JSON values: NaN and Infinity cannot be sent "
+    "(use None or a string instead).",
+}
+#: How long connecting and the WebSocket upgrade may take (as n8n's Python runner).
+HANDSHAKE_TIMEOUT = 10.0
 #: How long a stop waits for killed tasks to report before closing the socket.
 KILL_REPORT_TIMEOUT = 2.0
 
@@ -93,6 +105,8 @@ class TaskRunner:
         #: Frames for the writer, in order, then how to close.
         self._outbox: Mailbox[str | websocket.CloseReason] | None = None
         self._drained = False
+        #: The scope of a connection attempt until the broker accepts it.
+        self._connecting: trio.CancelScope | None = None
 
     # --- public API ----------------------------------------------------------------
 
@@ -125,13 +139,14 @@ class TaskRunner:
 
     async def _serve_until_stopped(self) -> None:
         # The worker starts while we connect and register: the first offer
-        # does not wait for it, only the first task does.
+        # does not wait for it, only the first task does. A health port in use
+        # is a configuration error found before the worker starts.
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._keep_executor)
             if self.config.health_check.enabled:
                 from .health import serve_health
 
                 self.health_port = await nursery.start(serve_health, self)
+            nursery.start_soon(self._keep_executor)
             await self._connection_loop()
             nursery.cancel_scope.cancel()
 
@@ -156,6 +171,8 @@ class TaskRunner:
         Returns once :meth:`start` has returned.
         """
         self._stop_requested.set()
+        if self._connecting is not None:
+            self._connecting.cancel()
         if self._machine is not None:
             self._machine.stop_offering()
         await self._stopped.wait()
@@ -177,23 +194,15 @@ class TaskRunner:
 
     async def _connection_loop(self) -> None:
         while not self._stop_requested.is_set():
-            url = f"{self.config.websocket_url}?id={self.runner_id}"
             try:
-                token = self._grant_token or await self._fetch_grant_token()
-                async with websocket.connect(
-                    url,
-                    headers=[("Authorization", f"Bearer {token}")],
-                    max_message_size=self.config.max_payload,
-                ) as ws:
-                    self._grant_token = ""  # the upgrade used it up
-                    await self._serve(ws)
+                await self._connect_and_serve()
             except websocket.WebSocketRejected as exc:
                 if exc.status_code in (401, 403):
                     raise AuthenticationRefused(
                         "N8N_RUNNERS_GRANT_TOKEN", exc.status_code
                     ) from None
                 log.warning("broker refused the connection: HTTP %s", exc.status_code)
-            except OSError as exc:
+            except OSError as exc:  # TimeoutError and ConnectionError included
                 log.warning(
                     "cannot connect to the broker at %s: %s", self.config.broker_netloc, exc
                 )
@@ -206,6 +215,25 @@ class TaskRunner:
                 )
             with trio.move_on_after(self.config.reconnect_delay):
                 await self._stop_requested.wait()
+
+    async def _connect_and_serve(self) -> None:
+        """One connection; a stop before it is up abandons it at once."""
+        url = f"{self.config.websocket_url}?id={self.runner_id}"
+        with trio.CancelScope() as connecting:
+            self._connecting = connecting
+            if self._stop_requested.is_set():
+                connecting.cancel()
+            token = self._grant_token or await self._fetch_grant_token()
+            async with websocket.connect(
+                url,
+                headers=[("Authorization", f"Bearer {token}")],
+                max_message_size=self.config.max_payload,
+                handshake_timeout=HANDSHAKE_TIMEOUT,
+            ) as ws:
+                self._connecting = None  # from here on a stop is graceful
+                self._grant_token = ""  # the upgrade used it up
+                await self._serve(ws)
+        self._connecting = None
 
     async def _fetch_grant_token(self) -> str:
         from .grant import fetch_grant_token
@@ -289,23 +317,48 @@ class TaskRunner:
         machine = self._machine
         outcome = None
         with scope:
-            executor = await self._wait_for_executor()
-            outcome = await executor.run(settings, timeout=self.config.task_timeout)
+            outcome = await self._execute(task_id, settings)
         del self._task_scopes[task_id]
         if outcome is None:  # killed: by a broker cancel (nothing is sent then) or a stop
             error = STOPPED_ERROR if self._stop_requested.is_set() else CANCELLED_ERROR
             continue_on_fail = isinstance(settings, dict) and settings.get("continueOnFail") is True
             outcome = TaskOutcome.failure(error, continue_on_fail=continue_on_fail)
-        for args in outcome.print_args:
-            self._send([machine.rpc(task_id, "logNodeOutput", args)])
-        if outcome.ok:
-            self._send(machine.task_done(task_id, {"result": outcome.result}))
-        else:
-            self._send(machine.task_failed(task_id, outcome.error))
+        self._report(machine, task_id, outcome)
         self._send(machine.offers_due(trio.current_time()))  # the freed slot, in the same write
         self._touch()
         self._wake_ticker()
         self._task_finished.set()
+
+    async def _execute(self, task_id: str, settings: Any) -> TaskOutcome:
+        """The task's outcome; a failure of the runner itself fails only this task."""
+        executor = await self._wait_for_executor()
+        try:
+            return await executor.run(settings, timeout=self.config.task_timeout)
+        except Exception:
+            log.exception("task %s: the runner failed to run it", task_id)
+            return TaskOutcome(error=INTERNAL_ERROR)
+
+    def _report(self, machine: RunnerConnection, task_id: str, outcome: TaskOutcome) -> None:
+        """Send the task's prints, then its result; a result JSON cannot carry is its error."""
+        try:
+            prints = [machine.rpc(task_id, "logNodeOutput", args) for args in outcome.print_args]
+            if outcome.ok:
+                ending = machine.task_done(task_id, {"result": outcome.result})
+            else:
+                ending = machine.task_failed(task_id, outcome.error)
+        except LocalProtocolError as exc:  # the connection closed as the task finished
+            log.warning("task %s: result not sent: %s", task_id, exc)
+            return
+        frames = [frame for frame in map(_encode_or_none, prints) if frame is not None]
+        for message in ending:
+            frame = _encode_or_none(message)
+            if frame is None:
+                error = {**UNSENDABLE_RESULT_ERROR}
+                frame = encode(RunnerTaskError(task_id=task_id, error=error))
+            frames.append(frame)
+        if self._outbox is not None:
+            for frame in frames:
+                self._outbox.put(frame)
 
     def _cancel_all_tasks(self) -> None:
         for scope in self._task_scopes.values():
@@ -374,6 +427,14 @@ class TaskRunner:
     async def _task_done_wait(self) -> None:
         self._task_finished = trio.Event()
         await self._task_finished.wait()
+
+
+def _encode_or_none(message: Message) -> str | None:
+    try:
+        return encode(message)
+    except LocalProtocolError as exc:
+        log.warning("%s", exc)
+        return None
 
 
 async def run_runner(

@@ -5,7 +5,9 @@ in n8n's child-to-parent pipe.  The runner sends one frame, the marshalled
 ``(request, code)`` pair: the request holds only JSON values, which
 :mod:`marshal` reads in C with no Python code running, in the same
 interpreter that wrote them.  The task answers with one JSON frame, written
-with ``default=str`` and ``ensure_ascii=False`` like n8n.
+with ``default=str`` and ``ensure_ascii=False`` like n8n, and without NaN or
+Infinity, which the broker's JSON cannot carry: a result holding one is the
+task's error.
 """
 
 from __future__ import annotations
@@ -47,26 +49,33 @@ def _recv_exactly(sock: socket, size: int) -> bytearray:
     return buffer
 
 
+#: The description of a result that is not JSON: what the user can change.
+NOT_JSON_DESCRIPTION = (
+    "Return only JSON values: NaN, Infinity and lists or dicts that contain themselves "
+    "cannot be sent (use None or a string instead)."
+)
+
+
 def encode_reply(reply: dict[str, Any]) -> bytes:
-    """Serialise a task reply as n8n does; unencodable results become an error."""
+    """Serialise a task reply as n8n does; a result that is not JSON becomes an error."""
     try:
-        text = to_json(reply)
+        text = to_json(reply, allow_nan=False)
     except (TypeError, ValueError, RecursionError, MemoryError) as exc:
         failure = {
             "message": f"Task result could not be serialised: {exc}",
-            "description": "",
+            "description": NOT_JSON_DESCRIPTION,
         }
         text = to_json({"error": failure, "print_args": reply.get("print_args", [])})
     return text.encode("utf-8", "replace")
 
 
-def to_json(value: Any) -> str:
+def to_json(value: Any, *, allow_nan: bool = True) -> str:
     """``json.dumps(value, default=str, ensure_ascii=False)``, minus its Python layers.
 
     :meth:`json.JSONEncoder.encode` comes down to this call of the C encoder
     (with a fresh ``markers`` dict for the circular-reference check);
     calling it directly runs no Python code in :mod:`json`.  Replies and
-    printed values both go through it.
+    printed values both go through it; replies with ``allow_nan=False``.
     """
-    encoder = make_encoder({}, str, encode_basestring, None, ": ", ", ", False, False, True)
+    encoder = make_encoder({}, str, encode_basestring, None, ": ", ", ", False, False, allow_nan)
     return "".join(encoder(value, 0))
