@@ -1,0 +1,153 @@
+"""Children of run_child die with their owner: parent-death signal, cgroup, stale trees."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import pytest
+import trio
+from process_helpers import HANG_GUARD, Output, marked_processes, new_marker, python
+
+from trio_launcher.process import run_child
+from trio_launcher.process.owned import child_cgroups
+
+#: A child with two grandchildren, one in its process group, one in a session of its own.
+FAMILY = python(
+    """
+    import os, subprocess, sys, time
+    code = "import signal\\nwhile True: signal.pause()"
+    kept = subprocess.Popen([sys.executable, "-c", code])
+    escaped = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    os.write(1, f"grandchildren {kept.pid} {escaped.pid}\\n".encode())
+    while True:
+        time.sleep(3600)
+    """
+)
+
+#: An owner: runs FAMILY with run_child and prints every line it outputs.
+OWNER = python(
+    f"""
+    import trio
+    from functools import partial
+    from trio_launcher.process import run_child
+
+    def show(stream, line):
+        print(line, flush=True)
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            child = await nursery.start(partial(run_child, {FAMILY!r}, on_output=show))
+            print(f"child {{child.pid}}", flush=True)
+
+    trio.run(main)
+    """
+)
+
+
+def cgroups_usable() -> bool:
+    return child_cgroups().tree is not None
+
+
+@contextmanager
+def pidfds(pids: list[int]) -> Iterator[list[int]]:
+    fds = [os.pidfd_open(pid) for pid in pids]
+    try:
+        yield fds
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+async def wait_all(fds: list[int]) -> None:
+    for fd in fds:
+        await trio.lowlevel.wait_readable(fd)
+
+
+class Lines:
+    """Lines of a process's stdout, read as they come."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self._stream = stream
+        self._buffer = b""
+
+    async def collect(self, *prefixes: str) -> dict[str, list[int]]:
+        """The numbers on the first line starting with each of ``prefixes``."""
+        found: dict[str, list[int]] = {}
+        while len(found) < len(prefixes):
+            while b"\n" not in self._buffer:
+                data = await self._stream.receive_some()
+                assert data, "the owner ended its output early"
+                self._buffer += data
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            words = line.decode().split()
+            if words and words[0] in prefixes:
+                found[words[0]] = [int(word) for word in words[1:]]
+        return found
+
+
+@asynccontextmanager
+async def owner_with_family(env: dict[str, str]) -> AsyncIterator[tuple[trio.Process, list[int]]]:
+    """The OWNER running, and the pids of its child and the child's two grandchildren."""
+    owner = await trio.lowlevel.open_process(OWNER, stdout=subprocess.PIPE, env=env)
+    try:
+        assert owner.stdout is not None
+        lines = Lines(owner.stdout)
+        found = await lines.collect("child", "grandchildren")
+        yield owner, found["child"] + found["grandchildren"]
+    finally:
+        owner.kill()
+        await owner.wait()
+
+
+async def test_sigkill_of_the_owner_kills_the_child_and_the_next_start_its_family() -> None:
+    usable = cgroups_usable()  # before the owner starts: this process is not "the next start"
+    name, marker = new_marker()
+    env = {**os.environ, name: marker}
+    with trio.fail_after(HANG_GUARD):
+        async with owner_with_family(env) as (owner, pids):
+            with pidfds(pids) as (child, kept, escaped):
+                os.kill(owner.pid, signal.SIGKILL)
+                await owner.wait()
+                await trio.lowlevel.wait_readable(child)  # the parent-death signal
+                if not usable:
+                    os.kill(pids[1], signal.SIGKILL)
+                    os.kill(pids[2], signal.SIGKILL)
+                    pytest.skip("no cgroup v2 here: grandchildren are not tied to the owner")
+                # The next owner to start removes the dead owner's subtree, family and all.
+                started = await trio.run_process(
+                    [
+                        sys.executable,
+                        "-c",
+                        "from trio_launcher.process.owned import *; "
+                        "print(child_cgroups().stale_removed)",
+                    ],
+                    capture_stdout=True,
+                )
+                await wait_all([kept, escaped])
+    assert int(started.stdout) >= 1
+    assert marked_processes(marker) == []
+
+
+async def test_a_child_that_left_its_group_dies_with_its_cgroup() -> None:
+    if not cgroups_usable():
+        pytest.skip("no cgroup v2 here")
+    output = Output()
+    command = python(
+        """
+        import os, subprocess, sys
+        code = "import signal\\nwhile True: signal.pause()"
+        escaped = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+        os.write(1, f"escaped {escaped.pid}\\n".encode())
+        """
+    )
+    name, marker = new_marker()
+    with trio.fail_after(HANG_GUARD):
+        status = await run_child(command, env={**os.environ, name: marker}, on_output=output)
+    assert status.ok
+    assert output.find("escaped") is not None
+    assert marked_processes(marker) == []  # gone before run_child returned
