@@ -15,16 +15,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Launch until SIGTERM/SIGINT, then stop every runner's process group; exit 0."""
+    """Launch until SIGTERM, SIGINT or SIGHUP, then stop every runner; exit 0.
+
+    SIGHUP is a stop like SIGTERM (the launcher's settings come from its
+    environment, which a running process cannot re-read).
+    """
     import logging
+    import signal
 
     import trio
 
-    from ..commands import setup_logging, wait_for_stop_signal
+    from ..commands import setup_logging
     from ..envconfig import ConfigError
     from ..launcher import load_launcher_config, run_launcher
     from ..launcher.config import raise_for_paths
     from ..prctl import set_dumpable
+    from ..process.owned import child_cgroups
 
     set_dumpable(False)  # the auth token is in our environment: no /proc/PID/environ
     setup_logging()
@@ -35,15 +41,19 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 1
+    log.info("%s", child_cgroups().describe())
 
     async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(run_launcher, config)
-            types = ", ".join(spec.runner_type for spec in config.runners)
-            log.info("launcher ready for %s, broker %s", types, config.task_broker_uri)
-            await wait_for_stop_signal()
-            log.info("stop signal received: stopping runners")
-            nursery.cancel_scope.cancel()
+        # Open before the first runner starts: no stop signal can kill us half way.
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(run_launcher, config)
+                types = ", ".join(spec.runner_type for spec in config.runners)
+                log.info("launcher ready for %s, broker %s", types, config.task_broker_uri)
+                async for signum in signals:
+                    log.info("%s: stopping runners", signal.Signals(signum).name)
+                    break
+                nursery.cancel_scope.cancel()
 
     trio.run(main)
     return 0
