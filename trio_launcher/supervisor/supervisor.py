@@ -114,8 +114,11 @@ class Supervisor:
         return self.status()
 
     async def stop_all(self) -> list[PluginStatus]:
-        """Stop every active plugin, last started first."""
-        for plugin in sorted(self._active(), key=lambda p: p.launch_order, reverse=True):
+        """Cancel every pending restart, then stop every active plugin, last started first."""
+        active = sorted(self._active(), key=lambda p: p.launch_order, reverse=True)
+        for plugin in active:
+            plugin.cancel_restarts()
+        for plugin in active:
             await plugin.stop()
         return self.status()
 
