@@ -151,3 +151,21 @@ async def test_a_child_that_left_its_group_dies_with_its_cgroup() -> None:
     assert status.ok
     assert output.find("escaped") is not None
     assert marked_processes(marker) == []  # gone before run_child returned
+
+
+@pytest.mark.parametrize("own_cgroup", [True, False])
+async def test_the_child_runs_in_its_own_cgroup_unless_told_not_to(own_cgroup: bool) -> None:
+    owned = child_cgroups()
+    if owned.tree is None:
+        pytest.skip("no cgroup v2 here")
+    output = Output()
+    code = "import sys; sys.stdout.write(open('/proc/self/cgroup').read())"
+    with trio.fail_after(HANG_GUARD):
+        await run_child(python(code), on_output=output, own_cgroup=own_cgroup)
+    (line,) = [line for line in output.of("stdout") if line.startswith("0::")]
+    ours = await trio.Path("/proc/self/cgroup").read_text()
+    own = next(line for line in ours.splitlines() if line.startswith("0::"))
+    if own_cgroup:
+        assert line.startswith(own.rstrip("/") + "/" + os.path.basename(owned.tree.path) + "/")
+    else:
+        assert line == own

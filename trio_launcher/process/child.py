@@ -254,9 +254,10 @@ async def _spawn(
     command: Sequence[str],
     env: Mapping[str, str] | None,
     cwd: str | os.PathLike[str] | None,
+    own_cgroup: bool,
 ) -> tuple[subprocess.Popen[bytes], Cgroup | None, int, int]:
     """Start ``command`` in a new session; return it, its cgroup and its stdout/stderr ends."""
-    cgroup = await _new_cgroup()
+    cgroup = await _new_cgroup() if own_cgroup else None
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     procs = -1 if cgroup is None else os.open(f"{cgroup.path}/cgroup.procs", os.O_WRONLY)
@@ -323,6 +324,7 @@ async def run_child(
     cwd: str | os.PathLike[str] | None = None,
     on_output: OutputCallback | None = None,
     grace_period: float = 10.0,
+    own_cgroup: bool = True,
     task_status: trio.TaskStatus[ChildProcess] = trio.TASK_STATUS_IGNORED,
 ) -> ExitStatus:
     """Run ``command`` as the leader of a new process group until it exits.
@@ -340,10 +342,18 @@ async def run_child(
     cancellation), then SIGKILL; the leader is reaped before the cancellation
     propagates. No process of the group outlives this call.
 
+    The child dies with this process (a parent-death signal set before exec)
+    and, where the host gives cgroups and ``own_cgroup`` is true, runs in a
+    cgroup of its own that is killed with it, so that descendants that left
+    the group die too. Pass ``own_cgroup=False`` for a child that makes
+    cgroups for its own children with controllers (the runner caps each
+    task's processes with ``pids``): no controller can be enabled below a
+    cgroup that holds a process.
+
     Raises:
         SpawnError: the command could not be started.
     """
-    process, cgroup, out_fd, err_fd = await _spawn(command, env, cwd)
+    process, cgroup, out_fd, err_fd = await _spawn(command, env, cwd, own_cgroup)
     child = ChildProcess(process, grace_period, cgroup)
     pumps = [_OutputPump("stdout", out_fd, on_output), _OutputPump("stderr", err_fd, on_output)]
     with _unwrap_lone_exception():
