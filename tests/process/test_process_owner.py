@@ -35,6 +35,7 @@ OWNER = python(
     import trio
     from functools import partial
     from trio_launcher.process import run_child
+    from trio_launcher.process.owned import child_cgroups
 
     def show(stream, line):
         print(line, flush=True)
@@ -42,7 +43,9 @@ OWNER = python(
     async def main():
         async with trio.open_nursery() as nursery:
             child = await nursery.start(partial(run_child, {FAMILY!r}, on_output=show))
+            watcher = child_cgroups().watcher
             print(f"child {{child.pid}}", flush=True)
+            print(f"watcher {{0 if watcher is None else watcher.pid}}", flush=True)
 
     trio.run(main)
     """
@@ -97,20 +100,20 @@ async def owner_with_family(env: dict[str, str]) -> AsyncIterator[tuple[trio.Pro
     try:
         assert owner.stdout is not None
         lines = Lines(owner.stdout)
-        found = await lines.collect("child", "grandchildren")
-        yield owner, found["child"] + found["grandchildren"]
+        found = await lines.collect("child", "grandchildren", "watcher")
+        yield owner, found["child"] + found["grandchildren"] + found["watcher"]
     finally:
         owner.kill()
         await owner.wait()
 
 
-async def test_sigkill_of_the_owner_kills_the_child_and_the_next_start_its_family() -> None:
-    usable = cgroups_usable()  # before the owner starts: this process is not "the next start"
+async def test_sigkill_of_the_owner_kills_its_child_and_the_child_s_descendants() -> None:
+    usable = cgroups_usable()
     name, marker = new_marker()
     env = {**os.environ, name: marker}
     with trio.fail_after(HANG_GUARD):
         async with owner_with_family(env) as (owner, pids):
-            with pidfds(pids) as (child, kept, escaped):
+            with pidfds(pids) as (child, kept, escaped, watcher):
                 os.kill(owner.pid, signal.SIGKILL)
                 await owner.wait()
                 await trio.lowlevel.wait_readable(child)  # the parent-death signal
@@ -118,18 +121,27 @@ async def test_sigkill_of_the_owner_kills_the_child_and_the_next_start_its_famil
                     os.kill(pids[1], signal.SIGKILL)
                     os.kill(pids[2], signal.SIGKILL)
                     pytest.skip("no cgroup v2 here: grandchildren are not tied to the owner")
-                # The next owner to start removes the dead owner's subtree, family and all.
-                started = await trio.run_process(
-                    [
-                        sys.executable,
-                        "-c",
-                        "from trio_launcher.process.owned import *; "
-                        "print(child_cgroups().stale_removed)",
-                    ],
-                    capture_stdout=True,
-                )
+                await wait_all([kept, escaped, watcher])  # the watcher removed the cgroups
+    assert marked_processes(marker) == []
+
+
+async def test_the_next_start_removes_what_an_owner_and_its_watcher_left() -> None:
+    if not cgroups_usable():  # made now: this process is not "the next start"
+        pytest.skip("no cgroup v2 here")
+    name, marker = new_marker()
+    env = {**os.environ, name: marker}
+    with trio.fail_after(HANG_GUARD):
+        async with owner_with_family(env) as (owner, pids):
+            with pidfds(pids) as (child, kept, escaped, watcher):
+                signal.pidfd_send_signal(watcher, signal.SIGKILL)  # first: nobody cleans up
+                await trio.lowlevel.wait_readable(watcher)
+                os.kill(owner.pid, signal.SIGKILL)
+                await owner.wait()
+                await trio.lowlevel.wait_readable(child)
+                assert len(marked_processes(marker)) == 2  # the grandchildren live on
+                next_start = "from trio_launcher.process.owned import *; child_cgroups()"
+                await trio.run_process([sys.executable, "-c", next_start])
                 await wait_all([kept, escaped])
-    assert int(started.stdout) >= 1
     assert marked_processes(marker) == []
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 import pytest
 import trio
 from supervisor_helpers import (
@@ -90,8 +91,8 @@ def write_yaml(tmp_path: Path, text: str) -> None:
     (tmp_path / "launcher.yaml").write_text(textwrap.dedent(text))
 
 
-async def test_sigkill_leaves_no_plugin_and_the_next_start_no_grandchild(tmp_path: Path) -> None:
-    usable = child_cgroups().tree is not None  # made now: this process is not "the next start"
+async def test_sigkill_leaves_no_plugin_and_no_grandchild(tmp_path: Path) -> None:
+    usable = child_cgroups().tree is not None
     pids = tmp_path / "pids"
     pids.mkdir()
     names = ["kept", "escaper", "third"]
@@ -110,26 +111,28 @@ async def test_sigkill_leaves_no_plugin_and_the_next_start_no_grandchild(tmp_pat
     env = {**os.environ, marker: value}
     sock = str(tmp_path / "launcher.sock")
     with trio.fail_after(HANG_GUARD):
-        async with supervise(tmp_path, env) as first:
+        async with supervise(tmp_path, env) as running:
             await trio.to_thread.run_sync(wait_until_ready, sock, set(names))
             found = read_pids(pids)
-            plugins = [os.pidfd_open(found[name]) for name in names]
-            grandchildren = [os.pidfd_open(found[f"{name}.grandchild"]) for name in names]
-            first.process.kill()
-            await first.process.wait()
+            plugins = {os.pidfd_open(found[name]) for name in names}
+            # Everything it started: plugins, their children, its cgroup watcher.
+            tree = [child.pid for child in psutil.Process(running.process.pid).children(True)]
+            everything = {pid: os.pidfd_open(pid) for pid in tree}
+            running.process.kill()
+            await running.process.wait()
         try:
             for pidfd in plugins:
                 await trio.lowlevel.wait_readable(pidfd)  # their parent-death signal
             if not usable:
-                for pidfd in grandchildren:
+                for pidfd in everything.values():
                     signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                 pytest.skip("no cgroup v2 here: a plugin's children are not tied to the supervisor")
-            async with supervise(tmp_path, env, "--no-autostart"):
-                for pidfd in grandchildren:
-                    await trio.lowlevel.wait_readable(pidfd)  # removed with the stale cgroups
+            for pidfd in everything.values():
+                await trio.lowlevel.wait_readable(pidfd)
         finally:
-            for pidfd in plugins + grandchildren:
+            for pidfd in [*plugins, *everything.values()]:
                 os.close(pidfd)
+    assert set(found.values()) <= set(tree)
     assert marked_processes(value) == []
 
 

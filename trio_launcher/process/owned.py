@@ -9,9 +9,13 @@ it runs its program:
   own in this process's subtree (:class:`ChildCgroups`), so that everything
   it starts, ``setsid()`` or not, is killed with it (``cgroup.kill``).
 
-The subtree of an owner that died without cleaning up (SIGKILL) is removed,
-with what is left in it, by the next trio-launcher process of the same host
-that makes its own (:func:`child_cgroups`, at its first child or at start).
+A small watcher process, started with the subtree, waits for this process
+to end (the end of a pipe only this process holds) and then kills and
+removes the subtree, so that when this process is killed with SIGKILL the
+descendants of its children die at once too. Should the watcher be killed
+as well, the next trio-launcher process of the same host that makes its own
+subtree (:func:`child_cgroups`, at its first child or at start) removes the
+stale one, with what is left in it.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import atexit
 import itertools
 import logging
 import os
+import subprocess
+import sys
 import threading
 
+from . import cgroup as cgroup_module
 from .cgroup import Cgroup, CgroupError, CgroupTree, discover_cgroup, remove_stale_trees
 
 __all__ = ["ChildCgroups", "child_cgroups"]
@@ -41,7 +48,10 @@ class ChildCgroups:
         self.reason = reason
         #: How many subtrees of dead owners were removed when this one was made.
         self.stale_removed = stale
+        #: The process that removes the subtree once this one is gone, if it could be started.
+        self.watcher: subprocess.Popen[bytes] | None = None
         self._numbers = itertools.count(1)
+        self._lifeline = -1
 
     def describe(self) -> str:
         """One line for the log: which mechanisms tie children to this process."""
@@ -67,12 +77,49 @@ class ChildCgroups:
             return None
 
     def close(self) -> None:
-        """Kill whatever is left in the subtree and remove it."""
+        """Kill whatever is left in the subtree and remove it; the watcher then exits."""
         if self.tree is not None:
             try:
                 self.tree.close()
             except CgroupError as exc:
                 logger.warning("%s", exc)
+        if self._lifeline >= 0:
+            os.close(self._lifeline)
+            self._lifeline = -1
+
+    def start_watcher(self) -> None:
+        """Start the process that removes the subtree when this process ends, however."""
+        if self.tree is None:
+            return
+        script = [_WATCHER, cgroup_module.__file__, self.tree.path]
+        lifeline_read, self._lifeline = os.pipe()  # neither end is inherited by children
+        try:
+            self.watcher = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", *script],
+                stdin=lifeline_read,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,  # out of reach of signals to our process group
+            )
+        except OSError as exc:
+            logger.warning("cannot start the cgroup watcher: %s", exc)
+            os.close(self._lifeline)
+            self._lifeline = -1
+        finally:
+            os.close(lifeline_read)
+
+
+#: The watcher: loads cgroup.py alone (stdlib only), waits for EOF, removes the tree.
+_WATCHER = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("trio_launcher_cgroup", sys.argv[1])
+cgroup = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cgroup)
+sys.stdin.buffer.read()  # returns once the owner, the only writer, is gone
+try:
+    cgroup.Cgroup(sys.argv[2]).remove()
+except OSError as exc:
+    sys.stderr.write(f"trio-launcher: cannot remove {sys.argv[2]}: {exc}\\n")
+"""
 
 
 _lock = threading.Lock()
@@ -92,6 +139,7 @@ def child_cgroups() -> ChildCgroups:
         found = _owned.get(pid)
         if found is None:
             found = _owned[pid] = _make()
+            found.start_watcher()
             atexit.register(found.close)
         return found
 
