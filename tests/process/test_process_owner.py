@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -181,3 +182,47 @@ async def test_the_child_runs_in_its_own_cgroup_unless_told_not_to(own_cgroup: b
         assert line.startswith(own.rstrip("/") + "/" + os.path.basename(owned.tree.path) + "/")
     else:
         assert line == own
+
+
+#: An owner whose idle Trio worker threads exit at once; it says when they have.
+OWNER_WITHOUT_WORKER_THREADS = python(
+    f"""
+    import os, threading, trio
+    import trio._core._thread_cache as thread_cache
+    from functools import partial
+    from trio_launcher.process import run_child
+
+    thread_cache.IDLE_TIMEOUT = 0.01
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            command = {python("import time; time.sleep(600)")!r}
+            child = await nursery.start(partial(run_child, command))
+            await trio.to_thread.run_sync(lambda: None)
+            for thread in threading.enumerate():
+                if thread is not threading.main_thread():
+                    thread.join()
+            while len(os.listdir("/proc/self/task")) > 1:
+                pass  # join returns a moment before the kernel is done with the thread
+            print(f"child {{child.pid}}", flush=True)
+
+    trio.run(main)
+    """
+)
+
+
+async def test_the_child_outlives_the_owner_s_idle_worker_threads() -> None:
+    owner = await trio.lowlevel.open_process(OWNER_WITHOUT_WORKER_THREADS, stdout=subprocess.PIPE)
+    try:
+        assert owner.stdout is not None
+        with trio.fail_after(HANG_GUARD):
+            (pid,) = (await Lines(owner.stdout).collect("child"))["child"]
+        with pidfds([pid]) as (child,):
+            assert not select.select([child], [], [], 0)[0]  # still running
+            owner.kill()
+            await owner.wait()
+            with trio.fail_after(HANG_GUARD):
+                await trio.lowlevel.wait_readable(child)  # and it dies with the owner
+    finally:
+        owner.kill()
+        await owner.wait()
