@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
-from functools import partial
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil  # type: ignore[import-untyped]
+import pytest
 import trio
 from launcher_fakes import (
     OutputLines,
@@ -26,7 +29,7 @@ from launcher_fakes import (
 )
 
 from trio_launcher.broker import Broker, TaskError
-from trio_launcher.process import ChildProcess, ExitStatus, run_child
+from trio_launcher.process import ExitStatus, run_child
 
 HANG_GUARD = 60
 TASK_RUNNING = "task process is running"
@@ -77,8 +80,43 @@ def launcher_environment(broker: Broker, config_path: Path, **settings: str) -> 
     )
 
 
-async def test_sigterm_stops_the_runner_and_its_whole_process_tree(
-    broker: Broker, tmp_path: Path
+@asynccontextmanager
+async def launcher_process(env: dict[str, str], output: OutputLines) -> AsyncIterator[trio.Process]:
+    """``trio-launcher launch python`` as a plain child: no process group or cgroup of ours
+    kills what it leaves behind, so only its own ties to its children are tested."""
+    launcher = await trio.lowlevel.open_process(
+        cli_command("launch", "python"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+    async def pump(stream: trio.abc.ReceiveStream) -> None:
+        buffer = b""
+        while data := await stream.receive_some():
+            *lines, buffer = (buffer + data).split(b"\n")
+            for line in lines:
+                output("stdout", line.decode(errors="replace"))
+
+    try:
+        async with trio.open_nursery() as nursery:
+            assert launcher.stdout is not None
+            nursery.start_soon(pump, launcher.stdout)
+            yield launcher
+            nursery.cancel_scope.cancel()
+    finally:
+        launcher.kill()
+        await launcher.wait()
+
+
+@pytest.mark.parametrize(
+    ("signum", "expected"),
+    [
+        (signal.SIGTERM, ExitStatus(returncode=0)),
+        (signal.SIGHUP, ExitStatus(returncode=0)),
+        (signal.SIGKILL, ExitStatus(signal=signal.SIGKILL)),
+    ],
+    ids=["SIGTERM", "SIGHUP", "SIGKILL"],
+)
+async def test_a_stop_signal_or_sigkill_leaves_nothing_of_the_runner_tree(
+    broker: Broker, tmp_path: Path, signum: int, expected: ExitStatus
 ) -> None:
     config_path = write_config(tmp_path / "n8n-task-runners.json", runner_entry(tmp_path))
     env = launcher_environment(broker, config_path)
@@ -93,10 +131,7 @@ async def test_sigterm_stops_the_runner_and_its_whole_process_tree(
             outcome.append(exc)
 
     with trio.fail_after(HANG_GUARD):
-        async with trio.open_nursery() as nursery:
-            launcher: ChildProcess = await nursery.start(
-                partial(run_child, cli_command("launch", "python"), env=env, on_output=output)
-            )
+        async with trio.open_nursery() as nursery, launcher_process(env, output) as launcher:
             await output.wait_for("launcher ready")
             nursery.start_soon(submit)
             await output.wait_for(TASK_RUNNING)
@@ -108,8 +143,8 @@ async def test_sigterm_stops_the_runner_and_its_whole_process_tree(
             tree = [runner_pid, *(p.pid for p in psutil.Process(runner_pid).children(True))]
             pidfds = open_pidfds(tree)  # held: a pid reused meanwhile cannot fool us
             try:
-                os.kill(launcher.pid, signal.SIGTERM)
-                status = await launcher.wait()
+                os.kill(launcher.pid, signum)
+                status = ExitStatus.from_returncode(await launcher.wait())
                 # Processes killed by PR_SET_PDEATHSIG die a moment after their parent.
                 with trio.move_on_after(HANG_GUARD / 2):  # hang guard, not a deadline
                     await wait_exited(pidfds)
@@ -117,12 +152,12 @@ async def test_sigterm_stops_the_runner_and_its_whole_process_tree(
             finally:
                 close_pidfds(pidfds)
 
-    assert status == ExitStatus(returncode=0), output.lines
+    assert status == expected, output.lines
     # The runner, its worker, the task process and the worker's spare task process.
     assert len(tree) >= 3
     assert set(pidfds) == set(tree)
     assert left == []
-    # The task did not hang: the runner reported it as stopped before exiting.
+    # The task did not hang: the broker reported it as failed once the runner was gone.
     assert len(outcome) == 1 and isinstance(outcome[0], TaskError)
 
 

@@ -86,3 +86,27 @@ async def wait_gone(pid: int) -> None:
         await trio.lowlevel.wait_readable(pidfd)
     finally:
         os.close(pidfd)
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Live processes (not zombies) whose environment holds ``marker``, read from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                if marker.encode() not in environ.read():
+                    continue
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                state = stat.read().rpartition(b")")[2].split()[0]
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if state != b"Z":
+            found.append(int(entry))
+    return found
+
+
+def new_marker() -> tuple[str, str]:
+    """An environment variable (name, value) that tags the processes of one test."""
+    return "TRIO_LAUNCHER_TEST_MARK", os.urandom(8).hex()

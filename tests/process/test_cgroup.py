@@ -33,6 +33,7 @@ from trio_launcher.process.cgroup import (
     remove_stale_trees,
     tree_name,
 )
+from trio_launcher.process.owned import child_cgroups
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -187,6 +188,7 @@ def parent() -> Iterator[str]:
     if discovery.directory is None:
         pytest.skip(f"cgroup v2 is not usable here: {discovery.reason}")
     directory = discovery.directory
+    child_cgroups()  # this process's subtree for run_child's children stays until exit
     before = set(os.listdir(directory))
     yield directory
     leftovers = own_tree_leftovers(directory, before)

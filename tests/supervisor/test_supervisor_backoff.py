@@ -77,7 +77,7 @@ def mock_supervising(
 
 
 def backoff_config(
-    tmp_path: Path, restart: str = "on-failure", jitter: float = 0.0
+    tmp_path: Path, restart: str = "on-failure", jitter: float = 0.0, start_retries: int = 1000
 ) -> SupervisorConfig:
     return write_config(
         tmp_path,
@@ -89,6 +89,7 @@ plugins:
     ready: {{after: 0}}
     restart: {restart}
     backoff: {{initial: 1, max: 8, factor: 2, jitter: {jitter}, reset_after: 20}}
+    start_retries: {start_retries}
 """,
     )
 
@@ -219,3 +220,112 @@ plugins:
         await supervisor.stop_all()
         await events.wait_for("stopped", "core")
         assert [event.name for event in events.of("stopped")] == ["web", "db", "cache", "core"]
+
+
+class SlowToStopSpawner(FakeSpawner):
+    """``[slow]`` runs until stopped, then takes 10 s to exit; anything else crashes at once."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda n: (0.0, CRASH))
+        self.commands: list[str] = []
+
+    async def __call__(self, command: Sequence[str], **options: Any) -> ExitStatus:
+        self.commands.append(command[0])
+        if command[0] != "slow":
+            return await super().__call__(command, **options)
+        options["task_status"].started(FakeChild(20_000))
+        try:
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.sleep(10)  # its grace period
+        raise AssertionError("unreachable")
+
+
+async def test_stopping_everything_cancels_every_pending_restart_first(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    spawner = SlowToStopSpawner()
+    config = write_config(
+        tmp_path,
+        QUIET
+        + """\
+plugins:
+  crashy: {command: [crashy], ready: {after: 0}, start_retries: 1000,
+           backoff: {initial: 1, max: 1, jitter: 0}}
+  slow: {command: [slow], ready: {after: 0}}
+""",
+    )
+    async with mock_supervising(config, spawner) as (supervisor, _):
+        await supervisor.start("crashy")  # started first, so stopped last
+        await supervisor.start("slow")
+        spawns = spawner.commands.count("crashy")
+        statuses = await supervisor.stop_all()  # slow takes 10 s; crashy's timer is 1 s
+        assert spawner.commands.count("crashy") == spawns
+        assert {status.name: status.status for status in statuses} == {
+            "crashy": PluginState.STOPPED,
+            "slow": PluginState.STOPPED,
+        }
+
+
+async def test_a_plugin_that_never_gets_ready_fails_after_its_start_retries(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    spawner = FakeSpawner(lambda n: (1.0, CRASH))  # dies before it is ready (after 5 s)
+    config = write_config(
+        tmp_path,
+        QUIET
+        + """\
+plugins:
+  p: {command: [fake], ready: {after: 5}, start_retries: 2, backoff: {initial: 1, jitter: 0}}
+""",
+    )
+    async with mock_supervising(config, spawner) as (supervisor, events):
+        await supervisor.start("p")
+        gave_up = await events.wait_for("gave_up", "p")
+        await trio.sleep(10_000)
+        status = supervisor.plugin_status("p")
+    assert len(spawner.spawned_at) == 3  # the first try and 2 retries
+    assert gave_up.tries == 3
+    assert status.status is PluginState.FAILED
+    assert status.last_error == gave_up.error
+
+
+async def test_start_retries_count_failed_starts_only(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Ready after 1 s each time, then crashes at 2 s: restarted for ever, with backoff.
+    spawner = FakeSpawner(lambda n: (2.0, CRASH))
+    config = write_config(
+        tmp_path,
+        QUIET
+        + """\
+plugins:
+  p: {command: [fake], ready: {after: 1}, start_retries: 0, backoff: {initial: 1, max: 1}}
+""",
+    )
+    async with mock_supervising(config, spawner) as (supervisor, events):
+        await supervisor.start("p")
+        await events.wait_for("started", "p", count=6)
+    assert events.of("gave_up") == []
+
+
+async def test_last_error_is_cleared_once_the_plugin_is_ready_again(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    spawner = FakeSpawner(lambda n: (0.5, CRASH) if n == 0 else (1e9, CRASH))
+    config = write_config(
+        tmp_path,
+        QUIET
+        + """\
+plugins:
+  p: {command: [fake], ready: {after: 1}, backoff: {initial: 1, jitter: 0}}
+""",
+    )
+    async with mock_supervising(config, spawner) as (supervisor, events):
+        await supervisor.start("p")
+        assert supervisor.plugin_status("p").last_error == "exit code 1"
+        await events.wait_for("ready", "p")
+        status = supervisor.plugin_status("p")
+    assert status.ready
+    assert status.last_error == ""

@@ -81,9 +81,11 @@ async def test_control_api_from_a_second_process(tmp_path: Path) -> None:
 
         table = await cli("plugins", "--config", str(tmp_path / "launcher.yaml"), "ls")
         header, *rows = table.stdout.decode().splitlines()
-        assert header.split() == ["NAME", "PID", "STARTS", "CPU%", "MEMORY", "STATUS", "SINCE",
-                                  "LAST", "ERROR"]  # fmt: skip
+        assert header.split() == ["NAME", "PID", "STARTS", "CPU%", "MEMORY", "STATUS", "READY",
+                                  "SINCE", "LAST", "ERROR"]  # fmt: skip
         assert rows[0].split()[:3] == ["alpha", str(pid), "1"]
+        assert rows[0].split()[6] == "yes"  # it printed "ready"
+        assert rows[1].split()[6] == "-"  # not running
         assert "running" in rows[0]
 
         failed = await cli("plugins", "--socket", sock, "start", "beta")
@@ -115,6 +117,71 @@ async def test_control_api_from_a_second_process(tmp_path: Path) -> None:
         unknown = await cli("plugins", "--socket", sock, "start", "nope")
         assert unknown.returncode == 1
         assert "unknown plugin 'nope'" in unknown.stderr.decode()
+
+        several = await cli(
+            "plugins", "--socket", sock, "start", "alpha", "nope", "gamma", "--json"
+        )
+        assert several.returncode == 1  # one was refused; the others were started
+        assert [(p["name"], p["status"]) for p in json.loads(several.stdout)] == [
+            ("alpha", "running"),
+            ("gamma", "running"),
+        ]
+        assert "unknown plugin 'nope'" in several.stderr.decode()
+        both = await cli("plugins", "--socket", sock, "stop", "alpha", "gamma", "--json")
+        assert both.returncode == 0
+        assert {p["status"] for p in json.loads(both.stdout)} == {"stopped"}
+        assert supervisor.plugin_status("alpha").pid is None
+        assert supervisor.plugin_status("gamma").pid is None
+
+
+async def test_logs_follow_prints_the_lines_added_until_interrupted(tmp_path: Path) -> None:
+    write_plugin(tmp_path / "plugins", "alpha", SLEEPER)
+    config = write_config(
+        tmp_path,
+        """        scan_interval: 0
+        defaults: {ready: {line: "^ready$"}, log: {max_size: 500, backups: 2}}
+        """,
+    )
+    sock = str(tmp_path / "launcher.sock")
+    async with supervising(config) as (supervisor, _events):
+        first = (await supervisor.start("alpha")).pid
+        follower = await trio.lowlevel.open_process(
+            [*CLI, "plugins", "--socket", sock, "logs", "alpha", "-f", "-n", "1"],
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert follower.stdout is not None
+            lines = LineReader(follower.stdout)
+            assert (await lines.next()).endswith(" stdout ready")  # the last line so far
+            pids = [first]
+            for _ in range(2):  # each restart writes over 200 bytes: the file rotates once
+                pids.append((await supervisor.restart("alpha")).pid)
+            started: list[str] = []
+            while len(started) < 2:
+                if "started pid " in (line := await lines.next()):
+                    started.append(line.split("started pid ", 1)[1].split(":")[0])
+        finally:
+            follower.send_signal(signal.SIGINT)
+            code = await follower.wait()
+    assert (tmp_path / "logs" / "alpha.log.1").exists()
+    assert started == [str(pid) for pid in pids[1:]]
+    assert code == 130
+
+
+class LineReader:
+    """Lines of a stream, one at a time."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self._stream = stream
+        self._buffer = b""
+
+    async def next(self) -> str:
+        while b"\n" not in self._buffer:
+            data = await self._stream.receive_some()
+            assert data, "the stream ended"
+            self._buffer += data
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode()
 
 
 async def test_events_as_json_lines_for_other_processes(tmp_path: Path) -> None:

@@ -124,6 +124,7 @@ async def test_a_flapping_plugin_never_restarts_faster_than_its_policy(tmp_path:
         plugins:
           flappy:
             backoff: {initial: 0.05, max: 0.2, factor: 2, jitter: 0.5, reset_after: 60}
+            start_retries: 100
         """,
     )
     async with supervising(config) as (supervisor, events):
@@ -353,3 +354,24 @@ async def test_ready_when_the_readiness_command_passes(tmp_path: Path) -> None:
         status = await supervisor.start("server")
         assert status.ready
         assert await trio.Path(flag).exists()
+
+
+async def test_a_plugin_whose_command_is_missing_ends_failed(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        """\
+        scan_interval: 0
+        plugins:
+          ghost:
+            command: [/no/such/program]
+            start_retries: 1
+            backoff: {initial: 0.01, max: 0.01}
+        """,
+    )
+    async with supervising(config) as (supervisor, events):
+        await supervisor.start("ghost")
+        gave_up = await events.wait_for("gave_up", "ghost")
+        status = supervisor.plugin_status("ghost")
+    assert len(events.of("failed", "ghost")) == 2  # the first try and one retry
+    assert status.status is PluginState.FAILED
+    assert "/no/such/program" in gave_up.error

@@ -15,17 +15,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Launch until SIGTERM/SIGINT, then stop every runner's process group; exit 0."""
+    """Launch until SIGTERM, SIGINT or SIGHUP, then stop every runner; exit 0.
+
+    SIGHUP is a stop like SIGTERM (the launcher's settings come from its
+    environment, which a running process cannot re-read).
+    """
     import logging
+    import signal
 
     import trio
 
     from .._groups import unwrap_lone_exception
-    from ..commands import setup_logging, wait_for_stop_signal
+    from ..commands import setup_logging
     from ..envconfig import ConfigError
     from ..launcher import Launcher, load_launcher_config, run_launcher
     from ..launcher.config import raise_for_paths
     from ..prctl import set_dumpable
+    from ..process.owned import child_cgroups
 
     set_dumpable(False)  # the auth token is in our environment: no /proc/PID/environ
     setup_logging()
@@ -36,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 1
+    log.info("%s", child_cgroups().describe())
 
     async def announce_ready(launcher: Launcher) -> None:
         await launcher.wait_until_ready()
@@ -43,12 +50,15 @@ def run(args: argparse.Namespace) -> int:
         log.info("launcher ready for %s, broker %s", types, config.task_broker_uri)
 
     async def main() -> None:
-        with unwrap_lone_exception():
+        # Open before the first runner starts: no stop signal can kill us half way.
+        stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        with unwrap_lone_exception(), trio.open_signal_receiver(*stops) as signals:
             async with trio.open_nursery() as nursery:
                 launcher = await nursery.start(run_launcher, config)
                 nursery.start_soon(announce_ready, launcher)
-                await wait_for_stop_signal()
-                log.info("stop signal received: stopping runners")
+                async for signum in signals:
+                    log.info("%s: stopping runners", signal.Signals(signum).name)
+                    break
                 nursery.cancel_scope.cancel()
 
     try:

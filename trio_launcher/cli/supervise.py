@@ -1,6 +1,8 @@
 """``trio-launcher supervise``: run the plugin supervisor in the foreground.
 
 SIGTERM or SIGINT stops every plugin in reverse start order, then exits.
+SIGHUP reloads ``launcher.yaml`` (see :meth:`Supervisor.reload`); a file with
+problems is reported and changes nothing.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..supervisor import SupervisorConfig
+    import logging
+
+    from ..supervisor import Supervisor, SupervisorConfig
 
 __all__ = ["add_arguments", "run"]
 
@@ -43,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import trio
 
     from ..commands import setup_logging
+    from ..process.owned import child_cgroups
     from ..supervisor import ConfigError, load_config, run_supervisor
 
     try:
@@ -58,18 +63,22 @@ def run(args: argparse.Namespace) -> int:
         _log_to_file(config)
     for issue in config.issues:
         logger.error("plugin refused: %s", issue)
+    logger.info("%s", child_cgroups().describe())
 
     async def main(config: SupervisorConfig) -> None:
         # The receiver is open before any plugin starts and until all have stopped,
         # so no TERM can kill us half way and leave plugins behind.
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
-                await nursery.start(
+                supervisor: Supervisor = await nursery.start(
                     lambda task_status: run_supervisor(
                         config, autostart=not args.no_autostart, task_status=task_status
                     )
                 )
                 async for signum in signals:
+                    if signum == signal.SIGHUP:
+                        _reload(supervisor, args.config, logger)
+                        continue
                     logger.info("%s: stopping every plugin", signal.Signals(signum).name)
                     break
                 nursery.cancel_scope.cancel()
@@ -82,6 +91,21 @@ def run(args: argparse.Namespace) -> int:
     for error in errors:
         logger.error("%s", error)
     return 1 if errors else 0
+
+
+def _reload(supervisor: Supervisor, path: str, logger: logging.Logger) -> None:
+    """SIGHUP: read ``path`` again and apply it, or say why not and change nothing."""
+    from ..supervisor import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+        if config.issues:
+            raise ConfigError(config.issues)
+    except ConfigError as exc:
+        logger.error("SIGHUP: %s not reloaded, the plugins run on as they were:\n%s", path, exc)
+        return
+    logger.info("SIGHUP: reloading %s", path)
+    supervisor.reload(config)
 
 
 def _log_to_file(config: SupervisorConfig) -> None:

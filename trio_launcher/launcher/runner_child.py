@@ -64,6 +64,8 @@ async def run_runner(
                         cwd=spec.workdir,
                         on_output=log_line,
                         grace_period=grace_period,
+                        # The runner makes task cgroups with a pids cap: no cgroup of ours.
+                        own_cgroup=False,
                     )
                 )
             except SpawnError as exc:

@@ -2,12 +2,16 @@
 
 :func:`run_child` is the only way to start a child. It owns the child for its
 whole life: it streams the output line by line, reaps the leader, and makes
-sure no process of the child's process group outlives the call.
+sure no process of the child's process group (or of its cgroup, where there
+is one) outlives the call. The child gets a parent-death signal before it
+runs its program, so it also dies if this process is killed (see
+:mod:`.owned`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shlex
 import signal
@@ -17,12 +21,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import attrs
 import trio
 
+from ..prctl import set_parent_death_signal
 from ._lines import LineSplitter
+from .cgroup import Cgroup, CgroupError
+from .owned import child_cgroups
 
 __all__ = ["ChildProcess", "ExitStatus", "OutputCallback", "SpawnError", "run_child"]
 
 #: ``on_output(stream_name, line)``; ``stream_name`` is ``"stdout"`` or ``"stderr"``.
 OutputCallback = Callable[[str, str], None]
+
+logger = logging.getLogger("trio_launcher.process")
 
 _READ_SIZE = 65536
 #: After the leader exited we read at most this much more per stream.
@@ -93,12 +102,16 @@ class ChildProcess:
     and signalling is a no-op.
     """
 
-    def __init__(self, process: trio.Process, grace_period: float) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], grace_period: float, cgroup: Cgroup | None
+    ) -> None:
         self._process = process
         self._grace_period = grace_period
         self._status: ExitStatus | None = None
         self._reap_lock = trio.Lock()
         self._pidfd = _open_pidfd(process.pid)
+        #: The child's own cgroup, or None where the host gives none.
+        self.cgroup = cgroup
         #: Process id of the child, which is also its process group id.
         self.pid: int = process.pid
         self.pgid: int = process.pid
@@ -121,14 +134,18 @@ class ChildProcess:
                 os.killpg(self.pgid, sig)
 
     async def wait(self) -> ExitStatus:
-        """Wait for the leader to exit, SIGKILL what is left of its group, reap it."""
+        """Wait for the leader to exit, SIGKILL what is left of its group and cgroup, reap it."""
         async with self._reap_lock:
             if self._status is None:
-                await self._wait_for_exit()
+                returncode = await self._wait_for_exit()
                 # The unreaped leader pins the pgid, so this cannot hit a reused id.
-                self.send_signal(signal.SIGKILL)
-                self._status = ExitStatus.from_returncode(await self._process.wait())
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pgid, signal.SIGKILL)
+                if returncode is None:
+                    returncode = self._process.wait()  # it has exited: this does not block
                 self._close_pidfd()
+                await self._remove_cgroup()
+                self._status = ExitStatus.from_returncode(returncode)
         return self._status
 
     async def terminate(self, grace_period: float | None = None) -> ExitStatus:
@@ -144,15 +161,26 @@ class ChildProcess:
         self.send_signal(signal.SIGKILL)
         return await self.wait()
 
-    async def _wait_for_exit(self) -> None:
-        """Wait until the leader has exited, without reaping it."""
-        if self._pidfd is None:  # no pidfd support: trio reaps, small pgid reuse window
-            await self._process.wait()
-        else:
-            await trio.lowlevel.wait_readable(self._pidfd)
+    async def _wait_for_exit(self) -> int | None:
+        """Wait until the leader has exited; without pidfds it is reaped (its return code)."""
+        if self._pidfd is None:  # no pidfd support: reaped here, small pgid reuse window
+            return await trio.to_thread.run_sync(self._process.wait)
+        await trio.lowlevel.wait_readable(self._pidfd)
+        return None
+
+    async def _remove_cgroup(self) -> None:
+        """Kill what is left in the child's cgroup (``setsid`` or not), wait, remove it."""
+        if self.cgroup is None:
+            return
+        try:
+            await trio.to_thread.run_sync(self.cgroup.remove)
+        except CgroupError as exc:  # the owner's subtree is retried at exit
+            logger.warning("%s", exc)
+        self.cgroup = None
 
     def _close_pidfd(self) -> None:
         if self._pidfd is not None:
+            trio.lowlevel.notify_closing(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
 
@@ -226,15 +254,24 @@ async def _spawn(
     command: Sequence[str],
     env: Mapping[str, str] | None,
     cwd: str | os.PathLike[str] | None,
-) -> tuple[trio.Process, int, int]:
-    """Start ``command`` in a new session; return it and its stdout/stderr read ends."""
+    own_cgroup: bool,
+) -> tuple[subprocess.Popen[bytes], Cgroup | None, int, int]:
+    """Start ``command`` in a new session; return it, its cgroup and its stdout/stderr ends."""
+    cgroup = await _new_cgroup() if own_cgroup else None
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
+    procs = -1 if cgroup is None else os.open(f"{cgroup.path}/cgroup.procs", os.O_WRONLY)
     with contextlib.ExitStack() as on_failure:
         on_failure.callback(os.close, out_read)
         on_failure.callback(os.close, err_read)
+        if cgroup is not None:
+            on_failure.callback(cgroup.remove)
         try:
-            process = await trio.lowlevel.open_process(
+            # Not trio.lowlevel.open_process: it forks from a thread-cache
+            # thread, and the parent-death signal fires when *that thread*
+            # exits (idle ones do after 10 s). Forking here ties the child to
+            # the thread that runs Trio, which lives as long as this process.
+            process = subprocess.Popen(  # noqa: ASYNC220 - see above
                 list(command),
                 stdin=subprocess.DEVNULL,
                 stdout=out_write,
@@ -242,16 +279,42 @@ async def _spawn(
                 env=None if env is None else dict(env),
                 cwd=cwd,
                 start_new_session=True,
+                preexec_fn=_tie_to_parent(os.getpid(), procs),
             )
         except OSError as exc:
             raise _spawn_error(command, cwd, exc) from exc
         finally:
             os.close(out_write)
             os.close(err_write)
+            if procs >= 0:
+                os.close(procs)
         on_failure.pop_all()
     os.set_blocking(out_read, False)
     os.set_blocking(err_read, False)
-    return process, out_read, err_read
+    return process, cgroup, out_read, err_read
+
+
+async def _new_cgroup() -> Cgroup | None:
+    owned = await trio.to_thread.run_sync(child_cgroups)  # blocks only the first time
+    return owned.new_cgroup()
+
+
+def _tie_to_parent(parent: int, cgroup_procs: int) -> Callable[[], None]:
+    """What the forked child does before exec: join its cgroup, die with its parent.
+
+    It runs between fork and exec, so it only makes system calls (no locks,
+    no imports): writing an open fd and one ``prctl``.
+    """
+
+    def in_child() -> None:
+        if cgroup_procs >= 0:
+            with contextlib.suppress(OSError):  # the parent checked it may; the group still holds
+                os.write(cgroup_procs, b"0")
+        set_parent_death_signal(signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the signal was set
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return in_child
 
 
 async def run_child(
@@ -261,6 +324,7 @@ async def run_child(
     cwd: str | os.PathLike[str] | None = None,
     on_output: OutputCallback | None = None,
     grace_period: float = 10.0,
+    own_cgroup: bool = True,
     task_status: trio.TaskStatus[ChildProcess] = trio.TASK_STATUS_IGNORED,
 ) -> ExitStatus:
     """Run ``command`` as the leader of a new process group until it exits.
@@ -278,11 +342,19 @@ async def run_child(
     cancellation), then SIGKILL; the leader is reaped before the cancellation
     propagates. No process of the group outlives this call.
 
+    The child dies with this process (a parent-death signal set before exec)
+    and, where the host gives cgroups and ``own_cgroup`` is true, runs in a
+    cgroup of its own that is killed with it, so that descendants that left
+    the group die too. Pass ``own_cgroup=False`` for a child that makes
+    cgroups for its own children with controllers (the runner caps each
+    task's processes with ``pids``): no controller can be enabled below a
+    cgroup that holds a process.
+
     Raises:
         SpawnError: the command could not be started.
     """
-    process, out_fd, err_fd = await _spawn(command, env, cwd)
-    child = ChildProcess(process, grace_period)
+    process, cgroup, out_fd, err_fd = await _spawn(command, env, cwd, own_cgroup)
+    child = ChildProcess(process, grace_period, cgroup)
     pumps = [_OutputPump("stdout", out_fd, on_output), _OutputPump("stderr", err_fd, on_output)]
     with _unwrap_lone_exception():
         async with trio.open_nursery() as nursery:

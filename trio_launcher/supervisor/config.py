@@ -146,6 +146,8 @@ class PluginConfig:
     depends_on: tuple[str, ...] = ()
     grace_period: float = 10.0
     credentials: bool = True
+    #: Failed starts in a row (not spawned, or ended before ready) retried before ``failed``.
+    start_retries: int = 3
 
 
 @attrs.frozen
@@ -490,6 +492,9 @@ class _PluginReader:
                 ("grace_period", "stop_timeout"), _yaml.duration(), base.grace_period
             ),
             credentials=fields.read("credentials", _yaml.boolean, base.credentials),
+            start_retries=fields.read(
+                ("start_retries", "startretries"), _yaml.integer(0), base.start_retries
+            ),
         )
         fields.finish()
         return plugin

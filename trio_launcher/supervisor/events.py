@@ -22,6 +22,7 @@ __all__ = [
     "Event",
     "EventBus",
     "Failed",
+    "GaveUp",
     "PluginAdded",
     "PluginRemoved",
     "Ready",
@@ -54,6 +55,8 @@ class Event:
     """
 
     kind: ClassVar[str] = "event"
+    #: The level the supervisor logs it at.
+    level: ClassVar[int] = logging.INFO
 
     name: str
     time: float = attrs.field(factory=time.time)
@@ -122,6 +125,19 @@ class Failed(Event):
     """The plugin could not be started (missing executable, bad configuration, ...)."""
 
     kind: ClassVar[str] = "failed"
+    error: str
+
+
+@attrs.frozen(kw_only=True)
+class GaveUp(Event):
+    """The plugin failed to start ``tries`` times in a row; it stays ``failed``.
+
+    A try fails when the process cannot be spawned or ends before it is ready.
+    """
+
+    kind: ClassVar[str] = "gave_up"
+    level: ClassVar[int] = logging.WARNING
+    tries: int
     error: str
 
 
@@ -247,7 +263,7 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         """Log ``event`` and hand it to every subscriber."""
-        logger.info("%s", event.describe())
+        logger.log(event.level, "%s", event.describe())
         for subscription in list(self._subscribers):
             if not subscription._deliver(event):
                 self._remove(subscription)

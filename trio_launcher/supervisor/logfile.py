@@ -10,10 +10,16 @@ plugin and of the supervisor.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["RotatingLog", "format_line", "tail"]
+__all__ = ["RotatingLog", "follow", "format_line", "tail"]
+
+#: How often :func:`follow` looks for new lines when there were none.
+FOLLOW_INTERVAL = 0.25
 
 _TAIL_BLOCK = 8192
 
@@ -95,14 +101,65 @@ def _tail_file(path: Path, count: int) -> list[str]:
         return []
     try:
         with open(path, "rb") as file:
-            end = file.seek(0, os.SEEK_END)
-            position, data = end, b""
-            while position > 0 and data.count(b"\n") <= count:
-                step = min(_TAIL_BLOCK, position)
-                position -= step
-                file.seek(position)
-                data = file.read(step) + data
+            return _last_lines(file, file.seek(0, os.SEEK_END), count)
     except FileNotFoundError:
         return []
-    lines = data.decode("utf-8", "replace").splitlines()
-    return lines[-count:]
+
+
+def _last_lines(file: BinaryIO, end: int, count: int) -> list[str]:
+    """The last ``count`` lines of ``file`` before offset ``end``."""
+    if count <= 0:
+        return []
+    position, data = end, b""
+    while position > 0 and data.count(b"\n") <= count:
+        step = min(_TAIL_BLOCK, position)
+        position -= step
+        file.seek(position)
+        data = file.read(step) + data
+    file.seek(end)
+    return data.decode("utf-8", "replace").splitlines()[-count:]
+
+
+def follow(
+    path: str | os.PathLike[str], count: int, interval: float = FOLLOW_INTERVAL
+) -> Iterator[str]:
+    """The last ``count`` lines of ``path``, then each line added to it, for ever (``tail -F``).
+
+    When the file is rotated (a new file at ``path``), the rest of the old one
+    is read, then the new one from its start; a file rotated away and out
+    again between two looks (``interval`` apart) is not seen. A missing file
+    is waited for.
+    """
+    path = Path(path)
+    file = _open_when_there(path, interval)
+    try:
+        yield from _last_lines(file, file.seek(0, os.SEEK_END), count)
+        pending = b""
+        while True:
+            replaced = _replaced(path, file)  # before reading: what came before is read too
+            data = file.read()
+            if data:
+                *lines, pending = (pending + data).split(b"\n")
+                yield from (line.decode("utf-8", "replace") for line in lines)
+            elif replaced:
+                file.close()
+                file = _open_when_there(path, interval)
+            else:
+                time.sleep(interval)
+    finally:
+        file.close()
+
+
+def _open_when_there(path: Path, interval: float) -> BinaryIO:
+    while True:
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            time.sleep(interval)
+
+
+def _replaced(path: Path, file: BinaryIO) -> bool:
+    try:
+        return os.stat(path).st_ino != os.fstat(file.fileno()).st_ino
+    except FileNotFoundError:
+        return False

@@ -38,6 +38,7 @@ from .events import (
     Crashed,
     EventBus,
     Failed,
+    GaveUp,
     Ready,
     Restarted,
     Started,
@@ -149,6 +150,9 @@ class Plugin:
         self._restart_reason: str | None = None  # why we are stopping the child to restart it
         self._next_reason: str | None = None  # reason to report with the next start
         self._skip_backoff = trio.Event()
+        #: Attempts in a row that were not spawned or ended before they were ready.
+        self._failed_starts = 0
+        self._attempt_ready = False
 
     def __repr__(self) -> str:
         return f"<Plugin {self.name} {self._state} pid={self._pid}>"
@@ -233,6 +237,7 @@ class Plugin:
                 return self.status()
             elif self._state is PluginState.BACKOFF:
                 self._backoff.reset()
+                self._failed_starts = 0
                 self._skip_backoff.set()
             await self._outcome.wait()
         return self.status()
@@ -244,6 +249,18 @@ class Plugin:
             self._run_scope.cancel()
             await self._run_done.wait()
         return self.status()
+
+    def cancel_restarts(self) -> None:
+        """Restart no more: a backoff ends now, a running child is let be until stopped.
+
+        The supervisor calls it on every plugin before stopping them one by
+        one, so that no backoff timer fires and restarts a plugin meanwhile.
+        """
+        if self._run_scope is None:
+            return
+        self._stopping = True
+        if self._attempt_scope is None:  # backing off, or about to spawn
+            self._run_scope.cancel()
 
     async def restart(self) -> PluginStatus:
         """Stop the plugin if it is running, then start it."""
@@ -283,6 +300,7 @@ class Plugin:
     # -- the run ---------------------------------------------------------------
 
     def _launch(self) -> None:
+        self._failed_starts = 0
         self._run_scope = trio.CancelScope(shield=True)
         self._run_done = trio.Event()
         self._stopping = False
@@ -306,15 +324,31 @@ class Plugin:
     async def _loop(self) -> None:
         while True:
             result = await self._attempt()
+            if self._stopping:
+                return
             reason, self._restart_reason = self._restart_reason, None
             if reason is None:
                 if not self._wants_restart(result):
                     failed = isinstance(result, str) or not result.ok
                     self._set_state(PluginState.FAILED if failed else PluginState.STOPPED)
                     return
+                if self._gives_up(result):
+                    return
                 reason = "exited" if isinstance(result, ExitStatus) and result.ok else "crashed"
             await self._back_off()
             self._next_reason = reason
+
+    def _gives_up(self, result: ExitStatus | str) -> bool:
+        """Count a failed start; past ``start_retries`` of them in a row, fail for good."""
+        if self._attempt_ready:
+            return False
+        self._failed_starts += 1
+        if self._failed_starts <= self.config.start_retries:
+            return False
+        error = result if isinstance(result, str) else f"ended before ready: {result}"
+        self._set_state(PluginState.FAILED, error=error)
+        self._ctx.bus.publish(GaveUp(name=self.name, tries=self._failed_starts, error=error))
+        return True
 
     def _wants_restart(self, result: ExitStatus | str) -> bool:
         policy = self.config.restart
@@ -334,7 +368,7 @@ class Plugin:
 
     async def _attempt(self) -> ExitStatus | str:
         """Run the child once; its exit status, or why it could not be started."""
-        self._settled = False
+        self._settled = self._attempt_ready = False
         self._lines = LineWatch(self.config.ready.line)
         try:
             command, env, cwd = self._prepare()
@@ -387,7 +421,9 @@ class Plugin:
     async def _check_ready(self, pid: int, env: Mapping[str, str], cwd: Path) -> None:
         ready = self.config.ready
         if await wait_ready(ready, self._lines, env=env, cwd=cwd):
-            self._ready = True
+            self._ready = self._attempt_ready = True
+            self._failed_starts = 0
+            self._last_error = ""  # healthy again
             self._ctx.bus.publish(Ready(name=self.name, pid=pid))
         else:
             self._last_error = f"not ready after {ready.timeout:g}s"

@@ -12,12 +12,13 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from random import Random
 
+import attrs
 import trio
 
 from ..process import run_child
 from .config import SupervisorConfig
 from .events import DEFAULT_BUFFER, EventBus, PluginAdded, PluginRemoved, Subscription
-from .inventory import take_inventory
+from .inventory import PluginEntry, take_inventory
 from .logfile import tail
 from .monitor import ResourceMonitor
 from .plugin import Plugin, PluginContext, PluginError, PluginStatus, Spawn
@@ -113,8 +114,11 @@ class Supervisor:
         return self.status()
 
     async def stop_all(self) -> list[PluginStatus]:
-        """Stop every active plugin, last started first."""
-        for plugin in sorted(self._active(), key=lambda p: p.launch_order, reverse=True):
+        """Cancel every pending restart, then stop every active plugin, last started first."""
+        active = sorted(self._active(), key=lambda p: p.launch_order, reverse=True)
+        for plugin in active:
+            plugin.cancel_restarts()
+        for plugin in active:
             await plugin.stop()
         return self.status()
 
@@ -143,7 +147,35 @@ class Supervisor:
         forgotten unless the configuration still names it.
         """
         self._check_open()
+        self._apply(take_inventory(self.config), restart_changed=False)
+
+    def reload(self, config: SupervisorConfig) -> None:
+        """Apply a re-read ``launcher.yaml``, as supervisord's ``reread`` + ``update``.
+
+        Plugins added are added (and started if they are the core or in
+        ``autostart``), plugins removed are stopped and forgotten, running
+        plugins whose settings changed are restarted with the new ones. The
+        settings of the supervisor itself (folders, control socket, logs,
+        credentials, intervals) are kept until it is started again.
+        """
+        self._check_open()
+        old_wanted = set(self._wanted())
+        self.config = attrs.evolve(
+            self.config,
+            plugins=config.plugins,
+            defaults=config.defaults,
+            refused=config.refused,
+            core=config.core,
+            autostart=config.autostart,
+        )
         entries = take_inventory(self.config)
+        self._apply(entries, restart_changed=True)
+        if self._autostarted:
+            for name in self._wanted():
+                if name not in old_wanted and name in entries:
+                    self._in_background(self._start_quietly, name)
+
+    def _apply(self, entries: Mapping[str, PluginEntry], *, restart_changed: bool) -> None:
         for name in [name for name in self._plugins if name not in entries]:
             plugin = self._plugins.pop(name)
             self._bus.publish(PluginRemoved(name=name))
@@ -164,6 +196,9 @@ class Supervisor:
                 continue
             else:
                 known.update_entry(entry)
+                if restart_changed and known.active:
+                    self._in_background(self._restart_quietly, name)
+                    continue
             if self._autostarted and name in wanted and entry.command is not None:
                 self._in_background(self._start_quietly, name)
 
@@ -211,6 +246,12 @@ class Supervisor:
             await self._start(name, ())
         except PluginError as exc:
             logger.error("cannot start %s", exc)
+
+    async def _restart_quietly(self, name: str) -> None:
+        try:
+            await self.restart(name)
+        except PluginError as exc:
+            logger.error("cannot restart %s", exc)
 
     async def _forget(self, plugin: Plugin) -> None:
         await plugin.stop()
