@@ -215,7 +215,7 @@ async def test_send_queued_sends_in_order_then_closes_with_the_queued_reason() -
 
 async def test_an_exception_in_an_accepted_connection_closes_it_with_1011() -> None:
     async def serve(stream: trio.SocketStream) -> None:
-        with pytest.RaisesGroup(RuntimeError):
+        with pytest.RaisesGroup(RuntimeError, allow_unwrapped=True):
             async with websocket.accept(stream) as ws:
                 await ws.get_message()
                 raise RuntimeError("the handler broke")
