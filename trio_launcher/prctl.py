@@ -17,15 +17,20 @@ _PR_SET_CHILD_SUBREAPER = 36
 if sys.platform.startswith("linux"):
     import ctypes
 
-    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+    # Looked up once, here: a child between fork and exec calls it, and a
+    # symbol lookup there could wait for a loader lock another thread held.
+    _prctl_function = ctypes.CDLL(None, use_errno=True).prctl
+    _prctl_function.argtypes = (ctypes.c_int,) + (ctypes.c_ulong,) * 4
+    _prctl_function.restype = ctypes.c_int
+    _libc_prctl: ctypes._NamedFuncPointer | None = _prctl_function
 else:  # pragma: no cover - the runner targets Linux
-    _libc = None
+    _libc_prctl = None
 
 
 def _prctl(option: int, value: int) -> bool:
-    if _libc is None:  # pragma: no cover
+    if _libc_prctl is None:  # pragma: no cover
         return False
-    return int(_libc.prctl(option, value, 0, 0, 0)) == 0
+    return int(_libc_prctl(option, value, 0, 0, 0)) == 0
 
 
 def set_parent_death_signal(signum: int = signal.SIGKILL) -> bool:
@@ -41,9 +46,9 @@ def set_dumpable(dumpable: bool) -> bool:
 
 def is_dumpable() -> bool:
     """Whether this process is dumpable (``PR_GET_DUMPABLE``)."""
-    if _libc is None:  # pragma: no cover
+    if _libc_prctl is None:  # pragma: no cover
         return True
-    return int(_libc.prctl(3, 0, 0, 0, 0)) == 1
+    return int(_libc_prctl(3, 0, 0, 0, 0)) == 1
 
 
 def set_child_subreaper() -> bool:
