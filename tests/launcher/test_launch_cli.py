@@ -161,7 +161,7 @@ async def test_a_stop_signal_or_sigkill_leaves_nothing_of_the_runner_tree(
     assert len(outcome) == 1 and isinstance(outcome[0], TaskError)
 
 
-async def test_a_config_error_exits_1_naming_the_key(broker: Broker, tmp_path: Path) -> None:
+async def test_a_config_error_exits_2_naming_the_key(broker: Broker, tmp_path: Path) -> None:
     config_path = write_config(
         tmp_path / "n8n-task-runners.json",
         runner_entry(tmp_path, **{"health-check-server-port": "5680"}),
@@ -170,13 +170,13 @@ async def test_a_config_error_exits_1_naming_the_key(broker: Broker, tmp_path: P
     output = OutputLines()
     with trio.fail_after(HANG_GUARD):
         status = await run_child(cli_command("launch", "python"), env=env, on_output=output)
-    assert status == ExitStatus(returncode=1)
+    assert status == ExitStatus(returncode=2)
     stderr = "\n".join(output.of("stderr"))
     assert str(config_path) in stderr
     assert "health-check-server-port" in stderr
 
 
-async def test_an_unusable_command_exits_1_naming_it(broker: Broker, tmp_path: Path) -> None:
+async def test_an_unusable_command_exits_2_naming_it(broker: Broker, tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-python")
     config_path = write_config(
         tmp_path / "n8n-task-runners.json", runner_entry(tmp_path, command=missing)
@@ -188,5 +188,5 @@ async def test_an_unusable_command_exits_1_naming_it(broker: Broker, tmp_path: P
             env=launcher_environment(broker, config_path),
             on_output=output,
         )
-    assert status == ExitStatus(returncode=1)
+    assert status == ExitStatus(returncode=2)
     assert missing in "\n".join(output.of("stderr"))

@@ -248,6 +248,16 @@ async def test_supervise_with_bad_config_reports_every_problem(tmp_path: Path) -
     assert "launcher.yaml:3: plugins: expected a mapping, got 3" in err
 
 
+async def test_supervise_reports_a_bad_config_in_the_log_format_asked_for(tmp_path: Path) -> None:
+    (tmp_path / "launcher.yaml").write_text("colour: blue\n")
+    config = str(tmp_path / "launcher.yaml")
+    result = await cli("--log-format", "json", "supervise", "--config", config)
+    assert result.returncode == 2
+    records = [json.loads(line) for line in result.stderr.decode().splitlines()]
+    assert [record["level"] for record in records] == ["ERROR"]
+    assert "launcher.yaml:1: colour: unknown key" in records[0]["message"]
+
+
 async def test_sigterm_stops_20_plugins_and_leaves_no_process(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     pids.mkdir()

@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Launch until SIGTERM, SIGINT or SIGHUP, then stop every runner; exit 0.
 
+    A bad configuration exits 2 before anything starts; a failure at run time
+    (the health port in use) exits 1.
+
     SIGHUP is a stop like SIGTERM (the launcher's settings come from its
     environment, which a running process cannot re-read).
     """
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise_for_paths(config.runners)
     except ConfigError as exc:
         log.error("%s", exc)
-        return 1
+        return 2
     log.info("%s", child_cgroups().describe())
 
     async def announce_ready(launcher: Launcher) -> None:

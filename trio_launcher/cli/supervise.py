@@ -40,7 +40,6 @@ def run(args: argparse.Namespace) -> int:
     """Load the configuration and supervise until a stop signal."""
     import logging
     import signal
-    import sys
     from pathlib import Path
 
     import attrs
@@ -53,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"trio-launcher supervise: bad configuration:\n{exc}", file=sys.stderr)
+        setup_logging(args.log_level)
+        logging.getLogger("trio_launcher.supervisor").error("bad configuration:\n%s", exc)
         return 2
     if args.socket:
         config = attrs.evolve(config, control_socket=Path(args.socket).absolute())
