@@ -413,25 +413,38 @@ def test_the_environment_is_built_from_the_config_not_from_os_environ(
 # --- what the user is told, and default-env ----------------------------------------------
 
 
+def ignored_keys_of(path: Path) -> tuple[str, ...]:
+    """Load ``path`` for the python runner; what it ignored (it must load)."""
+    environ = {**BASE_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)}
+    return load_launcher_config(["python"], environ).ignored_keys
+
+
 def test_an_unknown_key_is_named_with_the_nearest_known_key(tmp_path: Path) -> None:
     path = write_config(tmp_path / "runners.json", entry(allowed_env=["PATH"]))
-    problems = problems_of(["python"], {**BASE_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)})
-    assert has_problem(problems, str(path), "task-runners[0]", "allowed_env", "'allowed-env'")
+    ignored = list(ignored_keys_of(path))
+    assert has_problem(ignored, str(path), "task-runners[0]", "allowed_env", "'allowed-env'")
 
 
 def test_an_unknown_top_level_key_is_named_with_the_nearest(tmp_path: Path) -> None:
     path = tmp_path / "runners.json"
     path.write_text(json.dumps({"task-runners": [entry()], "task_runner": []}))
-    problems = problems_of(["python"], {**BASE_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)})
-    assert has_problem(problems, str(path), "task_runner", "'task-runners'")
+    assert has_problem(list(ignored_keys_of(path)), str(path), "task_runner", "'task-runners'")
+
+
+def test_a_file_without_unknown_keys_ignores_nothing(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "runners.json", entry(**{"default-env": {"A": "1"}}))
+    assert ignored_keys_of(path) == ()
 
 
 @given(key=st.text(min_size=1).filter(lambda key: key not in config_module.ENTRY_KEYS))
-def test_every_unknown_key_is_reported(key: str) -> None:
+def test_every_unknown_key_is_reported_and_the_rest_is_used(key: str) -> None:
+    """Like n8n's launcher, a key it does not know stops nothing (a newer n8n may add one)."""
     with tempfile.TemporaryDirectory() as folder:
         path = write_config(Path(folder) / "runners.json", entry(**{key: 1}))
-        problems = problems_of(["python"], {**BASE_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)})
-    assert has_problem(problems, f"{path}: task-runners[0]: {key}: unknown key")
+        environ = {**BASE_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)}
+        config = load_launcher_config(["python"], environ)
+    assert has_problem(list(config.ignored_keys), f"{path}: task-runners[0]: {key}: unknown key")
+    assert [spec.runner_type for spec in config.runners] == ["python"]
 
 
 def test_a_missing_runner_type_lists_the_types_the_file_has(tmp_path: Path) -> None:
@@ -506,7 +519,7 @@ async def test_launch_refuses_a_bad_task_timeout_at_start_and_starts_no_runner()
     command = cli_command("launch", "python", "--log-format", "json")
     with trio.fail_after(60):
         status = await run_child(command, env=env, on_output=output)
-    assert status == ExitStatus(returncode=1)
+    assert status == ExitStatus(returncode=2)
     (record,) = [json.loads(line) for line in output.of("stderr")]  # every problem, one line
     assert record["level"] == "ERROR"
     assert "N8N_RUNNERS_TASK_TIMEOUT: expected a number, got 'soon'" in record["message"]

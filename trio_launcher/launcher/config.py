@@ -89,6 +89,9 @@ class LauncherConfig:
     graceful_shutdown_timeout: float = 30.0
     env_precedence: str = "overrides"
     environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    #: Keys of the config file this launcher does not know, one line each with the
+    #: nearest known key: ignored, as n8n's launcher ignores them, and logged.
+    ignored_keys: tuple[str, ...] = ()
 
     @property
     def broker_netloc(self) -> str:
@@ -103,7 +106,9 @@ def load_launcher_config(
 
     With no config file at ``N8N_RUNNERS_CONFIG_PATH`` (and none named),
     ``python`` runs this project's own runner. Raises :class:`ConfigError`
-    with every problem found.
+    with every problem found. Keys the file has and this launcher does not
+    know are not problems (a newer n8n may add some): they are listed in
+    :attr:`LauncherConfig.ignored_keys`.
     """
     environ = dict(os.environ if environ is None else environ)
     env = EnvReader(environ)
@@ -136,9 +141,10 @@ def load_launcher_config(
     )
     env.choice("N8N_RUNNERS_LAUNCHER_LOG_LEVEL", "info", LOG_LEVELS)
     path = env.raw("N8N_RUNNERS_CONFIG_PATH")
-    runners = _load_runners(runner_types, path, env.problems)
+    ignored: list[str] = []
+    runners = _load_runners(runner_types, path, env.problems, ignored)
     env.check(source=path or "environment")
-    return LauncherConfig(runners=runners, **config)  # type: ignore[arg-type]
+    return LauncherConfig(runners=runners, ignored_keys=tuple(ignored), **config)  # type: ignore[arg-type]
 
 
 def default_runner(runner_type: str) -> RunnerSpec | None:
@@ -178,7 +184,7 @@ def _uri_problems(uri: str) -> list[str]:
 
 
 def _load_runners(
-    runner_types: Sequence[str], path: str | None, problems: list[str]
+    runner_types: Sequence[str], path: str | None, problems: list[str], ignored: list[str]
 ) -> tuple[RunnerSpec, ...]:
     if not runner_types:
         problems.append("runner types: name at least one (e.g. python, javascript)")
@@ -186,10 +192,10 @@ def _load_runners(
     file_path = path or DEFAULT_CONFIG_PATH
     if path is None and not os.path.exists(file_path):
         return _defaults(runner_types, problems)
-    entries = _read_entries(file_path, problems)
+    entries = _read_entries(file_path, problems, ignored)
     if entries is None:
         return ()
-    found = _parse_entries(file_path, entries, runner_types, problems)
+    found = _parse_entries(file_path, entries, runner_types, problems, ignored)
     named = [e["runner-type"] for e in entries if isinstance(e, dict) and "runner-type" in e]
     has = ", ".join(str(name) for name in named) or "none"
     for runner_type in runner_types:
@@ -215,7 +221,7 @@ def _defaults(runner_types: Sequence[str], problems: list[str]) -> tuple[RunnerS
     return tuple(specs)
 
 
-def _read_entries(path: str, problems: list[str]) -> list[Any] | None:
+def _read_entries(path: str, problems: list[str], ignored: list[str]) -> list[Any] | None:
     try:
         with open(path, encoding="utf-8") as f:
             document = json.load(f)
@@ -226,7 +232,7 @@ def _read_entries(path: str, problems: list[str]) -> list[Any] | None:
         problems.append(f"{path}: not valid JSON: {exc}")
         return None
     if isinstance(document, dict):
-        problems.extend(_unknown_keys(path, document, ("task-runners",)))
+        ignored.extend(_unknown_keys(path, document, ("task-runners",)))
     entries = document.get("task-runners") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
         problems.append(f"{path}: task-runners: expected a non-empty array")
@@ -235,12 +241,18 @@ def _read_entries(path: str, problems: list[str]) -> list[Any] | None:
 
 
 def _parse_entries(
-    path: str, entries: list[Any], runner_types: Sequence[str], problems: list[str]
+    path: str,
+    entries: list[Any],
+    runner_types: Sequence[str],
+    problems: list[str],
+    ignored: list[str],
 ) -> dict[str, RunnerSpec]:
     found: dict[str, RunnerSpec] = {}
     single = len(runner_types) == 1
     for index, entry in enumerate(entries):
         where = f"{path}: task-runners[{index}]"
+        if isinstance(entry, dict):
+            ignored.extend(_unknown_keys(where, entry, ENTRY_KEYS))
         spec = _parse_entry(where, entry, single, problems)
         if spec is not None and spec.runner_type in runner_types:
             found[spec.runner_type] = spec
@@ -255,7 +267,6 @@ def _parse_entry(where: str, entry: Any, single: bool, problems: list[str]) -> R
         problems.append(f"{where}: expected an object")
         return None
     before = len(problems)
-    problems.extend(_unknown_keys(where, entry, ENTRY_KEYS))
     runner_type = _field(entry, "runner-type", str, where, problems)
     command = _field(entry, "command", str, where, problems)
     workdir = _field(entry, "workdir", str, where, problems, default=".")
@@ -279,14 +290,14 @@ def _parse_entry(where: str, entry: Any, single: bool, problems: list[str]) -> R
 
 
 def _unknown_keys(where: str, entry: Mapping[str, Any], known: Sequence[str]) -> list[str]:
-    """One problem per key not in ``known``, with the nearest known key when one is close."""
+    """One line per key not in ``known``, with the nearest known key when one is close."""
     found = []
     for key in entry:
         if key in known:
             continue
         nearest = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
         hint = f" (did you mean {nearest[0]!r}?)" if nearest else f" (known: {', '.join(known)})"
-        found.append(f"{where}: {key}: unknown key{hint}")
+        found.append(f"{where}: {key}: unknown key, ignored{hint}")
     return found
 
 

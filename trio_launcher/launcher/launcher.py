@@ -117,6 +117,8 @@ async def run_launcher(
     runner type backs off on its own copy of it, so one type's failures
     never delay (or reset) another's retries.
     """
+    for line in config.ignored_keys:
+        log.warning("%s", line)
     probe = probe or HealthProbe(host=config.runner_health_host)
     policy = backoff or Backoff(initial=1.0, maximum=30.0)
     loops = {
