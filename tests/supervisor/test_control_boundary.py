@@ -10,6 +10,7 @@ import trio
 from supervisor_helpers import SLEEPER, supervising, write_config, write_plugin
 
 from trio_launcher import jsonlimit
+from trio_launcher.supervisor.control import MAX_LINE
 
 
 async def ask(path: Path, line: bytes) -> list[dict[str, object]]:
@@ -55,4 +56,15 @@ async def test_an_unexpected_error_is_answered_and_closes_only_that_client(
             failed = await ask(path, b'{"cmd": "ls"}\n{"cmd": "ls"}\n')
         ls = await ask(path, b'{"cmd": "ls"}\n')
     assert len(failed) == 1 and failed[0]["ok"] is False
+    assert ls[0]["ok"] is True
+
+
+async def test_a_line_that_never_ends_is_answered_with_the_limit(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "scan_interval: 0\n")
+    path = config.control_socket
+    assert path is not None
+    async with supervising(config):
+        endless = await ask(path, b'{"cmd": "' + b"l" * (MAX_LINE + 10))
+        ls = await ask(path, b'{"cmd": "ls"}\n')
+    assert endless == [{"ok": False, "error": f"the request line is longer than {MAX_LINE} bytes"}]
     assert ls[0]["ok"] is True

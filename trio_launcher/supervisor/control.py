@@ -153,7 +153,7 @@ class _Connection:
         """The next line without its newline; None at EOF. Raises _LineTooLong."""
         while (end := self._buffer.find(b"\n")) < 0:
             if len(self._buffer) > MAX_LINE:
-                raise _LineTooLong("request line too long")
+                raise _LineTooLong(f"the request line is longer than {MAX_LINE} bytes")
             data = await self.stream.receive_some(MAX_LINE)
             if not data:
                 return None
@@ -176,12 +176,19 @@ async def _serve_client(supervisor: Supervisor, stream: trio.abc.Stream) -> None
     async with stream:
         try:
             await _converse(supervisor, connection)
-        except* (trio.BrokenResourceError, trio.ClosedResourceError, _LineTooLong):
-            pass  # the client went away or sent a line that never ends
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the client went away
+        except* _LineTooLong as group:
+            await _send_last_error(connection, str(group.exceptions[0]))
         except* Exception as group:
             log_unexpected(logger, "a control client's request", group)
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await connection.send({"ok": False, "error": _INTERNAL_ERROR})
+            await _send_last_error(connection, _INTERNAL_ERROR)
+
+
+async def _send_last_error(connection: _Connection, error: str) -> None:
+    """Tell the client why its connection is closed, if it still listens."""
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await connection.send({"ok": False, "error": error})
 
 
 async def _converse(supervisor: Supervisor, connection: _Connection) -> None:
