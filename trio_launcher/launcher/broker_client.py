@@ -23,7 +23,7 @@ async def wait_for_broker(http: httpx.AsyncClient, base_url: str) -> None:
     try:
         response = await http.get(f"{base_url}/healthz", timeout=HTTP_TIMEOUT)
     except httpx.HTTPError as exc:
-        raise BrokerUnavailable(f"cannot reach the broker at {base_url}: {exc!r}") from None
+        raise BrokerUnavailable(f"cannot reach the broker at {base_url}: {_reason(exc)}") from None
     if response.status_code != 200:
         raise BrokerUnavailable(f"broker health check answered HTTP {response.status_code}")
 
@@ -35,7 +35,7 @@ async def fetch_grant_token(http: httpx.AsyncClient, base_url: str, auth_token: 
             f"{base_url}/runners/auth", json={"token": auth_token}, timeout=HTTP_TIMEOUT
         )
     except httpx.HTTPError as exc:
-        raise BrokerUnavailable(f"cannot reach the broker at {base_url}: {exc!r}") from None
+        raise BrokerUnavailable(f"cannot reach the broker at {base_url}: {_reason(exc)}") from None
     if response.status_code in (401, 403):
         raise AuthenticationFailed(
             "the broker refused N8N_RUNNERS_AUTH_TOKEN: set it to the broker's auth token"
@@ -84,3 +84,8 @@ async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
         raise HandshakeFailed(f"protocol error during the handshake: {exc}") from None
     assert machine.task_id is not None
     return machine.task_id
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    """What went wrong, for the user: httpx's text, or the error's kind when it has none."""
+    return str(exc) or type(exc).__name__
