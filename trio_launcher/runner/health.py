@@ -11,7 +11,7 @@ from ..envconfig import ConfigError
 from ..httpserver import Request, Response, serve_http_connection
 
 if TYPE_CHECKING:
-    from .task_runner import TaskRunner
+    from .connection import TaskRunner
 
 __all__ = ["serve_health"]
 
