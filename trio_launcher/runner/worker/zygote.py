@@ -96,17 +96,15 @@ import time
 from trio_launcher.runner.worker import control
 from trio_launcher.runner.worker.posix import (
     kill_process_group,
+    limit_memory,
+    receive_fds,
     set_child_subreaper,
     set_dumpable,
     set_parent_death_signal,
     trim_heap,
 )
-from trio_launcher.runner.worker.task_process import (
-    TaskSettings,
-    limit_memory,
-    receive_fds,
-    run_task_process,
-)
+from trio_launcher.runner.worker.settings import WorkerSettings
+from trio_launcher.runner.worker.task_process import run_task_process
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -174,7 +172,7 @@ class Worker:
     """Serves one control socket until it closes."""
 
     def __init__(
-        self, control_socket: _socket.socket, settings: TaskSettings, *, report: str = ""
+        self, control_socket: _socket.socket, settings: WorkerSettings, *, report: str = ""
     ) -> None:
         self._control = control_socket
         self._report = report
@@ -518,7 +516,7 @@ def main(argv: list[str]) -> int:
     set_parent_death_signal(_signal.SIGKILL)
     if os.getppid() != int(config["parent_pid"]):
         return 1  # the runner died before we could arm the parent-death signal
-    settings = TaskSettings.from_wire(config)
+    settings = WorkerSettings.from_wire(config)
     # First: writing our own uid map needs a dumpable process.
     settings.confinement.enter_namespaces()
     set_dumpable(False)
