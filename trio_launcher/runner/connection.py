@@ -145,10 +145,15 @@ class TaskRunner:
             if self.config.health_check.enabled:
                 from .health import serve_health
 
-                self.health_port = await nursery.start(serve_health, self)
+                self.health_port = await nursery.start(
+                    serve_health, self.config.health_check, self._health_state
+                )
             nursery.start_soon(self._keep_executor)
             await self._connection_loop()
             nursery.cancel_scope.cancel()
+
+    def _health_state(self) -> dict[str, object]:
+        return {"connected": self.connected, "tasks": self.running_tasks}
 
     async def _keep_executor(self) -> None:
         from .executor.task_executor import open_executor  # off the path to the first offer
