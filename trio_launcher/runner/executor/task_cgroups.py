@@ -31,8 +31,15 @@ from trio_launcher.process.cgroup import (
     discover_cgroup,
     remove_stale_trees,
 )
+from trio_launcher.runner.worker.confine.layers import ON
 
-__all__ = ["TASK_MAX_PROCESSES", "TaskCgroup", "TaskCgroups", "open_task_cgroups"]
+__all__ = [
+    "TASK_MAX_PROCESSES",
+    "TaskCgroup",
+    "TaskCgroups",
+    "open_cgroup_layer",
+    "open_task_cgroups",
+]
 
 #: The most processes (threads included) one task may have, where ``pids`` is delegated.
 TASK_MAX_PROCESSES = 256
@@ -156,3 +163,16 @@ def open_task_cgroups() -> TaskCgroups | str:
         return TaskCgroups(CgroupTree.create(_Discovery.directory))
     except OSError as exc:
         return f"cannot create a cgroup in {_Discovery.directory}: {exc.strerror or exc}"
+
+
+def open_cgroup_layer() -> tuple[TaskCgroups | None, str]:
+    """:func:`open_task_cgroups`, and the *cgroup* layer's status for the report."""
+    found = open_task_cgroups()
+    if isinstance(found, str):
+        return None, f"unavailable: {found}; task trees are killed by process group"
+    limit = (
+        f"at most {TASK_MAX_PROCESSES} processes"
+        if found.limits_processes
+        else "no pids controller: processes not capped"
+    )
+    return found, f"{ON} (a cgroup per task, in {found.path}; {limit})"

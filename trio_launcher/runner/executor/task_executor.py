@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 import trio
 
+from trio_launcher.process import Backoff
 from trio_launcher.runner.executor.channel import exchange
 from trio_launcher.runner.executor.outcome import (
     BAD_RESULT_ERROR,
@@ -34,11 +35,7 @@ from trio_launcher.runner.executor.outcome import (
     timeout_error,
 )
 from trio_launcher.runner.executor.prepare import PreparedTask, prepare_task
-from trio_launcher.runner.executor.task_cgroups import (
-    TASK_MAX_PROCESSES,
-    TaskCgroups,
-    open_task_cgroups,
-)
+from trio_launcher.runner.executor.task_cgroups import TaskCgroups, open_cgroup_layer
 from trio_launcher.runner.executor.worker_handle import (
     TaskProcess,
     WorkerLost,
@@ -48,7 +45,7 @@ from trio_launcher.runner.executor.worker_handle import (
 )
 from trio_launcher.runner.sandbox.confinement_check import ConfinementCheck
 from trio_launcher.runner.sandbox.policy import SandboxPolicy
-from trio_launcher.runner.worker.confine.layers import CGROUP, ON
+from trio_launcher.runner.worker.confine.layers import CGROUP
 
 __all__ = ["ExecutorStatistics", "TaskExecutor", "TaskOutcome", "open_executor"]
 
@@ -58,7 +55,7 @@ log = logging.getLogger(__name__)
 START_ATTEMPTS = 3
 #: Payloads above this size are (de)serialised in a thread.
 _BIG_PAYLOAD = 256 * 1024
-_MAX_RESTART_DELAY = 5.0
+#: A worker that lived this long before it died is replaced at once.
 _STABLE_WORKER = 1.0
 
 
@@ -80,24 +77,34 @@ class _Attempt:
 
 
 class TaskExecutor:
-    """Owns the worker process; runs tasks.  Create it with :func:`open_executor`."""
+    """Owns the worker process; runs tasks.  Create it with :func:`open_executor`.
 
-    def __init__(self, policy: SandboxPolicy, *, memory_limit_mb: int | None = None) -> None:
-        if memory_limit_mb is not None and memory_limit_mb <= 0:
-            raise ValueError("memory_limit_mb must be positive (or None for no limit)")
+    Task attempts run in *nursery*; tasks get cgroups from *cgroups* when
+    the host gives them, and *cgroup_status* is the *cgroup* layer's report.
+    """
+
+    def __init__(
+        self,
+        policy: SandboxPolicy,
+        nursery: trio.Nursery,
+        *,
+        memory_limit_mb: int | None = None,
+        cgroups: TaskCgroups | None = None,
+        cgroup_status: str = "off (disabled)",
+    ) -> None:
         self._policy = policy
+        self._nursery = nursery
         self._memory_limit_mb = memory_limit_mb
+        self._cgroups = cgroups
+        self._cgroup_status = cgroup_status
         self._worker: WorkerProcess | None = None
         self._worker_ready = trio.Event()
         self._closed = False
         self._running = 0
         self._restarts = 0
-        self._nursery: trio.Nursery | None = None
         self._unreaped = 0
         self._reaped = trio.Event()
         self._confinement = ConfinementCheck(policy)
-        self._cgroups: TaskCgroups | None = None
-        self._cgroup_status = "off (disabled)"
 
     async def run(
         self,
@@ -166,7 +173,6 @@ class TaskExecutor:
         reply cannot change the result). If the caller is cancelled, the task
         is killed and reaped before ``Cancelled`` propagates.
         """
-        assert self._nursery is not None
         attempt = _Attempt()
         scope = trio.CancelScope()
         answered, finished = trio.Event(), trio.Event()
@@ -275,13 +281,12 @@ class TaskExecutor:
     ) -> None:
         worker = await self._spawn()
         task_status.started()
-        quick_deaths = 0
+        backoff = _restart_backoff()
         while True:
-            started_at = trio.current_time()
+            backoff.note_started(trio.current_time())
             await self._serve(worker)
-            lived = trio.current_time() - started_at
-            quick_deaths = quick_deaths + 1 if lived < _STABLE_WORKER else 0
-            worker = await self._respawn(_restart_delay(quick_deaths))
+            backoff.note_stopped(trio.current_time(), _STABLE_WORKER)
+            worker = await self._respawn(backoff)
 
     async def _serve(self, worker: WorkerProcess) -> None:
         self._worker = worker
@@ -295,14 +300,17 @@ class TaskExecutor:
                 await worker.aclose()
         log.warning("task worker (pid %d) exited unexpectedly; starting a new one", worker.pid)
 
-    async def _respawn(self, delay: float) -> WorkerProcess:
+    async def _respawn(self, backoff: Backoff) -> WorkerProcess:
+        """A new worker: at once the first time, later and later while workers die at once."""
+        first = backoff.attempts == 0
+        delay = backoff.next_delay()
+        await trio.sleep(0.0 if first else delay)
         while True:
-            await trio.sleep(delay)
             try:
                 worker = await self._spawn()
             except (WorkerStartError, OSError) as exc:
                 log.error("could not restart the task worker: %s", exc)
-                delay = min(max(delay * 2, 0.1), _MAX_RESTART_DELAY)
+                await backoff.sleep()
                 continue
             self._restarts += 1
             return worker
@@ -310,25 +318,6 @@ class TaskExecutor:
     def _close(self) -> None:
         self._closed = True
         self._worker_ready.set()  # wake runs waiting for a worker
-
-    def _open_cgroups(self) -> None:
-        if CGROUP not in self._policy.kernel_layers:
-            return
-        found = open_task_cgroups()
-        if isinstance(found, str):
-            self._cgroup_status = f"unavailable: {found}; task trees are killed by process group"
-        else:
-            self._cgroups = found
-            limit = (
-                f"at most {TASK_MAX_PROCESSES} processes"
-                if found.limits_processes
-                else "no pids controller: processes not capped"
-            )
-            self._cgroup_status = f"{ON} (a cgroup per task, in {found.path}; {limit})"
-
-    async def _close_cgroups(self) -> None:
-        if self._cgroups is not None:
-            await trio.to_thread.run_sync(self._cgroups.close)
 
 
 @asynccontextmanager
@@ -339,11 +328,21 @@ async def open_executor(
 
     Raises :class:`~.worker_handle.WorkerStartError` if the worker does not start.
     """
-    executor = TaskExecutor(policy, memory_limit_mb=memory_limit_mb)
-    executor._open_cgroups()
+    if memory_limit_mb is not None and memory_limit_mb <= 0:
+        raise ValueError("memory_limit_mb must be positive (or None for no limit)")
+    if CGROUP in policy.kernel_layers:
+        cgroups, cgroup_status = open_cgroup_layer()
+    else:
+        cgroups, cgroup_status = None, "off (disabled)"
     try:
         async with trio.open_nursery() as nursery:
-            executor._nursery = nursery
+            executor = TaskExecutor(
+                policy,
+                nursery,
+                memory_limit_mb=memory_limit_mb,
+                cgroups=cgroups,
+                cgroup_status=cgroup_status,
+            )
             await nursery.start(executor._supervise)
             try:
                 yield executor
@@ -351,15 +350,18 @@ async def open_executor(
                 executor._close()
                 nursery.cancel_scope.cancel()
     finally:
-        with trio.CancelScope(shield=True):
-            await executor._close_cgroups()
+        if cgroups is not None:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(cgroups.close)
 
 
-def _restart_delay(quick_deaths: int) -> float:
-    """No delay for a worker that died once; back off if it keeps dying at once."""
-    if quick_deaths <= 1:
-        return 0.0
-    return min(0.1 * 2.0 ** (quick_deaths - 2), _MAX_RESTART_DELAY)
+def _restart_backoff() -> Backoff:
+    """The delays before a new worker: 0.1 s, 0.2 s ... 5 s while workers keep dying at once.
+
+    Its first delay (0.05 s) is not slept: the first restart is immediate, and
+    so is the next one after a worker that lived :data:`_STABLE_WORKER` seconds.
+    """
+    return Backoff(initial=0.05, maximum=5.0, jitter=0.0)
 
 
 async def _encode(prepared: PreparedTask) -> bytes:
