@@ -1,4 +1,4 @@
-"""task_wire: a task's reply is the JSON ``json.dumps`` would write, as n8n expects."""
+"""worker.wire: a task's reply is the JSON ``json.dumps`` would write, as n8n expects."""
 
 from __future__ import annotations
 

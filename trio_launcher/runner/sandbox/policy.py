@@ -66,7 +66,7 @@ class SandboxPolicy:
     allow_transitive_imports: bool = False
     #: How the kernel layers are required (:data:`SANDBOX_MODES`, or :data:`AUTO`).
     mode: str = AUTO
-    #: Kernel layers switched off one by one (names from ``confine.layers.LAYERS``).
+    #: Kernel layers switched off one by one (names from ``worker.confine.layers.LAYERS``).
     disabled_layers: frozenset[str] = attrs.field(default=frozenset(), converter=_frozen_names)
 
     @classmethod
