@@ -16,8 +16,8 @@ import psutil
 import trio
 from _common import TRIVIAL_TASK, arguments, emit, log, tree_cpu
 
-from trio_launcher.runner.executor import TaskExecutor, open_executor
-from trio_launcher.runner.sandbox_policy import SandboxPolicy
+from trio_launcher.runner.executor.task_executor import TaskExecutor, open_executor
+from trio_launcher.runner.sandbox.policy import SandboxPolicy
 
 
 async def _run(executor: TaskExecutor, tasks: int, concurrency: int) -> float:

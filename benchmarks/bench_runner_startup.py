@@ -37,17 +37,11 @@ from _common import (
     tree_cpu,
 )
 
-import trio_launcher  # the package only: its __init__ imports nothing heavy
+from trio_launcher.runner.executor.worker_handle import worker_bootstrap
 
 RUNNER = [PYTHON, "-m", "trio_launcher.runner"]
-#: The worker's import set: empty parent packages, as worker_process.py's bootstrap does.
-WORKER_IMPORTS = (
-    "import sys, pathlib\n"
-    "d = pathlib.Path(sys.argv[1])\n"
-    "for n, p in (('trio_launcher', d.parent), ('trio_launcher.runner', d)):\n"
-    "    m = type(sys)(n); m.__path__ = [str(p)]; sys.modules[n] = m\n"
-    "import trio_launcher.runner.worker\n"
-)
+#: The worker's import set, found the way the worker finds it.
+WORKER_IMPORTS = worker_bootstrap("import trio_launcher.runner.worker.zygote")
 
 
 class FakeBroker:
@@ -205,11 +199,10 @@ def main() -> None:
     if js_results:
         figures.update(summary(js_results, "js_"))
     baseline_runs = 3 if args.quick else 5
-    runner_dir = os.path.join(os.path.dirname(trio_launcher.__file__), "runner")
     baselines = {
         "bare_python": [PYTHON, "-c", "pass"],
         "runner_imports": [PYTHON, "-c", "import trio_launcher.cli.runner, trio_launcher.runner"],
-        "worker_imports": [PYTHON, "-P", "-c", WORKER_IMPORTS, runner_dir],
+        "worker_imports": [PYTHON, "-P", "-c", WORKER_IMPORTS],
     }
     for name, command in baselines.items():
         figures[f"{name}_ms"], figures[f"{name}_cpu_ms"] = timed(command, baseline_runs)

@@ -9,7 +9,7 @@ import pytest
 from launcher_fakes import python_runner, script_runner
 
 from trio_launcher.launcher import HealthProbe
-from trio_launcher.launcher.runner_child import OutputLevels, run_runner
+from trio_launcher.launcher.runner_child import OutputLevels, run_runner_process
 from trio_launcher.process import ExitStatus
 
 #: No probe while these short runs last.
@@ -28,7 +28,7 @@ async def test_a_runner_config_error_is_logged_at_error(caplog: pytest.LogCaptur
         "N8N_RUNNERS_GRANT_TOKEN": "grant",
         "N8N_RUNNERS_MAX_CONCURRENCY": "many",
     }
-    status = await run_runner(
+    status = await run_runner_process(
         python_runner(), env, probe=NO_PROBE, grace_period=1.0, on_started=lambda child: None
     )
     assert status == ExitStatus(returncode=2)
@@ -47,7 +47,7 @@ async def test_each_line_keeps_the_level_the_runner_gave_it(
         "             '  continued', 'Traceback (most recent call last):', '  File x']:\n"
         "    print(line, file=sys.stderr, flush=True)\n"
     )
-    status = await run_runner(
+    status = await run_runner_process(
         script,
         {"PATH": os.environ["PATH"]},
         probe=NO_PROBE,

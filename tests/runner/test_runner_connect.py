@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 
-from trio_launcher.runner import RunnerConfig, run_runner, task_runner
+from trio_launcher.runner import RunnerConfig, connection, run_runner
 
 #: Bounds a wait that only a bug makes long; never asserted as a duration.
 HANG_GUARD = 30
@@ -104,7 +104,7 @@ async def test_a_reset_during_the_handshake_is_retried_and_sigterm_still_works()
 async def test_an_unanswered_handshake_is_abandoned_and_tried_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(task_runner, "HANDSHAKE_TIMEOUT", 0.2)
+    monkeypatch.setattr(connection, "HANDSHAKE_TIMEOUT", 0.2)
     async with listener() as silent, trio.open_nursery() as nursery:
         config = RunnerConfig(
             grant_token="grant",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from trio_launcher.runner.executor import TaskExecutor
-from trio_launcher.runner.sandbox_report import is_on
+from trio_launcher.runner.executor.task_executor import TaskExecutor
+from trio_launcher.runner.sandbox.confinement_check import is_on
 
 #: Task code: forks a child that leaves the task's process group and session, and
 #: returns the child's pid once it has left.

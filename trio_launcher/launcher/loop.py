@@ -20,7 +20,7 @@ from .broker_client import fetch_grant_token, handshake, wait_for_broker
 from .config import LauncherConfig, RunnerSpec
 from .environment import runner_environment
 from .errors import LauncherError, RunnerStartFailed
-from .runner_child import HealthProbe, run_runner
+from .runner_child import HealthProbe, run_runner_process
 
 __all__ = ["Phase", "RunnerTypeLoop", "RunnerTypeStatus"]
 
@@ -129,7 +129,7 @@ class RunnerTypeLoop:
         grant = await fetch_grant_token(http, self._base_url, self._config.auth_token)
         env = runner_environment(self._config, self._spec, grant)
         started = trio.current_time()
-        status = await run_runner(
+        status = await run_runner_process(
             self._spec,
             env,
             probe=self._probe,

@@ -17,7 +17,7 @@ from ..process import ChildProcess, ExitStatus, SpawnError, run_child
 from .config import RunnerSpec
 from .errors import RunnerStartFailed
 
-__all__ = ["HealthProbe", "run_runner"]
+__all__ = ["HealthProbe", "run_runner_process"]
 
 log = logging.getLogger("trio_launcher.runner_output")
 
@@ -33,7 +33,7 @@ class HealthProbe:
     failures: int = 6
 
 
-async def run_runner(
+async def run_runner_process(
     spec: RunnerSpec,
     env: Mapping[str, str],
     *,

@@ -1,8 +1,8 @@
 """The Python task runner: n8n-compatible, each task in its own process."""
 
 from .config import HealthCheckConfig, RunnerConfig
+from .connection import TaskRunner, run_runner
 from .errors import AuthenticationRefused, GrantTokenSpent, NoIdleTimeoutHandlerError
-from .task_runner import TaskRunner, run_runner
 
 __all__ = [
     "AuthenticationRefused",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import trio
@@ -11,13 +12,18 @@ from ..envconfig import ConfigError
 from ..httpserver import Request, Response, serve_http_connection
 
 if TYPE_CHECKING:
-    from .task_runner import TaskRunner
+    from .config import HealthCheckConfig
 
 __all__ = ["serve_health"]
 
 
-async def serve_health(runner: TaskRunner, *, task_status: trio.TaskStatus[int]) -> None:
-    """Serve ``GET /healthz`` -> 200 with a small JSON state; ``started(port)``.
+async def serve_health(
+    health: HealthCheckConfig,
+    state: Callable[[], Mapping[str, object]],
+    *,
+    task_status: trio.TaskStatus[int],
+) -> None:
+    """Serve ``GET /healthz`` -> 200 ``{"status": "ok", **state()}``; ``started(port)``.
 
     Raises :class:`ConfigError` naming the setting if it cannot listen.
 
@@ -25,7 +31,6 @@ async def serve_health(runner: TaskRunner, *, task_status: trio.TaskStatus[int])
     a runner whose loop is stuck does not answer, which is what the launcher's
     probe looks for.
     """
-    health = runner.config.health_check
     try:
         listeners = await trio.open_tcp_listeners(health.port, host=health.host)
     except OSError as exc:
@@ -35,8 +40,7 @@ async def serve_health(runner: TaskRunner, *, task_status: trio.TaskStatus[int])
     async def on_request(request: Request) -> Response:
         if request.path != "/healthz":
             return Response.json(404, {"message": "Not Found"})
-        state = {"status": "ok", "connected": runner.connected, "tasks": runner.running_tasks}
-        return Response.json(200, state)
+        return Response.json(200, {"status": "ok", **state()})
 
     async def serve(stream: trio.SocketStream) -> None:
         await serve_http_connection(stream, on_request, max_body=4096)

@@ -16,6 +16,7 @@ from ..commands import setup_logging, wait_for_stop_signal
 from ..envconfig import ConfigError
 from ..prctl import set_dumpable
 from .config import RunnerConfig
+from .connection import TaskRunner
 from .errors import (
     EXIT_AUTH_REFUSED,
     EXIT_CONFIG,
@@ -23,7 +24,6 @@ from .errors import (
     AuthenticationRefused,
     GrantTokenSpent,
 )
-from .task_runner import TaskRunner
 
 __all__ = ["main"]
 
