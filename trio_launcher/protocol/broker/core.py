@@ -51,7 +51,8 @@ from .outputs import (
     disconnect_error,
 )
 from .records import Job, Offer, Runner
-from .states import IN_FLIGHT, REQUEST_TRANSITIONS, RUNNER_TRANSITIONS, WAITING_FOR_A_RUNNER
+from .runners import RunnerTable
+from .states import IN_FLIGHT, REQUEST_TRANSITIONS, WAITING_FOR_A_RUNNER
 from .states import RequestState as _R
 from .states import RunnerState as _C
 from .statistics import BrokerStatistics
@@ -89,8 +90,7 @@ class BrokerCore:
     ) -> None:
         self.timeouts: Final = timeouts
         self._new_task_id = new_task_id
-        self._runners: dict[int, Runner] = {}
-        self._by_runner_id: dict[str, dict[int, Runner]] = {}
+        self._runners = RunnerTable()
         self._offers = OfferBook()
         self._table = TaskTable(timeouts)
         self._assigned = 0
@@ -121,13 +121,9 @@ class BrokerCore:
         connection with the same ``runner_id`` is evicted only when this one
         sends ``runner:info`` (4.1).
         """
-        if connection in self._runners:
-            raise LocalProtocolError(f"runner connection {connection} is already open")
         if now > self._offers.next_expiry:
             self._offers.purge(now)
-        runner = Runner(connection, runner_id)
-        self._runners[connection] = runner
-        self._by_runner_id.setdefault(runner_id, {})[connection] = runner
+        self._runners.open(connection, runner_id)
         return [SendToRunner(connection, _INFO_REQUEST)]
 
     def receive_from_runner(self, connection: int, message: Message, now: float) -> list[Output]:
@@ -148,7 +144,7 @@ class BrokerCore:
             raise RemoteProtocolError(f"{name} is not a message a runner may send")
         if now > self._offers.next_expiry:
             self._offers.purge(now)
-        runner = self._runners.get(connection)
+        runner = self._runners.by_connection.get(connection)
         if handler is None or runner is None:
             return []
         if (runner.state is _C.CONNECTED) != (type(message) is RunnerInfo):
@@ -169,7 +165,7 @@ class BrokerCore:
         """
         if now > self._offers.next_expiry:
             self._offers.purge(now)
-        runner = self._runners.get(connection)
+        runner = self._runners.by_connection.get(connection)
         if runner is None:
             return []
         out: list[Output] = []
@@ -203,7 +199,7 @@ class BrokerCore:
             self._offers.purge(now)
         out: list[Output] = []
         for job in self._table.requests_of(requester):
-            self._cancel(job, reasons.CANCELLED_BY_USER, states.REQUESTER_GONE, out)
+            self._table.cancel(job, reasons.CANCELLED_BY_USER, states.REQUESTER_GONE, out)
         return out
 
     # --- public API: time and shutdown ----------------------------------------------------
@@ -237,7 +233,7 @@ class BrokerCore:
             return []
         self._draining = True
         out: list[Output] = []
-        for runner in self._runners.values():
+        for runner in self._runners.by_connection.values():
             if runner.state is _C.REGISTERED:
                 self._drain_runner(runner, out)
         self._offers.drop_all_offers()
@@ -245,7 +241,7 @@ class BrokerCore:
             if job.state not in WAITING_FOR_A_RUNNER:
                 continue
             cancel_reason = reasons.BROKER_SHUTTING_DOWN
-            self._expire(job, reasons.EXPIRED_DRAINING, states.DRAIN, cancel_reason, out)
+            self._table.expire(job, reasons.EXPIRED_DRAINING, states.DRAIN, cancel_reason, out)
         if task_deadline is not None:
             self._table.cap_tasks(task_deadline)
         return out
@@ -267,8 +263,8 @@ class BrokerCore:
         return BrokerStatistics.tally(
             self._table.counts,
             self._table.totals,
-            runners=sum(r.state is not _C.CONNECTED for r in self._runners.values()),
-            connections=len(self._runners),
+            runners=self._runners.registered(),
+            connections=len(self._runners.by_connection),
             offers_by_type=self._offers.offers_by_type(),
             tasks_assigned=self._assigned,
             draining=self._draining,
@@ -276,21 +272,21 @@ class BrokerCore:
 
     def connections(self) -> tuple[int, ...]:
         """Every open runner connection, registered or not."""
-        return tuple(self._runners)
+        return tuple(self._runners.by_connection)
 
     def runner_state(self, connection: int) -> states.RunnerState | None:
         """The state of an open connection; ``None`` if unknown or gone."""
-        runner = self._runners.get(connection)
+        runner = self._runners.by_connection.get(connection)
         return None if runner is None else runner.state
 
     def runner_id(self, connection: int) -> str | None:
         """The runner id an open connection was opened with."""
-        runner = self._runners.get(connection)
+        runner = self._runners.by_connection.get(connection)
         return None if runner is None else runner.runner_id
 
     def runner_task_ids(self, connection: int) -> frozenset[str]:
         """Task ids held by a runner: offered (acceptance in progress), waiting or running."""
-        runner = self._runners.get(connection)
+        runner = self._runners.by_connection.get(connection)
         return frozenset() if runner is None else frozenset(runner.jobs)
 
     def task_state(self, task_id: str) -> states.RequestState | None:
@@ -306,11 +302,10 @@ class BrokerCore:
     # --- runner messages ---------------------------------------------------------
 
     def _on_info(self, runner: Runner, msg: RunnerInfo, now: float, out: list[Output]) -> None:
-        for other in list(self._by_runner_id[runner.runner_id].values()):
-            if other is not runner:
-                out.append(CloseRunner(other.connection, reasons.CLOSE_NORMAL, EVICTED_REASON))
-                self._remove_runner(other, states.CLOSE, DisconnectCause.EVICTED, now, out)
-        runner.state = RUNNER_TRANSITIONS.advance(runner.state, RunnerInfo.TYPE)
+        for other in self._runners.others_with_id(runner):
+            out.append(CloseRunner(other.connection, reasons.CLOSE_NORMAL, EVICTED_REASON))
+            self._remove_runner(other, states.CLOSE, DisconnectCause.EVICTED, now, out)
+        self._runners.advance(runner, RunnerInfo.TYPE)
         runner.name, runner.types = msg.name, msg.types
         out.append(SendToRunner(runner.connection, _REGISTERED))
         if self._draining:
@@ -427,7 +422,7 @@ class BrokerCore:
         self._table.advance(job, RequesterTaskSettings.TYPE)
         self._table.arm_task_timer(job, now)
         settings = BrokerTaskSettings(msg.task_id, msg.settings)
-        out.append(SendToRunner(self._connection_of(job), settings))
+        out.append(SendToRunner(self._table.connection_of(job), settings))
 
     def _on_cancel(
         self, requester: str, msg: RequesterTaskCancel, now: float, out: list[Output]
@@ -436,13 +431,13 @@ class BrokerCore:
         if job is None:
             job = self._table.request(requester, msg.task_id)
         if job is not None:
-            self._cancel(job, msg.reason, RequesterTaskCancel.TYPE, out)
+            self._table.cancel(job, msg.reason, RequesterTaskCancel.TYPE, out)
 
     def _forward_to_runner(self, requester: str, msg: Any, now: float, out: list[Output]) -> None:
         """Answers to a task's RPCs and data requests go to its runner."""
         job = self._requester_task(requester, msg.task_id)
         if job is not None and job.state in IN_FLIGHT:
-            out.append(SendToRunner(self._connection_of(job), TO_RUNNER[type(msg)](msg)))
+            out.append(SendToRunner(self._table.connection_of(job), TO_RUNNER[type(msg)](msg)))
 
     def _requester_task(self, requester: str, task_id: str) -> Job | None:
         """The live task ``task_id``; another requester's task is a local bug."""
@@ -454,23 +449,21 @@ class BrokerCore:
     # --- timers ----------------------------------------------------------------
 
     def _fire(self, kind: TimerKind, job: Job, now: float, out: list[Output]) -> None:
+        table, timeouts = self._table, self.timeouts
         if kind is TimerKind.REQUEST:
-            self._expire(
-                job, reasons.EXPIRED_TIMEOUT, states.REQUEST_TIMEOUT, reasons.REQUEST_EXPIRED, out
-            )
-            return
-        timeouts = self.timeouts
-        if kind is TimerKind.ACCEPT:
+            trigger, cancel_reason = states.REQUEST_TIMEOUT, reasons.REQUEST_EXPIRED
+            table.expire(job, reasons.EXPIRED_TIMEOUT, trigger, cancel_reason, out)
+        elif kind is TimerKind.ACCEPT:
             self._accept_timed_out(job, now, out)
         elif kind is TimerKind.SETTINGS:
             error = n8n_errors.settings_timed_out(timeouts.accept)
-            self._abort(job, reasons.REQUESTER_TOO_SLOW, error, states.SETTINGS_TIMEOUT, out)
+            table.abort(job, reasons.REQUESTER_TOO_SLOW, error, states.SETTINGS_TIMEOUT, out)
         elif kind is TimerKind.TASK:
             error = n8n_errors.task_timed_out(timeouts.task)
-            self._abort(job, reasons.TASK_TIMED_OUT, error, states.TASK_TIMEOUT, out)
+            table.abort(job, reasons.TASK_TIMED_OUT, error, states.TASK_TIMEOUT, out)
         else:
             error = n8n_errors.shutdown_deadline_passed()
-            self._abort(job, reasons.BROKER_SHUTTING_DOWN, error, states.SHUTDOWN_TIMEOUT, out)
+            table.abort(job, reasons.BROKER_SHUTTING_DOWN, error, states.SHUTDOWN_TIMEOUT, out)
 
     def _accept_timed_out(self, job: Job, now: float, out: list[Output]) -> None:
         """4.3 step 6 (v2.41): cancel, drop the runner's offers, refresh, match again."""
@@ -519,19 +512,14 @@ class BrokerCore:
     # --- runners --------------------------------------------------------------------
 
     def _drain_runner(self, runner: Runner, out: list[Output]) -> None:
-        runner.state = RUNNER_TRANSITIONS.advance(runner.state, BrokerDrain.TYPE)
+        self._runners.advance(runner, BrokerDrain.TYPE)
         out.append(SendToRunner(runner.connection, _DRAIN))
 
     def _remove_runner(
         self, runner: Runner, trigger: str, cause: DisconnectCause, now: float, out: list[Output]
     ) -> None:
         """4.7: deregister, drop offers, fail tasks in flight, re-match acceptances."""
-        runner.state = RUNNER_TRANSITIONS.advance(runner.state, trigger)
-        del self._runners[runner.connection]
-        same_id = self._by_runner_id[runner.runner_id]
-        del same_id[runner.connection]
-        if not same_id:
-            del self._by_runner_id[runner.runner_id]
+        self._runners.advance(runner, trigger)
         self._offers.drop_runner_offers(runner)
         retry: dict[str, None] = {}
         for job in list(runner.jobs.values()):
@@ -547,35 +535,3 @@ class BrokerCore:
                 self._table.finish(job, states.RUNNER_GONE)
         for task_type in retry:
             self._match(task_type, now, out)
-
-    # --- request and task ends ---------------------------------------------------------
-
-    def _connection_of(self, job: Job) -> int:
-        assert job.runner is not None
-        return job.runner.connection
-
-    def _cancel_on_runner(self, job: Job, reason: str, out: list[Output]) -> None:
-        if job.task_id is not None and job.runner is not None:
-            out.append(SendToRunner(job.runner.connection, BrokerTaskCancel(job.task_id, reason)))
-
-    def _cancel(self, job: Job, reason: str, trigger: str, out: list[Output]) -> None:
-        """The requester gave up: tell the runner, if any; the requester hears nothing."""
-        self._cancel_on_runner(job, reason, out)
-        self._table.finish(job, trigger)
-
-    def _expire(
-        self, job: Job, reason: str, trigger: str, cancel_reason: str, out: list[Output]
-    ) -> None:
-        """A request without a task expires; an acceptance in progress is cancelled."""
-        self._cancel_on_runner(job, cancel_reason, out)
-        out.append(SendToRequester(job.requester, BrokerRequestExpired(job.request_id, reason)))
-        self._table.finish(job, trigger)
-
-    def _abort(
-        self, job: Job, reason: str, error: dict[str, str], trigger: str, out: list[Output]
-    ) -> None:
-        """The broker ends a task: cancel it on the runner and fail it to the requester."""
-        assert job.task_id is not None
-        self._cancel_on_runner(job, reason, out)
-        out.append(SendToRequester(job.requester, BrokerTaskError(job.task_id, error)))
-        self._table.finish(job, trigger)

@@ -1,4 +1,4 @@
-"""The task table: every live request and task, its state, its timers and the counts.
+"""The task table: every live request and task, its state, its timers, its end, the counts.
 
 A request's record (:class:`~.records.Job`) lives from ``requester:taskrequest``
 to its end. :meth:`TaskTable.advance` is the one place its state changes, and
@@ -20,7 +20,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 from ..errors import LocalProtocolError
+from ..messages import BrokerRequestExpired, BrokerTaskCancel, BrokerTaskError
 from .heap import CompactingHeap
+from .outputs import Output, SendToRequester, SendToRunner
 from .records import NO_TIMER, Job, Runner
 from .states import IN_FLIGHT, LIVE, REQUEST_TRANSITIONS, RequestState
 from .timeouts import BrokerTimeouts
@@ -151,6 +153,40 @@ class TaskTable:
         ended[task_id] = None
         if len(ended) > self._timeouts.remembered_task_ids:
             del ended[next(iter(ended))]
+
+    # --- ends -----------------------------------------------------------------------
+
+    def connection_of(self, job: Job) -> int:
+        """The connection of the runner holding the job's task."""
+        assert job.runner is not None
+        return job.runner.connection
+
+    def cancel(self, job: Job, reason: str, trigger: str, out: list[Output]) -> None:
+        """The requester gave up: tell the runner, if any; the requester hears nothing."""
+        self._cancel_on_runner(job, reason, out)
+        self.finish(job, trigger)
+
+    def expire(
+        self, job: Job, reason: str, trigger: str, cancel_reason: str, out: list[Output]
+    ) -> None:
+        """A request without a task expires; an acceptance in progress is cancelled."""
+        self._cancel_on_runner(job, cancel_reason, out)
+        out.append(SendToRequester(job.requester, BrokerRequestExpired(job.request_id, reason)))
+        self.finish(job, trigger)
+
+    def abort(
+        self, job: Job, reason: str, error: dict[str, str], trigger: str, out: list[Output]
+    ) -> None:
+        """The broker ends a task: cancel it on the runner and fail it to the requester."""
+        assert job.task_id is not None
+        self._cancel_on_runner(job, reason, out)
+        out.append(SendToRequester(job.requester, BrokerTaskError(job.task_id, error)))
+        self.finish(job, trigger)
+
+    @staticmethod
+    def _cancel_on_runner(job: Job, reason: str, out: list[Output]) -> None:
+        if job.task_id is not None and job.runner is not None:
+            out.append(SendToRunner(job.runner.connection, BrokerTaskCancel(job.task_id, reason)))
 
     # --- timers -----------------------------------------------------------------------
 
