@@ -26,6 +26,7 @@ __all__ = [
     "format_seconds",
     "heartbeat_failed",
     "runner_disconnected",
+    "settings_not_received",
     "settings_timed_out",
     "shutdown_deadline_passed",
     "task_timed_out",
@@ -110,3 +111,11 @@ def runner_disconnected(detail: str) -> dict[str, str]:
         "A runner can run out of memory or be restarted. Execute the node again; if this "
         "keeps happening, process fewer items at a time or give the runner more memory.",
     )
+
+
+def settings_not_received(settings_timeout: float) -> dict[str, str]:
+    """The runner's own error: it accepted a task whose settings never came."""
+    return {
+        "message": f"Task settings not received within {format_seconds(settings_timeout)} seconds",
+        "description": "The runner accepted the task but its settings never arrived.",
+    }
