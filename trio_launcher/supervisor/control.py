@@ -38,7 +38,8 @@ import trio
 from .. import jsonlimit
 from ..boundary import log_unexpected
 from .events import Subscription
-from .plugin import PluginError, PluginStatus
+from .plugin import PluginError
+from .status import PluginStatus
 
 __all__ = ["MAX_LINE", "ControlListener", "SupervisorCommands", "open_control_listener"]
 

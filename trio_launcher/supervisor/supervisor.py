@@ -22,7 +22,8 @@ from .events import DEFAULT_BUFFER, EventBus, PluginAdded, PluginRemoved, Subscr
 from .inventory import PluginEntry, take_inventory
 from .logfile import tail
 from .monitor import ResourceMonitor
-from .plugin import Plugin, PluginContext, PluginError, PluginStatus, Spawn
+from .plugin import Plugin, PluginContext, PluginError, Spawn
+from .status import PluginStatus
 
 __all__ = ["Supervisor", "SupervisorClosed", "run_supervisor"]
 
