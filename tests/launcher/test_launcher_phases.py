@@ -7,9 +7,8 @@ import trio
 from launcher_fakes import code_task, launcher_config, launching
 
 from trio_launcher.broker import Broker
-from trio_launcher.launcher import Phase, RunnerTypeStatus
+from trio_launcher.launcher import Phase, RunnerTypeStatus, phases
 from trio_launcher.launcher import loop as loop_module
-from trio_launcher.launcher import phases
 from trio_launcher.protocol.transitions import IllegalTransition, TransitionTable
 
 HANG_GUARD = 60
