@@ -162,6 +162,29 @@ def mock_supervising(
     return supervising(config, spawn=spawner, hang_guard=MOCK_GUARD, **options)
 
 
+def backoff_config(
+    tmp_path: Path,
+    restart: str = "on-failure",
+    jitter: float = 0.0,
+    start_retries: int = 1000,
+    ready_after: float = 0,
+) -> SupervisorConfig:
+    """One plugin ``p`` run by a :class:`FakeSpawner`: backoff 1, 2, 4, 8, 8... s."""
+    return write_config(
+        tmp_path,
+        QUIET
+        + f"""\
+plugins:
+  p:
+    command: [fake-plugin]
+    ready: {{after: {ready_after}}}
+    restart: {restart}
+    backoff: {{initial: 1, max: 8, factor: 2, jitter: {jitter}, reset_after: 20}}
+    start_retries: {start_retries}
+""",
+    )
+
+
 def process_gone(pid: int) -> bool:
     """True if ``pid`` no longer exists (a zombie nobody reaps counts as gone)."""
     import psutil  # type: ignore[import-untyped]

@@ -9,31 +9,20 @@ from typing import Any
 
 import pytest
 import trio
-from supervisor_helpers import QUIET, FakeChild, FakeSpawner, mock_supervising, write_config
+from supervisor_helpers import (
+    QUIET,
+    FakeChild,
+    FakeSpawner,
+    backoff_config,
+    mock_supervising,
+    write_config,
+)
 
 from trio_launcher.process import ExitStatus
-from trio_launcher.supervisor import PluginState, SupervisorConfig
+from trio_launcher.supervisor import PluginState
 
 CRASH = ExitStatus(returncode=1)
 CLEAN = ExitStatus(returncode=0)
-
-
-def backoff_config(
-    tmp_path: Path, restart: str = "on-failure", jitter: float = 0.0, start_retries: int = 1000
-) -> SupervisorConfig:
-    return write_config(
-        tmp_path,
-        QUIET
-        + f"""\
-plugins:
-  p:
-    command: [fake-plugin]
-    ready: {{after: 0}}
-    restart: {restart}
-    backoff: {{initial: 1, max: 8, factor: 2, jitter: {jitter}, reset_after: 20}}
-    start_retries: {start_retries}
-""",
-    )
 
 
 async def test_crashes_back_off_exponentially_up_to_the_cap_then_reset(

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import trio
-from supervisor_helpers import QUIET, FakeSpawner, mock_supervising, write_config
+from supervisor_helpers import FakeSpawner, backoff_config, mock_supervising
 
 from trio_launcher.process import ExitStatus
 from trio_launcher.protocol.transitions import TransitionTable
-from trio_launcher.supervisor import Lifecycle, PluginState, SupervisorConfig
+from trio_launcher.supervisor import Lifecycle, PluginState
 from trio_launcher.supervisor import plugin as plugin_module
 from trio_launcher.supervisor.lifecycle import LIFECYCLE_TRANSITIONS, shown_as
 
@@ -39,29 +39,11 @@ def table(monkeypatch: pytest.MonkeyPatch) -> RecordingTable:
     return recording
 
 
-def config(
-    tmp_path: Path, restart: str, ready_after: float = 0, start_retries: int = 5
-) -> SupervisorConfig:
-    return write_config(
-        tmp_path,
-        QUIET
-        + f"""\
-plugins:
-  p:
-    command: [fake-plugin]
-    ready: {{after: {ready_after}}}
-    restart: {restart}
-    start_retries: {start_retries}
-    backoff: {{initial: 1, max: 8, factor: 2, jitter: 0}}
-""",
-    )
-
-
 async def test_a_crash_backs_off_and_a_stop_in_the_backoff_ends_the_run(
     tmp_path: Path, autojump_clock: trio.testing.MockClock, table: RecordingTable
 ) -> None:
     spawner = FakeSpawner(lambda n: (5.0, CRASH))
-    async with mock_supervising(config(tmp_path, "on-failure"), spawner) as (supervisor, events):
+    async with mock_supervising(backoff_config(tmp_path), spawner) as (supervisor, events):
         await supervisor.start("p")
         await events.wait_for("backing_off", "p")
         await supervisor.stop("p")
@@ -81,7 +63,7 @@ async def test_a_clean_exit_with_no_restart_due_stops_the_plugin(
     tmp_path: Path, autojump_clock: trio.testing.MockClock, table: RecordingTable
 ) -> None:
     spawner = FakeSpawner(lambda n: (5.0, CLEAN))
-    async with mock_supervising(config(tmp_path, "never"), spawner) as (supervisor, events):
+    async with mock_supervising(backoff_config(tmp_path, "never"), spawner) as (supervisor, events):
         await supervisor.start("p")
         await events.wait_for("stopped", "p")
         assert supervisor.plugin_status("p").status is PluginState.STOPPED
@@ -92,7 +74,7 @@ async def test_a_plugin_that_never_gets_ready_gives_up_after_its_retries(
     tmp_path: Path, autojump_clock: trio.testing.MockClock, table: RecordingTable
 ) -> None:
     spawner = FakeSpawner(lambda n: (1.0, CRASH))
-    settings = config(tmp_path, "on-failure", ready_after=10, start_retries=1)
+    settings = backoff_config(tmp_path, ready_after=10, start_retries=1)
     async with mock_supervising(settings, spawner) as (supervisor, events):
         await supervisor.start("p")
         await events.wait_for("gave_up", "p")
@@ -105,7 +87,10 @@ async def test_a_stop_while_it_runs_waits_for_the_process(
     tmp_path: Path, autojump_clock: trio.testing.MockClock, table: RecordingTable
 ) -> None:
     spawner = FakeSpawner(lambda n: (1e9, CRASH))
-    async with mock_supervising(config(tmp_path, "always"), spawner) as (supervisor, _events):
+    async with mock_supervising(backoff_config(tmp_path, "always"), spawner) as (
+        supervisor,
+        _events,
+    ):
         running = await supervisor.start("p")
         assert (running.status, running.ready) == (PluginState.RUNNING, True)
         stopped = await supervisor.stop("p")
