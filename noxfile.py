@@ -61,7 +61,7 @@ def interop(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Regenerate the generated parts of the docs (message catalogue, state diagrams)."""
     session.install("-e", ".")
-    session.run("python", "-m", "trio_launcher.protocol.diagrams", "docs/protocol.md")
+    session.run("python", "-m", "trio_launcher.diagrams")
 
 
 @nox.session

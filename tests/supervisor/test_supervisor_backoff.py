@@ -2,96 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from pathlib import Path
 from random import Random
 from typing import Any
 
 import pytest
 import trio
-from supervisor_helpers import EventLog, supervising, write_config
+from supervisor_helpers import (
+    QUIET,
+    FakeChild,
+    FakeSpawner,
+    backoff_config,
+    mock_supervising,
+    write_config,
+)
 
 from trio_launcher.process import ExitStatus
-from trio_launcher.supervisor import PluginState, Supervisor, SupervisorConfig
+from trio_launcher.supervisor import PluginState
 
 CRASH = ExitStatus(returncode=1)
 CLEAN = ExitStatus(returncode=0)
-#: Hang guard in mock seconds: autojump gets there at once if the test hangs.
-MOCK_GUARD = 1e6
-
-
-class FakeChild:
-    """What the supervisor uses of a ChildProcess."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.status: ExitStatus | None = None
-
-
-class FakeSpawner:
-    """Stand-in for run_child: child number n lives ``script(n)[0]`` seconds, then exits."""
-
-    def __init__(self, script: Callable[[int], tuple[float, ExitStatus]]) -> None:
-        self.script = script
-        self.spawned_at: list[float] = []
-
-    async def __call__(
-        self,
-        command: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: object = None,
-        on_output: object = None,
-        grace_period: float = 10.0,
-        task_status: Any,
-    ) -> ExitStatus:
-        number = len(self.spawned_at)
-        self.spawned_at.append(trio.current_time())
-        child = FakeChild(10_000 + number)
-        task_status.started(child)
-        lifetime, status = self.script(number)
-        try:
-            await trio.sleep(lifetime)
-        except trio.Cancelled:
-            child.status = ExitStatus(signal=15)
-            raise
-        child.status = status
-        return status
-
-
-#: No socket, sampler or folder watcher: nothing but the fake children.
-QUIET = """\
-control_socket: null
-monitor_interval: 0
-scan_interval: 0
-create_credentials: false
-"""
-
-
-def mock_supervising(
-    config: SupervisorConfig, spawner: FakeSpawner, **options: Any
-) -> AbstractAsyncContextManager[tuple[Supervisor, EventLog]]:
-    """:func:`supervising` with fake children, for a MockClock."""
-    return supervising(config, spawn=spawner, hang_guard=MOCK_GUARD, **options)
-
-
-def backoff_config(
-    tmp_path: Path, restart: str = "on-failure", jitter: float = 0.0, start_retries: int = 1000
-) -> SupervisorConfig:
-    return write_config(
-        tmp_path,
-        QUIET
-        + f"""\
-plugins:
-  p:
-    command: [fake-plugin]
-    ready: {{after: 0}}
-    restart: {restart}
-    backoff: {{initial: 1, max: 8, factor: 2, jitter: {jitter}, reset_after: 20}}
-    start_retries: {start_retries}
-""",
-    )
 
 
 async def test_crashes_back_off_exponentially_up_to_the_cap_then_reset(

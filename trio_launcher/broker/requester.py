@@ -23,6 +23,7 @@ from ..protocol import (
     RequesterRpcResponse,
     RequesterTaskDataResponse,
     RequesterTaskSettings,
+    n8n_errors,
 )
 from ..protocol.reasons import EXPIRED_DRAINING
 from .errors import (
@@ -44,11 +45,11 @@ RpcHandler = Callable[[str, Any], Awaitable[Any]]
 
 #: Error ``name`` set by the broker core -> the exception raised to the requester.
 _BROKER_ERRORS: dict[str, type[TaskError]] = {
-    "TaskRunnerExecutionTimeoutError": TaskTimedOut,
-    "TaskRunnerTimeoutError": TaskTimedOut,
-    "TaskRunnerDisconnectedError": RunnerDisconnected,
-    "TaskRunnerFailedHeartbeatError": RunnerDisconnected,
-    "TaskRunnerShutdownError": BrokerDraining,
+    n8n_errors.EXECUTION_TIMEOUT: TaskTimedOut,
+    n8n_errors.TIMEOUT: TaskTimedOut,
+    n8n_errors.DISCONNECTED: RunnerDisconnected,
+    n8n_errors.FAILED_HEARTBEAT: RunnerDisconnected,
+    n8n_errors.SHUTDOWN: BrokerDraining,
 }
 
 

@@ -9,7 +9,8 @@ from .errors import (
     RunnerStartFailed,
 )
 from .launcher import Launcher, LauncherStatistics, run_launcher
-from .loop import Phase, RunnerTypeStatus
+from .loop import RunnerTypeStatus
+from .phases import Phase
 from .runner_child import HealthProbe
 
 __all__ = [

@@ -15,7 +15,8 @@ from ..envconfig import ConfigError
 from ..httpserver import Request, Response, serve_http_connection
 from ..process import Backoff
 from .config import LauncherConfig
-from .loop import Phase, RunnerTypeLoop, RunnerTypeStatus
+from .loop import RunnerTypeLoop, RunnerTypeStatus
+from .phases import Phase
 from .runner_child import HealthProbe
 
 __all__ = ["Launcher", "run_launcher"]

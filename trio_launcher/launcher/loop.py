@@ -1,13 +1,13 @@
 """The lifecycle loop of one runner type: wait, grant, handshake, launch, wait for exit.
 
-Each phase is its own function with its own scope. The runner child lives
+Each phase is its own function with its own scope, and every change of phase
+goes through :data:`~.phases.PHASE_TRANSITIONS`. The runner child lives
 inside the loop's scope, so cancelling the loop stops the runner's whole
 process group before the loop returns.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 
 import attrs
@@ -16,26 +16,20 @@ import trio
 
 from ..httpclient import plain_http_client
 from ..process import Backoff, ChildProcess, ExitStatus
+from ..protocol.transitions import IllegalTransition
+from . import phases
 from .broker_client import fetch_grant_token, handshake, wait_for_broker
 from .config import LauncherConfig, RunnerSpec
 from .environment import runner_environment
 from .errors import LauncherError, RunnerStartFailed
+from .phases import PHASE_TRANSITIONS, Phase
 from .runner_child import HealthProbe, run_runner_process
 
-__all__ = ["Phase", "RunnerTypeLoop", "RunnerTypeStatus"]
+__all__ = ["RunnerTypeLoop", "RunnerTypeStatus"]
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_MARGIN = 5.0
-
-
-class Phase(enum.Enum):
-    """Where the loop of one runner type is."""
-
-    WAITING_FOR_BROKER = "waiting_for_broker"
-    HANDSHAKING = "handshaking"
-    RUNNER_RUNNING = "runner_running"
-    BACKING_OFF = "backing_off"
 
 
 @attrs.frozen
@@ -93,11 +87,17 @@ class RunnerTypeLoop:
         return self.status
 
     async def run(self) -> None:
-        """Loop: every phase failure goes through the same capped backoff."""
+        """Loop: every phase failure goes through the same capped backoff.
+
+        An illegal phase change is a bug in the loop: it ends the loop.
+        """
+        self.status = attrs.evolve(self.status, since=trio.current_time())
         async with plain_http_client() as http:
             while True:
                 try:
                     exit_status = await self._one_cycle(http)
+                except IllegalTransition:
+                    raise
                 except LauncherError as exc:
                     if not isinstance(exc, RunnerStartFailed):
                         self.status = attrs.evolve(self.status, broker_ready=False)
@@ -111,16 +111,18 @@ class RunnerTypeLoop:
                 self._log_recovered()
                 if exit_status.ok:
                     self._backoff.reset()
+                    self._enter(phases.RUNNER_EXITED)
                 else:
                     await self._back_off(f"runner {exit_status.describe()}")
 
     async def _one_cycle(self, http: httpx.AsyncClient) -> ExitStatus:
-        self._enter(Phase.WAITING_FOR_BROKER)
         await wait_for_broker(http, self._base_url)
+        self._enter(phases.BROKER_ANSWERED)
         grant = await fetch_grant_token(http, self._base_url, self._config.auth_token)
         self.status = attrs.evolve(self.status, broker_ready=True)
-        self._enter(Phase.HANDSHAKING)
+        self._enter(phases.GRANTED)
         task_id = await handshake(self._config.broker_netloc, self._spec.runner_type, grant)
+        self._enter(phases.TASK_WAITING)
         log.info("[launcher:%s] task %s is waiting; starting the runner", self._type, task_id)
         self._log_recovered()
         return await self._launch(http)
@@ -145,17 +147,18 @@ class RunnerTypeLoop:
         return status
 
     def _on_runner_started(self, child: ChildProcess) -> None:
-        self._enter(Phase.RUNNER_RUNNING, pid=child.pid)
+        self._enter(phases.RUNNER_STARTED, pid=child.pid)
         self.status = attrs.evolve(self.status, launches=self.status.launches + 1)
         log.info("[launcher:%s] runner started, pid %d", self._type, child.pid)
 
     async def _back_off(self, reason: str) -> None:
         delay = self._backoff.next_delay()
-        self._enter(Phase.BACKING_OFF, reason=reason, retry_in=delay)
+        self._enter(phases.FAILED, reason=reason, retry_in=delay)
         if reason != self._logged_problem:
             log.warning("[launcher:%s] %s; retrying in %.1f s", self._type, reason, delay)
             self._logged_problem = reason
         await trio.sleep(delay)
+        self._enter(phases.RETRY)
 
     def _log_recovered(self) -> None:
         if self._logged_problem is not None:
@@ -164,15 +167,16 @@ class RunnerTypeLoop:
 
     def _enter(
         self,
-        phase: Phase,
+        trigger: str,
         *,
         pid: int | None = None,
         reason: str | None = None,
         retry_in: float | None = None,
     ) -> None:
+        """Change phase as the table says ``trigger`` does, and wake whoever waits for it."""
         self.status = attrs.evolve(
             self.status,
-            phase=phase,
+            phase=PHASE_TRANSITIONS.advance(self.status.phase, trigger),
             since=trio.current_time(),
             pid=pid,
             reason=reason,

@@ -42,7 +42,7 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
-from . import reasons
+from . import n8n_errors, reasons
 from .errors import LocalProtocolError, RemoteProtocolError
 from .ids import nanoid
 from .messages import (
@@ -520,15 +520,14 @@ class RunnerConnection:
         for task_id in overdue:
             self._advance(task_id, "expire_waiting")
         return Step(
-            to_send=tuple(RunnerTaskError(task_id=t, error=self._timeout_error()) for t in overdue),
+            to_send=tuple(
+                RunnerTaskError(
+                    task_id=t, error=n8n_errors.settings_not_received(self._settings_timeout)
+                )
+                for t in overdue
+            ),
             events=tuple(TaskDropped(task_id=t, reason=SETTINGS_TIMED_OUT) for t in overdue),
         )
-
-    def _timeout_error(self) -> dict[str, str]:
-        return {
-            "message": f"Task settings not received within {self._settings_timeout:g} seconds",
-            "description": "The runner accepted the task but its settings never arrived.",
-        }
 
     def next_deadline(self) -> float | None:
         """When :meth:`offers_due` or :meth:`expire_waiting` next has work.

@@ -1,8 +1,10 @@
 """Transition tables: every state change of a machine, in one place.
 
-Each protocol machine declares its legal transitions as a
-:class:`TransitionTable`, consults it on every change with :meth:`advance`, and
-the docs render it with :meth:`mermaid`, so the diagram cannot drift from the code.
+Each machine (the protocol's, the launcher's phases, a supervised plugin's
+life) declares its legal transitions as a :class:`TransitionTable`, consults
+it on every change with :meth:`advance`, and the docs render it with
+:meth:`mermaid`, so the diagram cannot drift from the code. The module is
+sans-IO and imports nothing but attrs.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ import attrs
 
 from .errors import LocalProtocolError
 
-__all__ = ["Transition", "TransitionTable"]
+__all__ = ["IllegalTransition", "Transition", "TransitionTable"]
 
 S = TypeVar("S", bound=enum.Enum)
+
+
+class IllegalTransition(LocalProtocolError):
+    """A machine was asked for a change its table does not have: a bug in the caller."""
 
 
 @attrs.frozen
@@ -44,11 +50,11 @@ class TransitionTable(Generic[S]):
         return (source, trigger) in self._targets
 
     def advance(self, source: S, trigger: str) -> S:
-        """The state after ``trigger`` in ``source``; :class:`LocalProtocolError` if illegal."""
+        """The state after ``trigger`` in ``source``; :class:`IllegalTransition` if illegal."""
         try:
             return self._targets[(source, trigger)]
         except KeyError:
-            raise LocalProtocolError(
+            raise IllegalTransition(
                 f"{self.name}: {trigger!r} is not allowed in state {source.name}"
             ) from None
 

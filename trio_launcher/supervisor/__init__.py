@@ -46,8 +46,10 @@ if TYPE_CHECKING:
         ThresholdExceeded,
     )
     from .inventory import PluginEntry, take_inventory
+    from .lifecycle import Lifecycle, PluginState
     from .logfile import RotatingLog
-    from .plugin import Plugin, PluginError, PluginState, PluginStatus
+    from .plugin import Plugin, PluginError
+    from .status import PluginStatus
     from .supervisor import Supervisor, SupervisorClosed, run_supervisor
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "EventBus",
     "Failed",
     "GaveUp",
+    "Lifecycle",
     "Limits",
     "LogSettings",
     "Plugin",
@@ -107,6 +110,7 @@ _EXPORTS = {
     "EventBus": "events",
     "Failed": "events",
     "GaveUp": "events",
+    "Lifecycle": "lifecycle",
     "Limits": "config",
     "LogSettings": "config",
     "Plugin": "plugin",
@@ -115,8 +119,8 @@ _EXPORTS = {
     "PluginEntry": "inventory",
     "PluginError": "plugin",
     "PluginRemoved": "events",
-    "PluginState": "plugin",
-    "PluginStatus": "plugin",
+    "PluginState": "lifecycle",
+    "PluginStatus": "status",
     "Readiness": "config",
     "Ready": "events",
     "RestartPolicy": "config",

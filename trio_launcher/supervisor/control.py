@@ -31,18 +31,17 @@ import stat
 import struct
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
 from .. import jsonlimit
 from ..boundary import log_unexpected
-from .plugin import PluginError, PluginStatus
+from .events import Subscription
+from .plugin import PluginError
+from .status import PluginStatus
 
-if TYPE_CHECKING:
-    from .supervisor import Supervisor
-
-__all__ = ["MAX_LINE", "ControlListener", "open_control_listener"]
+__all__ = ["MAX_LINE", "ControlListener", "SupervisorCommands", "open_control_listener"]
 
 logger = logging.getLogger("trio_launcher.supervisor")
 
@@ -50,6 +49,43 @@ logger = logging.getLogger("trio_launcher.supervisor")
 MAX_LINE = 65536
 #: Events a control client may lag behind before it is disconnected.
 EVENTS_BUFFER = 1000
+
+
+class SupervisorCommands(Protocol):
+    """What the control socket asks of the supervisor; :class:`~.supervisor.Supervisor` has it."""
+
+    def status(self) -> list[PluginStatus]:
+        """Every plugin's status, by name."""
+
+    def rescan(self) -> None:
+        """Look at the plugin folders now."""
+
+    async def start(self, name: str) -> PluginStatus:
+        """Start one plugin (its dependencies first)."""
+
+    async def stop(self, name: str) -> PluginStatus:
+        """Stop one plugin."""
+
+    async def restart(self, name: str) -> PluginStatus:
+        """Stop one plugin if it runs, then start it."""
+
+    async def start_all(self) -> list[PluginStatus]:
+        """Start every plugin."""
+
+    async def stop_all(self) -> list[PluginStatus]:
+        """Stop every plugin, last started first."""
+
+    async def restart_all(self) -> list[PluginStatus]:
+        """Stop everything, then start what should run."""
+
+    def log_file(self, name: str) -> Path | None:
+        """The plugin's log file, if it logs to one."""
+
+    def tail_log(self, name: str, lines: int) -> list[str]:
+        """The last lines of the plugin's log."""
+
+    def events(self, buffer: int) -> Subscription:
+        """A subscription to the supervisor's events."""
 
 
 class ControlListener:
@@ -60,7 +96,7 @@ class ControlListener:
         self._listener = listener
         self._inode = inode
 
-    async def serve(self, supervisor: Supervisor) -> None:
+    async def serve(self, supervisor: SupervisorCommands) -> None:
         """Answer clients until cancelled; then close and remove the socket."""
         logger.info("control socket listening at %s", self.path)
         try:
@@ -166,7 +202,7 @@ class _Connection:
         await self.stream.send_all(json.dumps(message).encode() + b"\n")
 
 
-async def _serve_client(supervisor: Supervisor, stream: trio.abc.Stream) -> None:
+async def _serve_client(supervisor: SupervisorCommands, stream: trio.abc.Stream) -> None:
     """Serve one client; whatever goes wrong with it never reaches the supervisor.
 
     An error nobody expected is logged (without its message) and told to the
@@ -191,7 +227,7 @@ async def _send_last_error(connection: _Connection, error: str) -> None:
         await connection.send({"ok": False, "error": error})
 
 
-async def _converse(supervisor: Supervisor, connection: _Connection) -> None:
+async def _converse(supervisor: SupervisorCommands, connection: _Connection) -> None:
     if not _peer_allowed(connection.stream):
         await connection.send({"ok": False, "error": "permission denied"})
         return
@@ -216,7 +252,7 @@ def _parse(line: bytes) -> dict[str, Any] | str:
     return request
 
 
-async def _answer(supervisor: Supervisor, request: dict[str, Any] | str) -> dict[str, Any]:
+async def _answer(supervisor: SupervisorCommands, request: dict[str, Any] | str) -> dict[str, Any]:
     if isinstance(request, str):
         return {"ok": False, "error": request}
     try:
@@ -225,7 +261,7 @@ async def _answer(supervisor: Supervisor, request: dict[str, Any] | str) -> dict
         return {"ok": False, "error": str(exc)}
 
 
-async def _run_command(supervisor: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
+async def _run_command(supervisor: SupervisorCommands, request: dict[str, Any]) -> dict[str, Any]:
     command = request["cmd"]
     if command in ("ls", "status"):
         return _plugins(supervisor.status())
@@ -261,7 +297,7 @@ def _plugins(statuses: list[PluginStatus]) -> dict[str, Any]:
     return {"plugins": [status.to_json() for status in statuses]}
 
 
-async def _stream_events(supervisor: Supervisor, connection: _Connection) -> None:
+async def _stream_events(supervisor: SupervisorCommands, connection: _Connection) -> None:
     with supervisor.events(EVENTS_BUFFER) as events:
         await connection.send({"ok": True, **_plugins(supervisor.status())})
         async with trio.open_nursery() as nursery:

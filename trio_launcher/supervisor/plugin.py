@@ -10,27 +10,28 @@ terminates the whole process group (TERM, grace period, KILL).
 A run's cancel scope is shielded: cancelling the supervisor does not stop
 plugins all at once. The supervisor stops them one by one, in reverse start
 order, with :meth:`Plugin.stop`.
+
+Where a plugin is in all this is one :class:`~.lifecycle.Lifecycle` state, and
+every change goes through :data:`~.lifecycle.LIFECYCLE_TRANSITIONS`.
 """
 
 from __future__ import annotations
 
-import enum
 import itertools
 import logging
 import os
 import shlex
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from random import Random
-from typing import Any
 
 import attrs
 import trio
 
 from ..process import ChildProcess, ExitStatus, ResourceSample, SpawnError, run_child
+from . import lifecycle
 from .config import PluginConfig, RestartPolicy
 from .credentials import ensure_credentials
 from .events import (
@@ -46,11 +47,13 @@ from .events import (
     ThresholdExceeded,
 )
 from .inventory import PluginEntry
+from .lifecycle import LIFECYCLE_TRANSITIONS, Lifecycle, PluginState, shown_as
 from .logfile import RotatingLog
 from .monitor import ThresholdTracker
 from .readiness import LineWatch, wait_ready
+from .status import PluginStatus
 
-__all__ = ["Plugin", "PluginContext", "PluginError", "PluginState", "PluginStatus", "Spawn"]
+__all__ = ["Plugin", "PluginContext", "PluginError", "Spawn"]
 
 logger = logging.getLogger("trio_launcher.supervisor")
 #: Plugin output echoed by ``attachstdout``/``attachstderr``, one record per line.
@@ -62,48 +65,9 @@ PLUGIN_NAME_ENV = "TRIO_LAUNCHER_PLUGIN"
 #: Starts a child: :func:`~trio_launcher.process.run_child` or a stand-in for tests.
 Spawn = Callable[..., Awaitable[ExitStatus]]
 
-_launches = itertools.count(1)
-
 
 class PluginError(Exception):
     """A plugin cannot be started or is unknown."""
-
-
-class PluginState(enum.StrEnum):
-    """The ``status`` column of ``plugins ls``."""
-
-    RUNNING = "running"
-    STOPPED = "stopped"
-    BACKOFF = "backoff"
-    FAILED = "failed"
-
-
-@attrs.frozen
-class PluginStatus:
-    """A snapshot of one plugin, as shown by ``plugins ls``.
-
-    ``since`` is the wall-clock time of the last state change; ``cpu_percent``
-    and ``memory_bytes`` are for the whole process tree, from the last sample.
-    """
-
-    name: str
-    status: PluginState
-    pid: int | None
-    starts: int
-    restarts: int
-    ready: bool
-    cpu_percent: float | None
-    memory_bytes: int | None
-    since: float
-    last_error: str
-    log_file: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict (``since`` in ISO 8601)."""
-        fields = attrs.asdict(self)
-        fields["status"] = self.status.value
-        fields["since"] = datetime.fromtimestamp(self.since, UTC).isoformat(timespec="seconds")
-        return fields
 
 
 @attrs.define
@@ -117,6 +81,8 @@ class PluginContext:
     base_dir: Path
     spawn: Spawn = run_child
     random: Random | None = None
+    #: Numbers the runs of all plugins in the order they were launched.
+    launch_numbers: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
 
 
 class Plugin:
@@ -125,37 +91,38 @@ class Plugin:
     def __init__(self, entry: PluginEntry, context: PluginContext) -> None:
         self.entry = entry
         self._ctx = context
-        self._state = PluginState.STOPPED if entry.problem is None else PluginState.FAILED
+        if entry.problem is None:
+            self._life, self._shown = Lifecycle.STOPPED, PluginState.STOPPED
+        else:
+            self._life, self._shown = Lifecycle.FAILED, PluginState.FAILED
         self._last_error = entry.problem or ""
         self._since = time.time()
         self._pid: int | None = None
         self._starts = self._restarts = 0
-        self._ready = self._settled = False
         self._usage: ResourceSample | None = None
         self._backoff = entry.config.backoff.make(context.random)
         self._tracker = ThresholdTracker(entry.config.limits)
         self._log: RotatingLog | None = None
         self._lines = LineWatch(None)
         self._lock = trio.Lock()
-        # The current run, if any.
+        self.launch_order = 0
+        # The current run, if any, and its current attempt (one child process).
         self._run_scope: trio.CancelScope | None = None
         self._run_done = trio.Event()
         self._run_done.set()
-        self._stopping = False
-        self.launch_order = 0
-        # The current attempt (one child process) of the run.
         self._attempt_scope: trio.CancelScope | None = None
-        self._outcome = trio.Event()  # set when the next/current attempt settles
+        self._outcome = trio.Event()  # set when the next/current attempt's outcome is known
         self._child_status: ExitStatus | None = None
-        self._restart_reason: str | None = None  # why we are stopping the child to restart it
-        self._next_reason: str | None = None  # reason to report with the next start
         self._skip_backoff = trio.Event()
+        #: Whether the current (or last) attempt's process became ready.
+        self._attempt_ready = False
         #: Attempts in a row that were not spawned or ended before they were ready.
         self._failed_starts = 0
-        self._attempt_ready = False
+        self._restart_reason: str | None = None  # why the child is stopped to restart it
+        self._next_reason: str | None = None  # reason to report with the next start
 
     def __repr__(self) -> str:
-        return f"<Plugin {self.name} {self._state} pid={self._pid}>"
+        return f"<Plugin {self.name} {self._life.name} pid={self._pid}>"
 
     @property
     def name(self) -> str:
@@ -173,9 +140,14 @@ class Plugin:
         return self._pid
 
     @property
+    def lifecycle(self) -> Lifecycle:
+        """Where the plugin is in its life."""
+        return self._life
+
+    @property
     def active(self) -> bool:
         """True from :meth:`start` until the plugin is stopped or has given up."""
-        return self._run_scope is not None
+        return self._life not in (Lifecycle.STOPPED, Lifecycle.FAILED)
 
     @property
     def log_path(self) -> Path | None:
@@ -190,11 +162,11 @@ class Plugin:
         log_path = self.log_path
         return PluginStatus(
             name=self.name,
-            status=self._state,
+            status=self._shown,
             pid=self._pid,
             starts=self._starts,
             restarts=self._restarts,
-            ready=self._ready,
+            ready=self._attempt_ready and self._pid is not None,
             cpu_percent=None if usage is None else round(usage.cpu_percent, 1),
             memory_bytes=None if usage is None else usage.rss_bytes,
             since=self._since,
@@ -211,9 +183,9 @@ class Plugin:
         if self.active:
             return
         if entry.problem is not None:
-            self._set_state(PluginState.FAILED, error=entry.problem)
-        elif old.problem is not None and self._state is PluginState.FAILED:
-            self._set_state(PluginState.STOPPED, error="")
+            self._advance(lifecycle.REFUSED, error=entry.problem)
+        elif old.problem is not None and self._life is Lifecycle.FAILED:
+            self._advance(lifecycle.CONFIG_FIXED, error="")
 
     async def start(self) -> PluginStatus:
         """Start the plugin if needed; return once it is ready or its attempt failed.
@@ -224,18 +196,18 @@ class Plugin:
             PluginError: the plugin cannot be started (no executable, refused config).
         """
         async with self._lock:
-            if self._stopping:
+            if self._life is Lifecycle.STOPPING:
                 await self._run_done.wait()
             if not self.active:
                 if self.entry.command is None:
                     problem = self.entry.problem or "cannot be started"
-                    self._set_state(PluginState.FAILED, error=problem)
+                    self._advance(lifecycle.REFUSED, error=problem)
                     raise PluginError(f"{self.name}: {problem}")
                 self._backoff.reset()
                 self._launch()
-            elif self._state is PluginState.RUNNING and self._settled:
+            elif self._life in (Lifecycle.RUNNING, Lifecycle.RESTARTING):
                 return self.status()
-            elif self._state is PluginState.BACKOFF:
+            elif self._life is Lifecycle.BACKOFF:
                 self._backoff.reset()
                 self._failed_starts = 0
                 self._skip_backoff.set()
@@ -245,7 +217,7 @@ class Plugin:
     async def stop(self) -> PluginStatus:
         """Stop the plugin (TERM, grace period, KILL) and disable its restarts."""
         if self._run_scope is not None:
-            self._stopping = True
+            self._advance(lifecycle.STOP)
             self._run_scope.cancel()
             await self._run_done.wait()
         return self.status()
@@ -258,7 +230,7 @@ class Plugin:
         """
         if self._run_scope is None:
             return
-        self._stopping = True
+        self._advance(lifecycle.STOP)
         if self._attempt_scope is None:  # backing off, or about to spawn
             self._run_scope.cancel()
 
@@ -300,11 +272,12 @@ class Plugin:
     # -- the run ---------------------------------------------------------------
 
     def _launch(self) -> None:
+        self._advance(lifecycle.START)
         self._failed_starts = 0
+        self._restart_reason = None
         self._run_scope = trio.CancelScope(shield=True)
         self._run_done = trio.Event()
-        self._stopping = False
-        self.launch_order = next(_launches)
+        self.launch_order = next(self._ctx.launch_numbers)
         self._ctx.nursery.start_soon(self._run, self._run_scope, name=f"plugin {self.name}")
 
     async def _run(self, scope: trio.CancelScope) -> None:
@@ -313,24 +286,25 @@ class Plugin:
                 await self._loop()
         finally:
             self._run_scope = None
-            if self._stopping and self._state is not PluginState.STOPPED:
-                self._set_state(PluginState.STOPPED)
-                self._publish_stopped(None, None, "requested")
-            self._stopping = False
+            if self._life is Lifecycle.STOPPING:  # stopped with no process to wait for
+                announce = self._shown is not PluginState.STOPPED
+                self._advance(lifecycle.RUN_ENDED)
+                if announce:
+                    self._publish_stopped(None, None, "requested")
             self.close()
-            self._settle()
+            self._wake_starters()
             self._run_done.set()
 
     async def _loop(self) -> None:
         while True:
             result = await self._attempt()
-            if self._stopping:
+            if self._life is not Lifecycle.EXITED:  # stopped
                 return
             reason, self._restart_reason = self._restart_reason, None
             if reason is None:
                 if not self._wants_restart(result):
                     failed = isinstance(result, str) or not result.ok
-                    self._set_state(PluginState.FAILED if failed else PluginState.STOPPED)
+                    self._advance(lifecycle.FAILED if failed else lifecycle.FINISHED)
                     return
                 if self._gives_up(result):
                     return
@@ -346,7 +320,7 @@ class Plugin:
         if self._failed_starts <= self.config.start_retries:
             return False
         error = result if isinstance(result, str) else f"ended before ready: {result}"
-        self._set_state(PluginState.FAILED, error=error)
+        self._advance(lifecycle.FAILED, error=error)
         self._ctx.bus.publish(GaveUp(name=self.name, tries=self._failed_starts, error=error))
         return True
 
@@ -358,17 +332,18 @@ class Plugin:
 
     async def _back_off(self) -> None:
         delay = self._backoff.next_delay()
-        self._set_state(PluginState.BACKOFF)
+        self._advance(lifecycle.BACK_OFF)
         self._ctx.bus.publish(
             BackingOff(name=self.name, delay=round(delay, 6), attempt=self._backoff.attempts)
         )
         self._skip_backoff = trio.Event()
         with trio.move_on_after(delay):
             await self._skip_backoff.wait()
+        self._advance(lifecycle.RETRY)
 
     async def _attempt(self) -> ExitStatus | str:
         """Run the child once; its exit status, or why it could not be started."""
-        self._settled = self._attempt_ready = False
+        self._attempt_ready = False
         self._lines = LineWatch(self.config.ready.line)
         try:
             command, env, cwd = self._prepare()
@@ -421,14 +396,16 @@ class Plugin:
     async def _check_ready(self, pid: int, env: Mapping[str, str], cwd: Path) -> None:
         ready = self.config.ready
         if await wait_ready(ready, self._lines, env=env, cwd=cwd):
-            self._ready = self._attempt_ready = True
+            self._attempt_ready = True
             self._failed_starts = 0
             self._last_error = ""  # healthy again
+            self._advance(lifecycle.READY)
             self._ctx.bus.publish(Ready(name=self.name, pid=pid))
         else:
             self._last_error = f"not ready after {ready.timeout:g}s"
             logger.warning("%s: %s", self.name, self._last_error)
-        self._settle()
+            self._advance(lifecycle.NOT_READY)
+        self._wake_starters()
 
     def _prepare(self) -> tuple[tuple[str, ...], dict[str, str], Path]:
         """Command, environment and folder of the next child; raises PluginError."""
@@ -473,7 +450,7 @@ class Plugin:
         self._usage = None
         self._tracker.reset()
         self._backoff.note_started(trio.current_time())
-        self._set_state(PluginState.RUNNING)
+        self._advance(lifecycle.SPAWNED)
         self._write_log("supervisor", f"started pid {child.pid}: {shlex.join(command)}")
         bus = self._ctx.bus
         bus.publish(Started(name=self.name, pid=child.pid, starts=self._starts))
@@ -486,15 +463,15 @@ class Plugin:
 
     def _on_exit(self, pid: int, status: ExitStatus) -> None:
         self._pid = None
-        self._ready = False
         self._usage = None
         self._backoff.note_stopped(trio.current_time(), self.config.backoff.reset_after)
         description = status.describe()
         self._write_log("supervisor", f"pid {pid} ended: {description}")
-        if self._stopping:
-            self._set_state(PluginState.STOPPED)
+        was = self._life
+        self._advance(lifecycle.EXITED)
+        if was is Lifecycle.STOPPING:
             self._publish_stopped(pid, status, "requested")
-        elif self._restart_reason is not None:
+        elif was is Lifecycle.RESTARTING:
             self._publish_stopped(pid, status, "restart")
         elif status.ok:
             self._publish_stopped(pid, status, "exited")
@@ -509,7 +486,7 @@ class Plugin:
                     error=description,
                 )
             )
-        self._settle()
+        self._wake_starters()
 
     def _publish_stopped(self, pid: int | None, status: ExitStatus | None, reason: str) -> None:
         self._ctx.bus.publish(
@@ -525,24 +502,28 @@ class Plugin:
     def _fail(self, error: str) -> str:
         self._last_error = error
         self._write_log("supervisor", f"cannot start: {error}")
+        self._advance(lifecycle.SPAWN_FAILED)
         self._ctx.bus.publish(Failed(name=self.name, error=error))
-        self._settle()
+        self._wake_starters()
         return error
 
-    def _settle(self) -> None:
+    def _wake_starters(self) -> None:
         """The current attempt is ready, failed or over: wake :meth:`start`."""
-        self._settled = True
         self._outcome.set()
         self._outcome = trio.Event()
 
     def _restart_in_place(self, reason: str) -> None:
-        if self._attempt_scope is not None and self._restart_reason is None and not self._stopping:
+        if self._life in (Lifecycle.STARTING, Lifecycle.RUNNING):
+            assert self._attempt_scope is not None
+            self._advance(lifecycle.THRESHOLD)
             self._restart_reason = reason
             self._attempt_scope.cancel()
 
-    def _set_state(self, state: PluginState, *, error: str | None = None) -> None:
-        if state is not self._state:
-            self._since = time.time()
-        self._state = state
+    def _advance(self, trigger: str, *, error: str | None = None) -> None:
+        """The one place the plugin's state changes (``since`` follows the status shown)."""
+        self._life = LIFECYCLE_TRANSITIONS.advance(self._life, trigger)
+        shown = shown_as(self._life, has_process=self._pid is not None, before=self._shown)
+        if shown is not self._shown:
+            self._shown, self._since = shown, time.time()
         if error is not None:
             self._last_error = error

@@ -17,11 +17,13 @@ import trio
 
 from ..process import run_child
 from .config import SupervisorConfig
+from .control import ControlListener, open_control_listener
 from .events import DEFAULT_BUFFER, EventBus, PluginAdded, PluginRemoved, Subscription
 from .inventory import PluginEntry, take_inventory
 from .logfile import tail
 from .monitor import ResourceMonitor
-from .plugin import Plugin, PluginContext, PluginError, PluginStatus, Spawn
+from .plugin import Plugin, PluginContext, PluginError, Spawn
+from .status import PluginStatus
 
 __all__ = ["Supervisor", "SupervisorClosed", "run_supervisor"]
 
@@ -43,12 +45,15 @@ class Supervisor:
     def __init__(
         self,
         config: SupervisorConfig,
+        inventory: Mapping[str, PluginEntry],
+        *,
         bus: EventBus,
         runners: trio.Nursery,
-        *,
+        tasks: trio.Nursery,
         spawn: Spawn = run_child,
         random: Random | None = None,
     ) -> None:
+        """``runners`` runs the plugins, ``tasks`` the supervisor's own background work."""
         self.config = config
         self._bus = bus
         credentials_dir = config.credentials_dir if config.create_credentials else None
@@ -61,8 +66,8 @@ class Supervisor:
             spawn=spawn,
             random=random,
         )
-        self._plugins: dict[str, Plugin] = {}
-        self._tasks: trio.Nursery | None = None
+        self._plugins = {name: Plugin(entry, self._context) for name, entry in inventory.items()}
+        self._tasks = tasks
         self._autostarted = False
         self._closed = False
 
@@ -185,8 +190,7 @@ class Supervisor:
             known = self._plugins.get(name)
             if known is None:
                 self._plugins[name] = Plugin(entry, self._context)
-                if self._tasks is not None:
-                    self._bus.publish(PluginAdded(name=name))
+                self._bus.publish(PluginAdded(name=name))
             elif entry == known.entry:
                 continue
             elif entry.command is None and known.entry.command is not None:
@@ -262,8 +266,7 @@ class Supervisor:
         plugin.update_entry(plugin.entry)  # now shown as failed: not found
 
     def _in_background(self, function: Callable[..., Awaitable[object]], *args: object) -> None:
-        if self._tasks is not None:  # None only while taking the first inventory
-            self._tasks.start_soon(function, *args)
+        self._tasks.start_soon(function, *args)
 
     async def _watch_inventory(self) -> None:
         while True:
@@ -297,18 +300,22 @@ async def run_supervisor(
     ``spawn`` replaces :func:`~trio_launcher.process.run_child` (for tests) and
     ``random`` makes backoff jitter reproducible.
     """
-    from .control import ControlListener, open_control_listener
-
     control: ControlListener | None = None
     if config.control_socket is not None:
         control = await open_control_listener(config.base_dir / config.control_socket)
-    bus = EventBus()
+    supervisor: Supervisor | None = None
     async with trio.open_nursery() as runners:
-        supervisor = Supervisor(config, bus, runners, spawn=spawn, random=random)
         try:
             async with trio.open_nursery() as services:
-                supervisor.rescan()
-                supervisor._tasks = services
+                supervisor = Supervisor(
+                    config,
+                    take_inventory(config),
+                    bus=EventBus(),
+                    runners=runners,
+                    tasks=services,
+                    spawn=spawn,
+                    random=random,
+                )
                 if config.monitor_interval > 0:
                     monitor = ResourceMonitor(config.monitor_interval, supervisor._running)
                     services.start_soon(monitor.run)
@@ -323,5 +330,6 @@ async def run_supervisor(
         finally:
             if control is not None:
                 control.close()
-            with trio.CancelScope(shield=True):
-                await supervisor._shutdown()
+            if supervisor is not None:
+                with trio.CancelScope(shield=True):
+                    await supervisor._shutdown()

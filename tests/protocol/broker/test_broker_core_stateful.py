@@ -573,6 +573,7 @@ class BrokerMachine(RuleBasedStateMachine):
         assert stats.offers == sum(len(r.offers) for r in self.runners.values())
         assert stats.pending_requests == sum(r.task_id is None for r in live)
         assert stats.tasks_in_flight == sum(r.task_id is not None for r in live)
+        assert self.core.tasks_in_flight == stats.tasks_in_flight
         assert stats.accepting == sum(t.phase == "accepting" for t in self.tasks.values())
         assert stats.draining == self.draining
 
