@@ -22,6 +22,7 @@ from ..mailbox import Mailbox
 from ..protocol import LocalProtocolError, Message, RemoteProtocolError, decode, encode
 from ..protocol.ids import alphanumeric_id
 from ..protocol.messages import RunnerTaskError
+from ..protocol.n8n_errors import CANCELLED_ERROR
 from ..protocol.reasons import CLOSE_NORMAL
 from ..protocol.runner import (
     CancelTask,
@@ -51,7 +52,6 @@ __all__ = ["TaskRunner", "run_runner"]
 
 log = logging.getLogger(__name__)
 
-CANCELLED_ERROR = {"message": "Task was cancelled"}
 STOPPED_ERROR = {
     "message": "Task was stopped: the runner is shutting down",
     "description": "The task ran past N8N_RUNNERS_GRACEFUL_SHUTDOWN_TIMEOUT after the runner "

@@ -9,10 +9,9 @@ from typing import Any
 
 import attrs
 
+from trio_launcher.protocol.n8n_errors import CANCELLED_ERROR
 from trio_launcher.runner.code_node.run import continue_on_fail_result
 
-#: What the runner reports for a task cancelled by the broker.
-CANCELLED_ERROR = {"message": "Task was cancelled"}
 WORKER_LOST_ERROR = {
     "message": "Task process was lost: the task worker died while the task was running",
     "description": "",
