@@ -17,6 +17,7 @@ import trio
 from ..httpclient import plain_http_client
 from ..process import Backoff, ChildProcess, ExitStatus
 from ..protocol.transitions import IllegalTransition
+from ..pulse import Pulse
 from . import phases
 from .broker_client import fetch_grant_token, handshake, wait_for_broker
 from .config import LauncherConfig, RunnerSpec
@@ -66,7 +67,7 @@ class RunnerTypeLoop:
         self._backoff = backoff
         self._base_url = f"http://{config.broker_netloc}"
         self._logged_problem: str | None = None
-        self._changed = trio.Event()
+        self._changed = Pulse()
         self.status = RunnerTypeStatus(spec.runner_type, Phase.WAITING_FOR_BROKER, 0.0)
 
     async def wait_for_phase(self, phase: Phase) -> RunnerTypeStatus:
@@ -182,8 +183,7 @@ class RunnerTypeLoop:
             reason=reason,
             retry_in=retry_in,
         )
-        self._changed.set()
-        self._changed = trio.Event()
+        self._changed.fire()
 
     @property
     def _type(self) -> str:

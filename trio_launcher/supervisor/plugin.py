@@ -31,6 +31,7 @@ import attrs
 import trio
 
 from ..process import ChildProcess, ExitStatus, ResourceSample, SpawnError, run_child
+from ..pulse import Pulse
 from . import lifecycle
 from .config import PluginConfig, RestartPolicy
 from .credentials import ensure_credentials
@@ -108,12 +109,11 @@ class Plugin:
         self.launch_order = 0
         # The current run, if any, and its current attempt (one child process).
         self._run_scope: trio.CancelScope | None = None
-        self._run_done = trio.Event()
-        self._run_done.set()
+        self._run_ended = Pulse()
         self._attempt_scope: trio.CancelScope | None = None
-        self._outcome = trio.Event()  # set when the next/current attempt's outcome is known
+        self._outcome = Pulse()  # fired when the current attempt's outcome is known
         self._child_status: ExitStatus | None = None
-        self._skip_backoff = trio.Event()
+        self._skip_backoff = Pulse()
         #: Whether the current (or last) attempt's process became ready.
         self._attempt_ready = False
         #: Attempts in a row that were not spawned or ended before they were ready.
@@ -197,7 +197,7 @@ class Plugin:
         """
         async with self._lock:
             if self._life is Lifecycle.STOPPING:
-                await self._run_done.wait()
+                await self._wait_run_ended()
             if not self.active:
                 if self.entry.command is None:
                     problem = self.entry.problem or "cannot be started"
@@ -210,7 +210,7 @@ class Plugin:
             elif self._life is Lifecycle.BACKOFF:
                 self._backoff.reset()
                 self._failed_starts = 0
-                self._skip_backoff.set()
+                self._skip_backoff.fire()
             await self._outcome.wait()
         return self.status()
 
@@ -219,7 +219,7 @@ class Plugin:
         if self._run_scope is not None:
             self._advance(lifecycle.STOP)
             self._run_scope.cancel()
-            await self._run_done.wait()
+            await self._wait_run_ended()
         return self.status()
 
     def cancel_restarts(self) -> None:
@@ -276,7 +276,6 @@ class Plugin:
         self._failed_starts = 0
         self._restart_reason = None
         self._run_scope = trio.CancelScope(shield=True)
-        self._run_done = trio.Event()
         self.launch_order = next(self._ctx.launch_numbers)
         self._ctx.nursery.start_soon(self._run, self._run_scope, name=f"plugin {self.name}")
 
@@ -293,7 +292,11 @@ class Plugin:
                     self._publish_stopped(None, None, "requested")
             self.close()
             self._wake_starters()
-            self._run_done.set()
+            self._run_ended.fire()
+
+    async def _wait_run_ended(self) -> None:
+        while self._run_scope is not None:
+            await self._run_ended.wait()
 
     async def _loop(self) -> None:
         while True:
@@ -336,7 +339,6 @@ class Plugin:
         self._ctx.bus.publish(
             BackingOff(name=self.name, delay=round(delay, 6), attempt=self._backoff.attempts)
         )
-        self._skip_backoff = trio.Event()
         with trio.move_on_after(delay):
             await self._skip_backoff.wait()
         self._advance(lifecycle.RETRY)
@@ -509,8 +511,7 @@ class Plugin:
 
     def _wake_starters(self) -> None:
         """The current attempt is ready, failed or over: wake :meth:`start`."""
-        self._outcome.set()
-        self._outcome = trio.Event()
+        self._outcome.fire()
 
     def _restart_in_place(self, reason: str) -> None:
         if self._life in (Lifecycle.STARTING, Lifecycle.RUNNING):

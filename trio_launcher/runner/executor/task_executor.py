@@ -26,6 +26,7 @@ import attrs
 import trio
 
 from trio_launcher.process import Backoff
+from trio_launcher.pulse import Pulse
 from trio_launcher.runner.executor.channel import exchange
 from trio_launcher.runner.executor.outcome import (
     BAD_RESULT_ERROR,
@@ -98,12 +99,12 @@ class TaskExecutor:
         self._cgroups = cgroups
         self._cgroup_status = cgroup_status
         self._worker: WorkerProcess | None = None
-        self._worker_ready = trio.Event()
+        self._worker_changed = Pulse()
         self._closed = False
         self._running = 0
         self._restarts = 0
         self._unreaped = 0
-        self._reaped = trio.Event()
+        self._reaped = Pulse()
         self._confinement = ConfinementCheck(policy)
 
     async def run(
@@ -224,8 +225,7 @@ class TaskExecutor:
             answered.set()
             finished.set()
             self._unreaped -= 1
-            self._reaped.set()
-            self._reaped = trio.Event()
+            self._reaped.fire()
 
     def _outcome(self, attempt: _Attempt, prepared: PreparedTask, timeout: float) -> TaskOutcome:
         if attempt.reply is not None:
@@ -249,7 +249,7 @@ class TaskExecutor:
             worker = self._worker
             if worker is not None and worker.alive:
                 return worker
-            await self._worker_ready.wait()
+            await self._worker_changed.wait()
 
     def _worker_config(self) -> dict[str, Any]:
         sandbox = self._policy.to_wire()
@@ -290,12 +290,12 @@ class TaskExecutor:
 
     async def _serve(self, worker: WorkerProcess) -> None:
         self._worker = worker
-        self._worker_ready.set()
+        self._worker_changed.fire()
         try:
             await worker.serve()
         finally:
             self._worker = None
-            self._worker_ready = trio.Event()
+            self._worker_changed.fire()
             with trio.CancelScope(shield=True):
                 await worker.aclose()
         log.warning("task worker (pid %d) exited unexpectedly; starting a new one", worker.pid)
@@ -317,7 +317,7 @@ class TaskExecutor:
 
     def _close(self) -> None:
         self._closed = True
-        self._worker_ready.set()  # wake runs waiting for a worker
+        self._worker_changed.fire()  # wake runs waiting for a worker
 
 
 @asynccontextmanager
