@@ -24,7 +24,9 @@ import trio
 from ..prctl import set_parent_death_signal
 from ._lines import LineSplitter
 from .cgroup import Cgroup, CgroupError
+from .group import kill_process_group
 from .owned import child_cgroups
+from .pidfd import close_pidfd, open_pidfd, wait_pidfd
 
 __all__ = ["ChildProcess", "ExitStatus", "OutputCallback", "SpawnError", "run_child"]
 
@@ -109,7 +111,7 @@ class ChildProcess:
         self._grace_period = grace_period
         self._status: ExitStatus | None = None
         self._reap_lock = trio.Lock()
-        self._pidfd = _open_pidfd(process.pid)
+        self._pidfd = open_pidfd(process.pid)  # our unreaped child: it exists
         #: The child's own cgroup, or None where the host gives none.
         self.cgroup = cgroup
         #: Process id of the child, which is also its process group id.
@@ -130,8 +132,7 @@ class ChildProcess:
     def send_signal(self, sig: int) -> None:
         """Send ``sig`` to the whole process group; ignored once the child is gone."""
         if self._status is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pgid, sig)
+            kill_process_group(self.pgid, sig)
 
     async def wait(self) -> ExitStatus:
         """Wait for the leader to exit, SIGKILL what is left of its group and cgroup, reap it."""
@@ -139,8 +140,7 @@ class ChildProcess:
             if self._status is None:
                 returncode = await self._wait_for_exit()
                 # The unreaped leader pins the pgid, so this cannot hit a reused id.
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pgid, signal.SIGKILL)
+                kill_process_group(self.pgid)
                 if returncode is None:
                     returncode = self._process.wait()  # it has exited: this does not block
                 self._close_pidfd()
@@ -165,7 +165,7 @@ class ChildProcess:
         """Wait until the leader has exited; without pidfds it is reaped (its return code)."""
         if self._pidfd is None:  # no pidfd support: reaped here, small pgid reuse window
             return await trio.to_thread.run_sync(self._process.wait)
-        await trio.lowlevel.wait_readable(self._pidfd)
+        await wait_pidfd(self._pidfd)
         return None
 
     async def _remove_cgroup(self) -> None:
@@ -180,16 +180,8 @@ class ChildProcess:
 
     def _close_pidfd(self) -> None:
         if self._pidfd is not None:
-            trio.lowlevel.notify_closing(self._pidfd)
-            os.close(self._pidfd)
+            close_pidfd(self._pidfd)
             self._pidfd = None
-
-
-def _open_pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except OSError:  # kernel < 5.3 or a sandbox that forbids it
-        return None
 
 
 class _OutputPump:

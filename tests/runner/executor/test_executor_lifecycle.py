@@ -9,7 +9,7 @@ from pathlib import Path
 
 import trio
 
-from trio_launcher.runner.executor.worker_handle import wait_for_exit
+from trio_launcher.process.pidfd import wait_for_exit
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,9 +23,10 @@ WORKER_SIDE = (
     "trio_launcher.runner.sandbox",
     "trio_launcher.runner.code_node",
     "trio_launcher.prctl",
+    "trio_launcher.process.group",
 )
 #: The parents the bootstrap replaces with empty packages.
-STUBS = {"trio_launcher", "trio_launcher.runner"}
+STUBS = {"trio_launcher", "trio_launcher.runner", "trio_launcher.process"}
 
 
 def worker_modules() -> list[str]:

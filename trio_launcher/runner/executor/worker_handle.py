@@ -25,9 +25,10 @@ from typing import Any
 import attrs
 import trio
 
+from trio_launcher.process.group import kill_process_group
+from trio_launcher.process.pidfd import wait_for_exit
 from trio_launcher.runner.executor.task_cgroups import TaskCgroup, TaskCgroups
 from trio_launcher.runner.worker import control
-from trio_launcher.runner.worker.posix import kill_process_group
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ _RUNNER_DIR = Path(__file__).resolve().parents[1]
 _STUBBED_PACKAGES = (
     ("trio_launcher", str(_RUNNER_DIR.parent)),
     ("trio_launcher.runner", str(_RUNNER_DIR)),
+    ("trio_launcher.process", str(_RUNNER_DIR.parent / "process")),
 )
 
 
@@ -409,23 +411,3 @@ def _parse_report(text: str) -> dict[str, str]:
     if not isinstance(report, dict):
         return {}
     return {str(name): str(status) for name, status in report.items()}
-
-
-async def wait_for_exit(pid: int) -> bool:
-    """Wait until process *pid* has terminated (any process, not only children).
-
-    Returns False if that cannot be observed (no ``pidfd_open``); True once
-    the process is gone, or if it was already gone.
-    """
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    except (AttributeError, OSError):  # pragma: no cover - old kernels
-        return False
-    try:
-        await trio.lowlevel.wait_readable(pidfd)
-    finally:
-        trio.lowlevel.notify_closing(pidfd)
-        os.close(pidfd)
-    return True

@@ -11,7 +11,6 @@ import _socket
 import array
 import os
 import resource
-import signal
 import sys
 
 from trio_launcher.prctl import set_child_subreaper, set_dumpable, set_parent_death_signal
@@ -26,7 +25,6 @@ else:  # pragma: no cover - the runner targets Linux
 _MIB = 1024 * 1024
 
 __all__ = [
-    "kill_process_group",
     "limit_memory",
     "receive_fd",
     "receive_fds",
@@ -47,15 +45,6 @@ def trim_heap() -> bool:
     if _libc is None:  # pragma: no cover
         return False
     return int(_libc.malloc_trim(0)) == 1
-
-
-def kill_process_group(pgid: int, signum: int = signal.SIGKILL) -> bool:
-    """Signal every process in group *pgid*; False if there was none to signal."""
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 def receive_fd(sock: _socket.socket) -> int | None:

@@ -60,9 +60,9 @@ import select
 import sys
 import time
 
+from trio_launcher.process.group import kill_process_group
 from trio_launcher.runner.worker import control
 from trio_launcher.runner.worker.posix import (
-    kill_process_group,
     limit_memory,
     receive_fds,
     set_child_subreaper,
