@@ -87,7 +87,7 @@ def test_json_log_lines_carry_time_level_logger_message_and_any_traceback() -> N
     import sys
     from datetime import datetime
 
-    from trio_launcher.commands import JsonFormatter
+    from trio_launcher.logging_setup import JsonFormatter
 
     try:
         raise ValueError("bad")

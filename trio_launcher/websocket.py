@@ -33,7 +33,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError
 
-from ._groups import unwrap_lone_exception
+from .exception_groups import unwrap_lone_exception
 from .mailbox import Mailbox
 
 __all__ = [

@@ -51,7 +51,7 @@ exit codes: 0 done, 1 failed, 2 bad configuration or usage, 130 interrupted (Ctr
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trio-launcher`` console script; returns the exit code."""
-    from ..commands import use_command_line_logging
+    from ..logging_setup import use_command_line_logging
 
     args = build_parser().parse_args(argv)
     use_command_line_logging(args.log_level, args.log_format)
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every subcommand, then the shared options spread down."""
     from .. import __version__
-    from ..commands import LOG_FORMATS, LOG_LEVELS
+    from ..logging_setup import LOG_FORMATS, LOG_LEVELS
 
     parser = argparse.ArgumentParser(
         prog="trio-launcher",

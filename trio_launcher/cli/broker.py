@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     import trio
 
     from ..broker import BrokerConfig, serve_broker
-    from ..commands import setup_logging
     from ..envconfig import ConfigError
+    from ..logging_setup import setup_logging
     from ..ports import cannot_listen_message, first_os_error
 
     setup_logging()

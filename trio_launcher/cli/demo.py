@@ -60,9 +60,9 @@ async def _demo(idle_timeout: int, verbose: bool) -> int:
     import trio
 
     from ..broker import BrokerConfig, open_broker
-    from ..commands import setup_logging
     from ..launcher import LauncherConfig, Phase, run_launcher
     from ..launcher.config import default_runner
+    from ..logging_setup import setup_logging
 
     t0 = trio.current_time()
 

@@ -28,11 +28,11 @@ def run(args: argparse.Namespace) -> int:
 
     import trio
 
-    from .._groups import unwrap_lone_exception
-    from ..commands import setup_logging
     from ..envconfig import ConfigError
+    from ..exception_groups import unwrap_lone_exception
     from ..launcher import Launcher, load_launcher_config, run_launcher
     from ..launcher.config import raise_for_paths
+    from ..logging_setup import setup_logging
     from ..prctl import set_dumpable
     from ..process.owned import child_cgroups
 

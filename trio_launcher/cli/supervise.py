@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     import attrs
     import trio
 
-    from ..commands import setup_logging
+    from ..logging_setup import setup_logging
     from ..process.owned import child_cgroups
     from ..supervisor import ConfigError, load_config, run_supervisor
 

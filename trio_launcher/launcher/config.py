@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ..commands import LOG_LEVELS
 from ..envconfig import ConfigError, EnvReader
+from ..logging_setup import LOG_LEVELS
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 import attrs
 import trio
 
-from .._groups import unwrap_lone_exception
 from ..envconfig import ConfigError
+from ..exception_groups import unwrap_lone_exception
 from ..httpserver import Request, Response, serve_http_connection
 from ..process import Backoff
 from .config import LauncherConfig

@@ -11,7 +11,7 @@ import attrs
 import httpx
 import trio
 
-from .._groups import unwrap_lone_exception
+from ..exception_groups import unwrap_lone_exception
 from ..httpclient import plain_http_client
 from ..process import ChildProcess, ExitStatus, SpawnError, run_child
 from .config import RunnerSpec

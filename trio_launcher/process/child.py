@@ -16,11 +16,12 @@ import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 import trio
 
+from ..exception_groups import unwrap_lone_exception
 from ..prctl import set_parent_death_signal
 from ._lines import LineSplitter
 from .cgroup import Cgroup, CgroupError
@@ -348,7 +349,7 @@ async def run_child(
     process, cgroup, out_fd, err_fd = await _spawn(command, env, cwd, own_cgroup)
     child = ChildProcess(process, grace_period, cgroup)
     pumps = [_OutputPump("stdout", out_fd, on_output), _OutputPump("stderr", err_fd, on_output)]
-    with _unwrap_lone_exception():
+    with unwrap_lone_exception():
         async with trio.open_nursery() as nursery:
             try:
                 for pump in pumps:
@@ -360,19 +361,3 @@ async def run_child(
                     await child.terminate()
                 for pump in pumps:
                     pump.stop()
-
-
-@contextlib.contextmanager
-def _unwrap_lone_exception() -> Iterator[None]:
-    """Our nursery is an implementation detail: raise a lone error (or Cancelled) as is."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) != 1:
-            raise
-        error = group.exceptions[0]
-        context = error.__context__
-        try:
-            raise error
-        finally:
-            error.__context__ = context  # not the group we unwrapped

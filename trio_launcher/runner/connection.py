@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .. import websocket
-from .._groups import unwrap_lone_exception
 from ..envconfig import ConfigError
+from ..exception_groups import unwrap_lone_exception
 from ..mailbox import Mailbox
 from ..protocol import LocalProtocolError, Message, RemoteProtocolError, decode, encode
 from ..protocol.ids import alphanumeric_id

@@ -8,12 +8,14 @@ started by a launcher pays only for the runner.
 from __future__ import annotations
 
 import logging
+import signal
+from collections.abc import Callable
 
 import trio
 
-from .._groups import unwrap_lone_exception
-from ..commands import setup_logging, wait_for_stop_signal
 from ..envconfig import ConfigError
+from ..exception_groups import unwrap_lone_exception
+from ..logging_setup import setup_logging
 from ..prctl import set_dumpable
 from .config import RunnerConfig
 from .connection import TaskRunner
@@ -67,3 +69,13 @@ async def _serve(config: RunnerConfig) -> int:
             await runner.start()
             nursery.cancel_scope.cancel()
     return runner.exit_code
+
+
+async def wait_for_stop_signal(on_signal: Callable[[int], None] | None = None) -> int:
+    """Return the first SIGTERM or SIGINT received (calling ``on_signal`` with it)."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            if on_signal is not None:
+                on_signal(signum)
+            return signum
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,13 +1,11 @@
-"""Process-level helpers for the commands: logging set-up and stop signals."""
+"""Logging for every command: level and format from the command line, text or JSON lines."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import signal
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 __all__ = [
@@ -16,7 +14,6 @@ __all__ = [
     "JsonFormatter",
     "setup_logging",
     "use_command_line_logging",
-    "wait_for_stop_signal",
 ]
 
 #: The log levels a user may name (any case); ``warn`` is n8n's spelling of warning.
@@ -73,15 +70,3 @@ def setup_logging(level: str | None = None, *, bare_when_piped: bool = False) ->
     level_number = number if isinstance(number, int) else logging.INFO
     logging.basicConfig(level=level_number, handlers=[handler])
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-
-
-async def wait_for_stop_signal(on_signal: Callable[[int], None] | None = None) -> int:
-    """Return the first SIGTERM or SIGINT received (calling ``on_signal`` with it)."""
-    import trio
-
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for signum in signals:
-            if on_signal is not None:
-                on_signal(signum)
-            return signum
-    raise AssertionError("unreachable")  # pragma: no cover
