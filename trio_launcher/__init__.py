@@ -5,8 +5,13 @@ pays only for the runner:
 
 - :func:`open_broker`, :func:`serve_broker`, :class:`BrokerConfig`: the embedded broker;
 - :class:`TaskRunner`, :func:`run_runner`, :class:`RunnerConfig`: the Python task runner;
-- :func:`run_launcher`, :class:`LauncherConfig`, :func:`load_launcher_config`: the launcher;
+- :func:`run_launcher`, :class:`LauncherConfig`, :func:`load_launcher_config`,
+  :class:`RunnerSpec`, :func:`default_runner`: the launcher;
 - :mod:`trio_launcher.protocol`: the sans-IO protocol core.
+
+Each name is listed three times below (``_EXPORTS`` for the lazy import,
+``__all__``, and the imports for type checkers); ``tests/test_public_api.py``
+checks that the three agree.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ _EXPORTS = {
     "TaskRunner": "runner",
     "run_runner": "runner",
     "LauncherConfig": "launcher",
+    "RunnerSpec": "launcher",
+    "default_runner": "launcher",
     "load_launcher_config": "launcher",
     "run_launcher": "launcher",
     "ConfigError": "envconfig",
@@ -45,12 +52,14 @@ __all__ = [
     "LauncherConfig",
     "RunnerConfig",
     "RunnerDisconnected",
+    "RunnerSpec",
     "TaskError",
     "TaskFailed",
     "TaskRequestTimedOut",
     "TaskResult",
     "TaskRunner",
     "TaskTimedOut",
+    "default_runner",
     "load_launcher_config",
     "open_broker",
     "run_launcher",
@@ -73,7 +82,13 @@ if TYPE_CHECKING:
         serve_broker,
     )
     from .envconfig import ConfigError
-    from .launcher import LauncherConfig, load_launcher_config, run_launcher
+    from .launcher import (
+        LauncherConfig,
+        RunnerSpec,
+        default_runner,
+        load_launcher_config,
+        run_launcher,
+    )
     from .runner import RunnerConfig, TaskRunner, run_runner
 
 

@@ -1,6 +1,6 @@
 """On-demand runners: pose as a runner until a task waits, then start the real one."""
 
-from .config import LauncherConfig, RunnerSpec, load_launcher_config
+from .config import LauncherConfig, RunnerSpec, default_runner, load_launcher_config
 from .errors import (
     AuthenticationFailed,
     BrokerUnavailable,
@@ -26,6 +26,7 @@ __all__ = [
     "RunnerSpec",
     "RunnerStartFailed",
     "RunnerTypeStatus",
+    "default_runner",
     "load_launcher_config",
     "run_launcher",
 ]
