@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import trio
 import trio_websocket
 
-from trio_launcher.httpserver import Request, Response, serve_http_connection
+from trio_launcher.transport.http_server import Request, Response, serve_http_connection
 from trio_launcher.protocol import decode, encode
 from trio_launcher.protocol.messages import RunnerToBroker
 from trio_launcher.protocol.runner import (

@@ -9,7 +9,7 @@ import pytest
 import trio
 from supervisor_helpers import SLEEPER, supervising, write_config, write_plugin
 
-from trio_launcher import jsonlimit
+from trio_launcher.transport import jsonlimit
 
 
 async def ask(path: Path, line: bytes) -> list[dict[str, object]]:

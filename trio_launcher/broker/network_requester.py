@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..httpserver import Request, Response
+from ..transport.http_server import Request, Response
 from .errors import TaskError
 from .grants import tokens_equal
 

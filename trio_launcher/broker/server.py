@@ -21,8 +21,8 @@ import attrs
 import trio
 from wsproto.utilities import RemoteProtocolError
 
-from ..connection_slots import ConnectionSlots, Slot, raise_open_files_limit, slots_for
-from ..httpserver import Request, Response, serve_http_connection
+from ..transport.connection_slots import ConnectionSlots, Slot, raise_open_files_limit, slots_for
+from ..transport.http_server import Request, Response, serve_http_connection
 from ..mailbox import Mailbox
 from ..protocol import Message, RequesterTaskRequest
 from ..protocol.broker import (
@@ -241,7 +241,7 @@ class Broker:
         """Serve one TCP connection (plain HTTP, or a runner's WebSocket).
 
         It takes a connection slot: when all are taken, the oldest connection
-        not yet authenticated is closed for it (see :mod:`trio_launcher.connection_slots`).
+        not yet authenticated is closed for it (see :mod:`trio_launcher.transport.connection_slots`).
         """
         slot = self._slots.take()
         if slot is None:

@@ -12,7 +12,7 @@ import trio
 
 from .._groups import unwrap_lone_exception
 from ..envconfig import ConfigError
-from ..httpserver import Request, Response, serve_http_connection
+from ..transport.http_server import Request, Response, serve_http_connection
 from ..process import Backoff
 from .config import LauncherConfig
 from .loop import Phase, RunnerTypeLoop, RunnerTypeStatus

@@ -12,7 +12,7 @@ import httpx
 import trio
 
 from .._groups import unwrap_lone_exception
-from ..httpclient import plain_http_client
+from ..transport.http_client import plain_http_client
 from ..process import ChildProcess, ExitStatus, SpawnError, run_child
 from .config import RunnerSpec
 from .errors import RunnerStartFailed

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..envconfig import ConfigError
-from ..httpserver import Request, Response, serve_http_connection
+from ..transport.http_server import Request, Response, serve_http_connection
 
 if TYPE_CHECKING:
     from .task_runner import TaskRunner

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .. import jsonlimit
-from ..boundary import log_unexpected
+from ..transport import jsonlimit
+from ..transport.boundary import log_unexpected
 from .plugin import PluginError, PluginStatus
 
 if TYPE_CHECKING:
