@@ -14,8 +14,8 @@ import attrs
 import httpx
 import trio
 
-from ..transport.http_client import plain_http_client
 from ..process import Backoff, ChildProcess, ExitStatus
+from ..transport.http_client import plain_http_client
 from .broker_client import fetch_grant_token, handshake, wait_for_broker
 from .config import LauncherConfig, RunnerSpec
 from .environment import runner_environment
