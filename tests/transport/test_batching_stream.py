@@ -28,27 +28,30 @@ def batching_over_counter() -> tuple[BatchingStream, CountingStream]:
     return BatchingStream(trio.StapledStream(counter.stream, receive)), counter
 
 
-async def test_writes_in_a_holding_block_go_out_in_one_write_at_its_end() -> None:
+async def test_writes_held_go_out_in_one_write_at_the_flush() -> None:
     stream, counter = batching_over_counter()
-    async with stream.holding():
-        for part in (b"a", b"b", b"c"):
-            await stream.send_all(part)
-        assert counter.writes == 0
+    stream.hold()
+    for part in (b"a", b"b", b"c"):
+        await stream.send_all(part)
+    assert counter.writes == 0
+    await stream.flush()
     assert counter.writes == 1
     assert counter.get_data_nowait() == b"abc"
 
 
-async def test_nested_blocks_send_when_the_outer_one_ends() -> None:
+async def test_nested_holds_send_at_the_last_flush() -> None:
     stream, counter = batching_over_counter()
-    async with stream.holding():
-        async with stream.holding():
-            await stream.send_all(b"inner")
-        await stream.send_all(b" outer")
-        assert counter.writes == 0
+    stream.hold()
+    stream.hold()
+    await stream.send_all(b"inner")
+    await stream.flush()
+    await stream.send_all(b" outer")
+    assert counter.writes == 0
+    await stream.flush()
     assert counter.get_data_nowait() == b"inner outer"
 
 
-async def test_a_write_outside_a_block_goes_out_at_once() -> None:
+async def test_a_write_with_no_hold_goes_out_at_once() -> None:
     stream, counter = batching_over_counter()
     await stream.send_all(b"now")
     assert (counter.writes, counter.get_data_nowait()) == (1, b"now")

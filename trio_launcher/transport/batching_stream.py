@@ -2,17 +2,14 @@
 
 trio-websocket writes each frame with its own ``send_all``. On loopback TCP
 every write also runs the receiver's side of the stack, so the messages a
-writer has queued are cheaper sent in one system call: inside a
-:meth:`BatchingStream.holding` block, whatever the WebSocket writes is kept,
-and it is sent at once when the block ends. The stream also tells when its
+writer has queued are cheaper sent in one system call: between
+:meth:`BatchingStream.hold` and :meth:`BatchingStream.flush`, whatever the
+WebSocket writes is kept, and the flush sends it at once. The stream also tells when its
 peer ended it or it was closed (:meth:`BatchingStream.wait_ended`), which is
 how a handshake that will never complete is noticed at once.
 """
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import trio
 
@@ -31,30 +28,32 @@ class BatchingStream(trio.abc.Stream):
         #: Why the stream ended (end of stream, a broken connection, a close), once it has.
         self.end_reason: str | None = None
 
-    @asynccontextmanager
-    async def holding(self) -> AsyncIterator[None]:
-        """Keep what is written in the block, then send it in one write.
+    def hold(self) -> None:
+        """Keep what is written from now on, until the matching :meth:`flush`.
 
-        Blocks may nest (or overlap, from several tasks): what they keep goes
-        out when the last one ends. Leaving raises :class:`trio.BrokenResourceError`
-        or :class:`trio.ClosedResourceError` if the stream cannot take it.
+        Holds may nest (or overlap, from several tasks): what they keep goes
+        out when the last one is flushed.
         """
         self._holders += 1
-        try:
-            yield
-        finally:
-            self._holders -= 1
-            if not self._holders and self._held:
-                data = b"".join(self._held)
-                self._held.clear()
-                await self._send(data)
+
+    async def flush(self) -> None:
+        """End a :meth:`hold`; the last one sends what was kept, in one write.
+
+        Raises :class:`trio.BrokenResourceError` or :class:`trio.ClosedResourceError`
+        if the stream cannot take it.
+        """
+        self._holders -= 1
+        if not self._holders and self._held:
+            data = b"".join(self._held)
+            self._held.clear()
+            await self._send(data)
 
     async def wait_ended(self) -> None:
         """Return once the peer ended the stream, it broke, or it was closed."""
         await self._ended.wait()
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send ``data``, or keep it inside a :meth:`holding` block (then without a checkpoint)."""
+        """Send ``data``, or keep it while a :meth:`hold` is open (then without a checkpoint)."""
         if self._holders:
             self._held.append(bytes(data))
             return

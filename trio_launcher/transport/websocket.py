@@ -90,12 +90,15 @@ class WebSocket:
 
     async def send_messages(self, messages: Iterable[str]) -> None:
         """Send text messages, in order, in one write (none: nothing is written)."""
+        self._stream.hold()
         try:
-            async with self._stream.holding():
-                for message in messages:
-                    await self._connection.send_message(message)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise ConnectionClosed(self.closed or _LOST) from None
+            for message in messages:
+                await self._connection.send_message(message)
+        finally:
+            try:
+                await self._stream.flush()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise ConnectionClosed(self.closed or _LOST) from None
 
     async def send_queued(self, outbox: Mailbox[str | Close]) -> None:
         """Send what is put in ``outbox``, all that waits in one write, until a close.
@@ -114,7 +117,10 @@ class WebSocket:
                         await self.aclose(item.code, item.reason)
                         return
                     messages.append(item)
-                await self.send_messages(messages)
+                if len(messages) == 1:
+                    await self._connection.send_message(messages[0])
+                else:
+                    await self.send_messages(messages)
         except ConnectionClosed:
             pass
 
