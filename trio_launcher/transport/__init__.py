@@ -3,7 +3,7 @@
 ``http_messages`` (requests and responses), ``http_server`` (the h11 front end
 with its deadlines), ``routes`` (method and path to handler), ``json_server``
 (``serve_json``, the health endpoints), ``http_client`` (the httpx client),
-``websocket`` (trio-websocket with writes batched), ``connection_slots``
+``websocket`` (trio-websocket, over ``batching_stream``), ``connection_slots``
 (connections within the file descriptors), ``boundary`` (what is logged of an
 unexpected error) and ``jsonlimit`` (JSON from untrusted peers).
 

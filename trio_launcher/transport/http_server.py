@@ -1,10 +1,11 @@
 """A small HTTP/1.1 server on h11: parse requests, write responses, hand off upgrades.
 
 The broker serves plain HTTP (``/runners/auth``, ``/healthz``, ``/status``,
-``/tasks``) and runner WebSockets on one port. h11 parses every request; a
-WebSocket upgrade is checked here *before* any upgrade happens (so refusals are
-real HTTP statuses), then the connection is given to :func:`~trio_launcher.websocket.accept`
-with the request bytes replayed, so wsproto performs the handshake itself.
+``/tasks``) and runner WebSockets on one port. h11 parses every request, within
+a deadline for its head and body; a WebSocket upgrade goes to the caller's
+upgrade handler *before* anything is answered, with a stream that replays the
+request's bytes, so that trio-websocket reads the handshake itself
+(:mod:`trio_launcher.transport.websocket`).
 """
 
 from __future__ import annotations
