@@ -17,7 +17,7 @@ from raw_http import post, read_to_end
 
 from trio_launcher.broker import Broker, BrokerConfig, open_broker
 from trio_launcher.protocol import BrokerTaskCancel, BrokerTaskSettings, Message, RunnerTaskDone
-from trio_launcher.websocket import INTERNAL_ERROR
+from trio_launcher.transport.websocket import INTERNAL_ERROR
 
 #: Bounds a wait for an effect; reaching it means the test failed, not that it was slow.
 HANG_GUARD = 60

@@ -15,7 +15,7 @@ import trio
 import trio_websocket
 from broker_fakes import FakeRunner, bearer, done_with_settings, settings
 
-from trio_launcher.connection_slots import ConnectionSlots, raise_open_files_limit
+from trio_launcher.transport.connection_slots import ConnectionSlots, raise_open_files_limit
 
 BROKER_PROCESS = Path(__file__).with_name("broker_process.py")
 #: Bounds a wait for an effect; reaching it means the test failed, not that it was slow.

@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 import trio
 import trio_websocket
 
-from trio_launcher.httpserver import Request, Response, serve_http_connection
 from trio_launcher.protocol import decode, encode
 from trio_launcher.protocol.messages import RunnerToBroker
 from trio_launcher.protocol.runner import (
@@ -33,6 +32,8 @@ from trio_launcher.protocol.runner import (
     Step,
     TaskAccepted,
 )
+from trio_launcher.transport.http_messages import Request, Response
+from trio_launcher.transport.http_server import serve_http_connection
 
 TASK_TYPE = "echo"
 EXIT_IDLE = 0

@@ -9,8 +9,8 @@ import pytest
 import trio
 from supervisor_helpers import SLEEPER, supervising, write_config, write_plugin
 
-from trio_launcher import jsonlimit
 from trio_launcher.supervisor.control import MAX_LINE
+from trio_launcher.transport import jsonlimit
 
 
 async def ask(path: Path, line: bytes) -> list[dict[str, object]]:

@@ -10,7 +10,8 @@ from .errors import (
     TaskTimedOut,
 )
 from .requester import RpcHandler, TaskResult
-from .server import Broker, BrokerStatus, open_broker, serve_broker
+from .serve import open_broker, serve_broker
+from .server import Broker, BrokerStatus
 
 __all__ = [
     "Broker",

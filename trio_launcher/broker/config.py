@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import attrs
 
 from ..envconfig import EnvReader
-from ..httpserver import DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
+from ..transport.http_server import DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
 
 __all__ = ["BrokerConfig"]
 

@@ -13,18 +13,22 @@ with ``{"error": {"kind": ..., "message": ..., "details": ...}}`` (see
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
-from ..httpserver import Request, Response
+from ..transport.http_messages import Request, Response
+from .config import BrokerConfig
 from .errors import TaskError
 from .grants import tokens_equal
+from .server import Broker
 
-if TYPE_CHECKING:
-    from .server import Broker
+__all__ = ["ERROR_STATUS", "RefuseToken", "admit_task_request", "handle_task_request"]
 
-__all__ = ["ERROR_STATUS", "admit_task_request", "handle_task_request"]
+#: Given a request with a wrong token, its refusal and the answer when its
+#: client tried too many of late: which one to send.
+RefuseToken = Callable[[Request, Response, Response], Response]
 
 
 #: TaskError.kind -> HTTP status of the answer.
@@ -42,17 +46,19 @@ def _error(status: int, kind: str, message: str, details: Any = None) -> Respons
     return Response.json(status, {"error": {"kind": kind, "message": message, "details": details}})
 
 
-def admit_task_request(broker: Broker, request: Request) -> Response | int:
+def admit_task_request(
+    config: BrokerConfig, request: Request, refuse_token: RefuseToken
+) -> Response | int:
     """From the request's head: a refusal (body unread), or the most bytes its body may have."""
-    expected = broker.config.requester_token
+    expected = config.requester_token
     if not expected:
         return _error(404, "disabled", "the requester endpoint is off: no requester token is set")
     token = request.bearer_token()
     if token is None or not tokens_equal(token, expected):
         refusal = _error(401, "unauthorized", "missing or wrong requester token")
         too_many = _error(429, "rate_limited", "too many wrong requester tokens; try again later")
-        return broker.refuse_token(request, refusal, too_many)
-    return broker.config.max_payload
+        return refuse_token(request, refusal, too_many)
+    return config.max_payload
 
 
 async def handle_task_request(broker: Broker, request: Request) -> Response:

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable
 
 import trio
+from trio_websocket import ConnectionClosed
 
 from ..mailbox import Mailbox
 from ..protocol import Message, RemoteProtocolError, decode, encode
 from ..protocol.broker import DisconnectCause
 from ..protocol.reasons import CLOSE_PROTOCOL_ERROR
-from ..websocket import CloseReason, WebSocketClosed, WebSocketConnection
+from ..transport.websocket import Close, WebSocket
 
 __all__ = ["RunnerSocket"]
 
@@ -30,7 +31,7 @@ class RunnerSocket:
     def __init__(
         self,
         connection: int,
-        ws: WebSocketConnection,
+        ws: WebSocket,
         *,
         on_message: Callable[[int, Message], None],
         heartbeat_interval: float,
@@ -39,7 +40,7 @@ class RunnerSocket:
         self._ws = ws
         self._on_message = on_message
         self._heartbeat_interval = heartbeat_interval
-        self._outbox: Mailbox[str | CloseReason] = Mailbox()
+        self._outbox: Mailbox[str | Close] = Mailbox()
         self.cause = DisconnectCause.CLOSED
 
     def send(self, message: Message) -> None:
@@ -50,7 +51,7 @@ class RunnerSocket:
         """Queue a close frame; nothing sent after it."""
         if cause is not None:
             self.cause = cause
-        self._outbox.put(CloseReason(code, reason))
+        self._outbox.put(Close(code, reason))
 
     async def run(self) -> DisconnectCause:
         """Serve the connection until either side closes it; return why it ended."""
@@ -71,7 +72,7 @@ class RunnerSocket:
                     log.warning("runner connection %d: %s", self.connection, exc.reason)
                     self.close(exc.close_code, exc.reason[:120], DisconnectCause.PROTOCOL_ERROR)
                     return
-        except WebSocketClosed:
+        except ConnectionClosed:
             done.cancel()
 
     async def _write(self, done: trio.CancelScope) -> None:
@@ -79,16 +80,17 @@ class RunnerSocket:
         done.cancel()
 
     async def _heartbeat(self) -> None:
-        """Ping every interval; close if no pong came since the previous ping."""
-        pongs = -1  # nothing asked yet
+        """Ping every interval; close if the pong has not come by the next one."""
+        await trio.sleep(self._heartbeat_interval)
         while True:
-            await trio.sleep(self._heartbeat_interval)
-            if self._ws.pongs == pongs:
+            next_ping = trio.current_time() + self._heartbeat_interval
+            with trio.move_on_at(next_ping) as waiting:
+                try:
+                    await self._ws.ping()
+                except ConnectionClosed:
+                    return
+            if waiting.cancelled_caught:
                 log.warning("runner connection %d missed a heartbeat", self.connection)
                 self.close(CLOSE_PROTOCOL_ERROR, "missed heartbeat", DisconnectCause.HEARTBEAT)
                 return
-            pongs = self._ws.pongs
-            try:
-                await self._ws.ping()
-            except WebSocketClosed:
-                return
+            await trio.sleep_until(next_ping)

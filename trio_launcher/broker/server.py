@@ -1,9 +1,9 @@
-"""The embedded task broker: n8n's broker protocol over HTTP and WebSocket on one port.
+"""The embedded task broker's state: runner connections, requesters and timers.
 
-:func:`open_broker` (an async context manager) and :func:`serve_broker` (for
-``nursery.start``) run a :class:`Broker`. The broker's decisions all live in
-the sans-IO :class:`~trio_launcher.protocol.broker.BrokerCore`; this module
-only moves bytes and time in and out of it.
+A :class:`Broker` feeds the sans-IO :class:`~trio_launcher.protocol.broker.BrokerCore`
+with what its runners and requesters send and the time, and carries out what
+the core returns. Its HTTP routes are in :mod:`.routes`; :func:`~.serve.serve_broker`
+and :func:`~.serve.open_broker` run it.
 """
 
 from __future__ import annotations
@@ -12,17 +12,12 @@ import itertools
 import logging
 import math
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from functools import partial
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import trio
-from wsproto.utilities import RemoteProtocolError
 
-from ..connection_slots import ConnectionSlots, Slot, raise_open_files_limit, slots_for
-from ..httpserver import Request, Response, serve_http_connection
 from ..mailbox import Mailbox
 from ..protocol import Message, RequesterTaskRequest
 from ..protocol.broker import (
@@ -35,20 +30,16 @@ from ..protocol.broker import (
     SendToRunner,
 )
 from ..protocol.reasons import CLOSE_GOING_AWAY
-from ..websocket import WebSocketConnection, accept
+from ..transport.websocket import WebSocket
 from .config import BrokerConfig
-from .grants import GrantTokens, RateLimiter, tokens_equal
+from .grants import GrantTokens
 from .requester import RpcHandler, TaskResult, run_task
 from .runner_socket import RunnerSocket
 
-__all__ = ["Broker", "BrokerStatus", "open_broker", "serve_broker"]
+__all__ = ["Broker", "BrokerStatus"]
 
 log = logging.getLogger(__name__)
 
-RUNNERS_PATH = "/runners"
-#: The most bytes of a request body taken before authentication (the auth body is a token).
-SMALL_BODY_LIMIT = 4096
-_TOO_MANY = Response.json(429, {"message": "Too many requests"})
 #: How long shutdown waits for runners to receive their close frames.
 CLOSE_TIMEOUT = 5.0
 
@@ -69,13 +60,14 @@ class BrokerStatus:
 class Broker:
     """A running task broker: its address, the requester API and its state.
 
-    Get one from :func:`open_broker` or :func:`serve_broker`.
+    Get one from :func:`~.serve.open_broker` or :func:`~.serve.serve_broker`;
+    ``port`` is the one it listens on (the OS chose it if ``config.port`` is 0).
     """
 
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, *, port: int) -> None:
         self.config = config
         self.auth_token = config.auth_token or secrets.token_hex(16)
-        self.port = config.port
+        self.port = port
         self._core = BrokerCore(
             BrokerTimeouts(
                 accept=config.task_accept_timeout,
@@ -84,9 +76,6 @@ class Broker:
             )
         )
         self._grants = GrantTokens(config.grant_token_ttl)
-        self._auth_limiter = RateLimiter(config.auth_rate_limit)
-        self._refused_limiter = RateLimiter(config.refused_rate_limit)
-        self._slots = ConnectionSlots(slots_for(raise_open_files_limit()))
         self._sockets: dict[int, RunnerSocket] = {}
         self._requesters: dict[str, Mailbox[Message]] = {}
         self._connection_ids = itertools.count(1)
@@ -158,6 +147,15 @@ class Broker:
     def issue_grant_token(self) -> str:
         """A single-use grant token, as ``POST /runners/auth`` would give."""
         return self._grants.issue(trio.current_time())
+
+    def take_grant_token(self, token: str) -> bool:
+        """Use ``token`` up: whether it was a grant token issued and neither used nor expired."""
+        return self._grants.take(token, trio.current_time())
+
+    @property
+    def shutting_down(self) -> bool:
+        """Whether :meth:`shutdown` was called: no runner may connect any more."""
+        return self._shutting_down
 
     async def shutdown(self) -> None:
         """Drain: tell every runner, wait (bounded) for tasks in flight, close with 1001."""
@@ -235,120 +233,10 @@ class Broker:
                 await trio.sleep_forever()
             self._apply(self._core.advance_time(trio.current_time()))
 
-    # --- HTTP ------------------------------------------------------------------------
+    # --- runners ---------------------------------------------------------------------
 
-    async def handle_connection(self, stream: trio.SocketStream) -> None:
-        """Serve one TCP connection (plain HTTP, or a runner's WebSocket).
-
-        It takes a connection slot: when all are taken, the oldest connection
-        not yet authenticated is closed for it (see :mod:`trio_launcher.connection_slots`).
-        """
-        slot = self._slots.take()
-        if slot is None:
-            log.warning(
-                "refused a connection: all %d slots hold runners and requesters", len(self._slots)
-            )
-            await stream.aclose()
-            return
-        try:
-            with slot.cancel_scope:
-                await serve_http_connection(
-                    stream,
-                    self._on_request,
-                    partial(self._on_upgrade, slot),
-                    max_body=SMALL_BODY_LIMIT,
-                    admit=partial(self._admit, slot),
-                    request_timeout=self.config.http_request_timeout,
-                    keepalive_timeout=self.config.http_keepalive_timeout,
-                )
-        finally:
-            self._slots.release(slot)
-
-    def _admit(self, slot: Slot, request: Request) -> Response | int:
-        """Before a body is read: only an authenticated ``POST /tasks`` may send a large one."""
-        if (request.method, request.path) == ("POST", "/tasks"):
-            from .network_requester import admit_task_request
-
-            admission = admit_task_request(self, request)
-            if not isinstance(admission, Response):
-                self._slots.trust(slot)
-            return admission
-        return SMALL_BODY_LIMIT
-
-    def refuse_token(
-        self, request: Request, refusal: Response, too_many: Response = _TOO_MANY
-    ) -> Response:
-        """``refusal`` for a wrong token, or ``too_many`` if its client tried too many of late.
-
-        Wrong tokens have a bucket of their own, so they never hold up a right one.
-        """
-        if not self._refused_limiter.allow(request.client, trio.current_time()):
-            return too_many
-        return refusal
-
-    async def _on_request(self, request: Request) -> Response:
-        route = _ROUTES.get((request.method, request.path))
-        if route is None:
-            known_path = any(path == request.path for _, path in _ROUTES)
-            return Response.json(405 if known_path else 404, {"message": "Not Found"})
-        return await route(self, request)
-
-    async def _auth(self, request: Request) -> Response:
-        try:
-            token = request.json().get("token")
-        except (ValueError, AttributeError):
-            token = None
-        if not isinstance(token, str):
-            return Response.json(400, {"code": 400, "message": "invalid_type"})
-        if token == "":
-            return Response.json(400, {"code": 400, "message": "too_small"})
-        if not tokens_equal(token, self.auth_token):
-            return self.refuse_token(request, Response.json(403, _FORBIDDEN))
-        if not self._auth_limiter.allow(request.client, trio.current_time()):
-            return _TOO_MANY
-        return Response.json(200, {"data": {"token": self.issue_grant_token()}})
-
-    async def _healthz(self, request: Request) -> Response:
-        return Response.json(200, {"status": "ok"})
-
-    async def _status(self, request: Request) -> Response:
-        return Response.json(200, attrs.asdict(self.status()))
-
-    async def _tasks(self, request: Request) -> Response:
-        from .network_requester import handle_task_request
-
-        return await handle_task_request(self, request)
-
-    async def _on_upgrade(
-        self, slot: Slot, request: Request, stream: trio.abc.Stream
-    ) -> Response | None:
-        refusal = self._check_upgrade(request)
-        if refusal is not None:
-            return refusal
-        self._slots.trust(slot)
-        runner_id = request.query["id"][0]
-        try:
-            async with accept(stream, max_message_size=self.config.max_payload) as ws:
-                await self._serve_runner(ws, runner_id)
-        except RemoteProtocolError as exc:
-            log.info("refused a malformed WebSocket upgrade: %s", exc)
-        return None
-
-    def _check_upgrade(self, request: Request) -> Response | None:
-        if request.path != f"{RUNNERS_PATH}/_ws":
-            return Response.json(404, {"message": "Not Found"})
-        if self._shutting_down:
-            return Response.json(503, {"message": "Service Unavailable"})
-        if not request.query.get("id", [""])[0]:
-            return Response.json(400, {"message": "Missing runner id"})
-        token = request.bearer_token()
-        if token is None:
-            return Response.json(401, {"message": "Unauthorized"})
-        if not self._grants.take(token, trio.current_time()):
-            return Response.json(403, {"message": "Forbidden"})
-        return None
-
-    async def _serve_runner(self, ws: WebSocketConnection, runner_id: str) -> None:
+    async def serve_runner(self, ws: WebSocket, runner_id: str) -> None:
+        """Carry messages between the core and runner ``runner_id`` until ``ws`` closes."""
         connection = next(self._connection_ids)
         sock = RunnerSocket(
             connection,
@@ -366,54 +254,3 @@ class Broker:
             self._socket_gone.set()
             now = trio.current_time()
             self._apply(self._core.disconnect_runner(connection, now, cause=cause))
-
-
-_FORBIDDEN = {"code": 403, "message": "Forbidden"}
-_Route = Callable[[Broker, Request], Awaitable[Response]]
-_ROUTES: dict[tuple[str, str], _Route] = {
-    ("POST", f"{RUNNERS_PATH}/auth"): Broker._auth,
-    ("GET", "/healthz"): Broker._healthz,
-    ("GET", "/status"): Broker._status,
-    ("POST", "/tasks"): Broker._tasks,
-}
-
-
-async def serve_broker(
-    config: BrokerConfig | None = None,
-    *,
-    task_status: trio.TaskStatus[Broker] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Run a broker until cancelled; ``task_status.started(broker)`` once it listens.
-
-    On cancellation the broker closes its connections at once; call
-    :meth:`Broker.shutdown` first for a graceful drain.
-    """
-    config = config or BrokerConfig()
-    async with trio.open_nursery() as nursery:
-        broker = Broker(config)
-        listeners = await nursery.start(
-            partial(trio.serve_tcp, broker.handle_connection, config.port, host=config.host)
-        )
-        broker.port = listeners[0].socket.getsockname()[1]
-        nursery.start_soon(broker.run_timers)
-        if not config.requester_token:
-            log.info("network requester endpoint POST /tasks is off (no requester token set)")
-        log.info("task broker listening on %s", broker.url)
-        task_status.started(broker)
-
-
-@asynccontextmanager
-async def open_broker(config: BrokerConfig | None = None) -> AsyncIterator[Broker]:
-    """Run a broker for the duration of the ``async with`` block, then drain it.
-
-    >>> async with open_broker(BrokerConfig(port=0)) as broker:  # doctest: +SKIP
-    ...     result = await broker.run_task("python", settings)
-    """
-    async with trio.open_nursery() as nursery:
-        broker = await nursery.start(serve_broker, config)
-        try:
-            yield broker
-        finally:
-            with trio.CancelScope(shield=True):
-                await broker.shutdown()
-            nursery.cancel_scope.cancel()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import httpx
-import trio
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
-from .. import websocket
 from ..protocol import LocalProtocolError, RemoteProtocolError, decode, encode
 from ..protocol.handshake import LauncherHandshake
 from ..protocol.ids import hex_id
+from ..transport import websocket
 from .errors import AuthenticationFailed, BrokerUnavailable, HandshakeFailed
 
 __all__ = ["fetch_grant_token", "handshake", "wait_for_broker"]
@@ -61,13 +61,11 @@ async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
     headers = [("Authorization", f"Bearer {grant_token}")]
     machine = LauncherHandshake(task_type)
     try:
-        async with websocket.connect(
-            url, headers=headers, handshake_timeout=HANDSHAKE_TIMEOUT
-        ) as ws:
+        async with websocket.connect(url, headers=headers, connect_timeout=HANDSHAKE_TIMEOUT) as ws:
             while not machine.done:
                 for message in machine.receive(decode(await ws.get_message())):
                     await ws.send_message(encode(message))
-    except websocket.WebSocketRejected as exc:
+    except ConnectionRejected as exc:
         if exc.status_code in (401, 403):
             raise AuthenticationFailed(
                 f"the broker refused the launcher's grant token (HTTP {exc.status_code})"
@@ -75,10 +73,10 @@ async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
         raise HandshakeFailed(
             f"the broker refused the WebSocket (HTTP {exc.status_code})"
         ) from None
-    except websocket.WebSocketClosed as exc:
-        closed = f"{exc.reason.code} {exc.reason.reason}".rstrip()
+    except ConnectionClosed as exc:
+        closed = websocket.describe_close(exc.reason)
         raise BrokerUnavailable(f"the broker closed the connection ({closed})") from None
-    except (OSError, trio.BrokenResourceError) as exc:
+    except HandshakeError as exc:
         raise BrokerUnavailable(f"cannot open a WebSocket to {netloc}: {exc!r}") from None
     except (RemoteProtocolError, LocalProtocolError) as exc:
         raise HandshakeFailed(f"protocol error during the handshake: {exc}") from None

@@ -12,8 +12,8 @@ import trio
 
 from ..envconfig import ConfigError
 from ..exception_groups import unwrap_lone_exception
-from ..httpserver import Request, Response, serve_http_connection
 from ..process import Backoff
+from ..transport.json_server import serve_json
 from .config import LauncherConfig
 from .loop import RunnerTypeLoop, RunnerTypeStatus
 from .phases import Phase
@@ -67,27 +67,17 @@ class Launcher:
         """Return the status of ``runner_type``'s loop after its next phase change."""
         return await self._loops[runner_type].wait_for_change()
 
-    async def _on_request(self, request: Request) -> Response:
-        if request.path != "/healthz":
-            return Response.json(404, {"message": "Not Found"})
-        if request.method != "GET":
-            return Response.json(405, {"message": "Method Not Allowed"})
-        return Response.json(200, self.statistics().as_json())
-
     async def serve_health(
         self, host: str, port: int, *, task_status: trio.TaskStatus[None]
     ) -> None:
         """Serve ``GET /healthz``; :class:`ConfigError` naming the setting if it cannot listen."""
-        try:
-            listeners = await trio.open_tcp_listeners(port, host=host)
-        except OSError as exc:
-            raise ConfigError([_cannot_listen(host, port, exc)]) from None
-        self.health_port = listeners[0].socket.getsockname()[1]
-        task_status.started()
-        await trio.serve_listeners(self._serve_connection, listeners)
-
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
-        await serve_http_connection(stream, self._on_request, max_body=64 * 1024)
+        async with trio.open_nursery() as nursery:
+            routes = {"/healthz": lambda: self.statistics().as_json()}
+            try:
+                self.health_port = await nursery.start(serve_json, routes, host, port)
+            except OSError as exc:
+                raise ConfigError([_cannot_listen(host, port, exc)]) from None
+            task_status.started()
 
 
 def _cannot_listen(host: str, port: int, exc: OSError) -> str:

@@ -14,10 +14,10 @@ import attrs
 import httpx
 import trio
 
-from ..httpclient import plain_http_client
 from ..process import Backoff, ChildProcess, ExitStatus
 from ..protocol.transitions import IllegalTransition
 from ..pulse import Pulse
+from ..transport.http_client import plain_http_client
 from . import phases
 from .broker_client import fetch_grant_token, handshake, wait_for_broker
 from .config import LauncherConfig, RunnerSpec

@@ -12,8 +12,8 @@ import httpx
 import trio
 
 from ..exception_groups import unwrap_lone_exception
-from ..httpclient import plain_http_client
 from ..process import ChildProcess, ExitStatus, SpawnError, run_child
+from ..transport.http_client import plain_http_client
 from .config import RunnerSpec
 from .errors import RunnerStartFailed
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
-from .. import websocket
 from ..envconfig import ConfigError
 from ..exception_groups import unwrap_lone_exception
 from ..mailbox import Mailbox
@@ -34,6 +34,7 @@ from ..protocol.runner import (
     TaskAccepted,
     TaskDropped,
 )
+from ..transport import websocket
 from .config import RunnerConfig
 from .errors import (
     EXIT_OK,
@@ -103,7 +104,7 @@ class TaskRunner:
         self._idle_deadline = math.inf
         self._task_scopes: dict[str, trio.CancelScope] = {}
         #: Frames for the writer, in order, then how to close.
-        self._outbox: Mailbox[str | websocket.CloseReason] | None = None
+        self._outbox: Mailbox[str | websocket.Close] | None = None
         self._drained = False
         #: The scope of a connection attempt until the broker accepts it.
         self._connecting: trio.CancelScope | None = None
@@ -143,17 +144,17 @@ class TaskRunner:
         # is a configuration error found before the worker starts.
         async with trio.open_nursery() as nursery:
             if self.config.health_check.enabled:
-                from .health import serve_health
+                from .health import start_health
 
-                self.health_port = await nursery.start(
-                    serve_health, self.config.health_check, self._health_state
-                )
+                health = self.config.health_check
+                self.health_port = await start_health(nursery, health, self._health_state)
             nursery.start_soon(self._keep_executor)
             await self._connection_loop()
             nursery.cancel_scope.cancel()
 
     def _health_state(self) -> dict[str, object]:
-        return {"connected": self.connected, "tasks": self.running_tasks}
+        """What ``GET /healthz`` answers."""
+        return {"status": "ok", "connected": self.connected, "tasks": self.running_tasks}
 
     async def _keep_executor(self) -> None:
         from .executor.task_executor import open_executor  # off the path to the first offer
@@ -201,13 +202,13 @@ class TaskRunner:
         while not self._stop_requested.is_set():
             try:
                 await self._connect_and_serve()
-            except websocket.WebSocketRejected as exc:
+            except ConnectionRejected as exc:
                 if exc.status_code in (401, 403):
                     raise AuthenticationRefused(
                         "N8N_RUNNERS_GRANT_TOKEN", exc.status_code
                     ) from None
                 log.warning("broker refused the connection: HTTP %s", exc.status_code)
-            except OSError as exc:  # TimeoutError and ConnectionError included
+            except (HandshakeError, OSError) as exc:  # OSError: fetching a grant token
                 log.warning(
                     "cannot connect to the broker at %s: %s", self.config.broker_netloc, exc
                 )
@@ -233,7 +234,7 @@ class TaskRunner:
                 url,
                 headers=[("Authorization", f"Bearer {token}")],
                 max_message_size=self.config.max_payload,
-                handshake_timeout=HANDSHAKE_TIMEOUT,
+                connect_timeout=HANDSHAKE_TIMEOUT,
             ) as ws:
                 self._connecting = None  # from here on a stop is graceful
                 self._grant_token = ""  # the upgrade used it up
@@ -245,7 +246,7 @@ class TaskRunner:
 
         return await fetch_grant_token(self.config)
 
-    async def _serve(self, ws: websocket.WebSocketConnection) -> None:
+    async def _serve(self, ws: websocket.WebSocket) -> None:
         machine = RunnerConnection(
             name=self.config.name,
             task_types=["python"],
@@ -255,7 +256,7 @@ class TaskRunner:
         self._machine = machine
         if self._stop_requested.is_set():
             machine.stop_offering()
-        outbox: Mailbox[str | websocket.CloseReason] = Mailbox()
+        outbox: Mailbox[str | websocket.Close] = Mailbox()
         self._outbox = outbox
         self.connected = True
         try:
@@ -273,7 +274,7 @@ class TaskRunner:
 
     async def _read(
         self,
-        ws: websocket.WebSocketConnection,
+        ws: websocket.WebSocket,
         machine: RunnerConnection,
         nursery: trio.Nursery,
     ) -> None:
@@ -281,8 +282,8 @@ class TaskRunner:
             while True:
                 message = decode(await ws.get_message())
                 self._handle(machine.receive(message, trio.current_time()), nursery)
-        except websocket.WebSocketClosed as exc:
-            log.info("broker closed the connection: %s", exc.reason)
+        except ConnectionClosed as exc:
+            log.info("broker closed the connection: %s", websocket.describe_close(exc.reason))
         except RemoteProtocolError as exc:
             log.error("broker broke the protocol: %s", exc.reason)
             await ws.aclose(exc.close_code, exc.reason[:120])
@@ -427,7 +428,7 @@ class TaskRunner:
                     await self._task_done_wait()
         if self._outbox is not None:
             # After every result already queued:
-            self._outbox.put(websocket.CloseReason(CLOSE_NORMAL, "Shutting down"))
+            self._outbox.put(websocket.Close(CLOSE_NORMAL, "Shutting down"))
 
     async def _task_done_wait(self) -> None:
         self._task_finished = trio.Event()

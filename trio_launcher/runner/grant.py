@@ -16,7 +16,7 @@ async def fetch_grant_token(config: RunnerConfig) -> str:
     """
     import httpx
 
-    from ..httpclient import plain_http_client
+    from ..transport.http_client import plain_http_client
 
     url = f"http://{config.broker_netloc}/runners/auth"
     try:

@@ -3,49 +3,30 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
 from ..envconfig import ConfigError
-from ..httpserver import Request, Response, serve_http_connection
+from ..transport.json_server import serve_json
+from .config import HealthCheckConfig
 
-if TYPE_CHECKING:
-    from .config import HealthCheckConfig
-
-__all__ = ["serve_health"]
+__all__ = ["cannot_listen", "start_health"]
 
 
-async def serve_health(
-    health: HealthCheckConfig,
-    state: Callable[[], Mapping[str, object]],
-    *,
-    task_status: trio.TaskStatus[int],
-) -> None:
-    """Serve ``GET /healthz`` -> 200 ``{"status": "ok", **state()}``; ``started(port)``.
+async def start_health(
+    nursery: trio.Nursery, health: HealthCheckConfig, state: Callable[[], Any]
+) -> int:
+    """Serve ``GET /healthz`` -> 200 with ``state()`` in ``nursery``; return the port.
 
     Raises :class:`ConfigError` naming the setting if it cannot listen.
-
-    Any other path gets 404. The answer comes from the runner's event loop, so
-    a runner whose loop is stuck does not answer, which is what the launcher's
-    probe looks for.
     """
     try:
-        listeners = await trio.open_tcp_listeners(health.port, host=health.host)
+        port: int = await nursery.start(serve_json, {"/healthz": state}, health.host, health.port)
     except OSError as exc:
         raise ConfigError([cannot_listen(health.host, health.port, exc)]) from None
-    task_status.started(listeners[0].socket.getsockname()[1])
-
-    async def on_request(request: Request) -> Response:
-        if request.path != "/healthz":
-            return Response.json(404, {"message": "Not Found"})
-        return Response.json(200, {"status": "ok", **state()})
-
-    async def serve(stream: trio.SocketStream) -> None:
-        await serve_http_connection(stream, on_request, max_body=4096)
-
-    await trio.serve_listeners(serve, listeners)
+    return port
 
 
 def cannot_listen(host: str, port: int, exc: OSError) -> str:

@@ -35,8 +35,8 @@ from typing import Any, Protocol
 
 import trio
 
-from .. import jsonlimit
-from ..boundary import log_unexpected
+from ..transport import jsonlimit
+from ..transport.boundary import log_unexpected
 from .events import Subscription
 from .plugin import PluginError
 from .status import PluginStatus

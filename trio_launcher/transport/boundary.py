@@ -28,7 +28,7 @@ def describe(exc: BaseException) -> str:
     return text
 
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _place(frame: traceback.FrameSummary) -> str:

@@ -12,7 +12,8 @@ import pytest
 import trio
 import trio.testing
 
-from trio_launcher.httpserver import Request, Response, serve_http_connection
+from trio_launcher.transport.http_messages import Request, Response
+from trio_launcher.transport.http_server import serve_http_connection
 
 SECRET = "hunter2-do-not-log"
 

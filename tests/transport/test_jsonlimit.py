@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trio_launcher import jsonlimit
+from trio_launcher.transport import jsonlimit
 
 TEXT = st.text(st.sampled_from('[]{}"\\ax\u00e9\ud800'), max_size=6)
 VALUES = st.recursive(

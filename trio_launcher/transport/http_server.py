@@ -1,35 +1,32 @@
 """A small HTTP/1.1 server on h11: parse requests, write responses, hand off upgrades.
 
 The broker serves plain HTTP (``/runners/auth``, ``/healthz``, ``/status``,
-``/tasks``) and runner WebSockets on one port. h11 parses every request; a
-WebSocket upgrade is checked here *before* any upgrade happens (so refusals are
-real HTTP statuses), then the connection is given to :func:`~trio_launcher.websocket.accept`
-with the request bytes replayed, so wsproto performs the handshake itself.
+``/tasks``) and runner WebSockets on one port. h11 parses every request, within
+a deadline for its head and body; a WebSocket upgrade goes to the caller's
+upgrade handler *before* anything is answered, with a stream that replays the
+request's bytes, so that trio-websocket reads the handshake itself
+(:mod:`trio_launcher.transport.websocket`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import attrs
 import h11
 import trio
 
-from . import jsonlimit
 from .boundary import log_unexpected
+from .http_messages import Request, Response
 
 __all__ = [
     "DEFAULT_KEEPALIVE_TIMEOUT",
     "DEFAULT_REQUEST_TIMEOUT",
     "Admission",
+    "HttpHandler",
     "ReplayStream",
-    "Request",
-    "Response",
+    "UpgradeHandler",
     "serve_http_connection",
 ]
 
@@ -40,55 +37,7 @@ MAX_HEAD_SIZE = 16 * 1024
 DEFAULT_REQUEST_TIMEOUT = 30.0
 #: Seconds a connection may stay idle between requests (Node's ``keepAliveTimeout``).
 DEFAULT_KEEPALIVE_TIMEOUT = 5.0
-_BEARER = re.compile(r"^bearer (.+)$", re.IGNORECASE)
 RECEIVE_SIZE = 64 * 1024
-
-
-@attrs.frozen
-class Request:
-    """One parsed HTTP request; header names are lower-case."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    client: str
-
-    def header(self, name: str) -> str | None:
-        """The value of header ``name`` (case-insensitive), or None."""
-        return self.headers.get(name.lower())
-
-    def bearer_token(self) -> str | None:
-        """The token of an ``Authorization: Bearer <token>`` header (any case), or None."""
-        match = _BEARER.match(self.header("authorization") or "")
-        return None if match is None else match.group(1)
-
-    @property
-    def is_websocket_upgrade(self) -> bool:
-        """Whether the request asks to switch to the WebSocket protocol."""
-        upgrade = (self.header("upgrade") or "").lower()
-        connection = (self.header("connection") or "").lower()
-        return upgrade == "websocket" and "upgrade" in connection
-
-    def json(self) -> Any:
-        """The body parsed as JSON; ValueError if it is not JSON or nests too deeply."""
-        return jsonlimit.loads(self.body)
-
-
-@attrs.frozen
-class Response:
-    """A complete HTTP response."""
-
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    close: bool = False
-
-    @classmethod
-    def json(cls, status: int, obj: Any, *, close: bool = False) -> Response:
-        """A JSON response."""
-        return cls(status, json.dumps(obj, separators=(",", ":")).encode(), close=close)
 
 
 class ReplayStream(trio.abc.Stream):
@@ -281,8 +230,8 @@ class _HttpConnection:
             head = await self._next_event()
             if not isinstance(head, h11.Request):
                 return None
-            request = _request(head, self.client)
-            upgrade = request.headers.get("upgrade", "").lower() == "websocket"
+            request = Request.from_h11(head, self.client)
+            upgrade = (request.header("upgrade") or "").lower() == "websocket"
             if upgrade:
                 return request
             self._raw = None  # only an upgrade is replayed: the body is not kept twice
@@ -346,18 +295,6 @@ class _HttpConnection:
 
 
 _INTERNAL_ERROR = Response(500, b'{"message":"Internal Server Error"}', close=True)
-
-
-def _request(head: h11.Request, client: str) -> Request:
-    target = urlsplit(head.target.decode("latin-1"))
-    return Request(
-        method=head.method.decode("ascii"),
-        path=target.path,
-        query=parse_qs(target.query),
-        headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers},
-        body=b"",
-        client=client,
-    )
 
 
 def _peer_host(stream: trio.SocketStream) -> str:
