@@ -126,8 +126,8 @@ def test_the_launcher_environment_is_read(tmp_path: Path) -> None:
     assert config.auth_token == "secret"
     assert config.task_broker_uri == "http://broker.internal:15679"
     assert config.broker_netloc == "broker.internal:15679"
-    assert config.auto_shutdown_timeout == "7"
-    assert config.task_timeout == "120"
+    assert config.auto_shutdown_timeout == 7
+    assert config.task_timeout == 120.0
     assert config.health_check_port == 15680
     assert config.health_check_host == "0.0.0.0"
     assert config.runner_health_host == "10.0.0.2"
@@ -293,8 +293,8 @@ def make_config(environ: dict[str, str] = LAUNCHER_ENV, **overrides: Any) -> Lau
         "auth_token": "the-auth-token",
         "runners": (),
         "task_broker_uri": "http://127.0.0.1:5679",
-        "auto_shutdown_timeout": "15",
-        "task_timeout": "60",
+        "auto_shutdown_timeout": 15,
+        "task_timeout": 60.0,
         "environ": environ,
     }
     values.update(overrides)

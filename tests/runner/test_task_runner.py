@@ -37,6 +37,7 @@ from trio_launcher.runner.errors import (
     EXIT_OK,
     EXIT_TASKS_KILLED,
 )
+from trio_launcher.runner.sandbox.policy import SandboxPolicy
 
 
 @pytest.fixture
@@ -85,9 +86,11 @@ async def task_signal() -> AsyncIterator[TaskSignal]:
 
 # Task code connects to the test over TCP: without the layers that forbid it.
 SIGNALLING = {
-    "stdlib_allow": "socket,time",
-    "builtins_deny": "",
-    "sandbox_disable": "seccomp,landlock,namespaces",
+    "sandbox": SandboxPolicy.from_strings(
+        stdlib_allow="socket,time",
+        builtins_deny="",
+        disabled_layers="seccomp,landlock,namespaces",
+    )
 }
 
 
