@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from trio_launcher.envconfig import ConfigError, EnvReader
+from trio_launcher.config_error import ConfigError
+from trio_launcher.envconfig import EnvReader
 
 
 def test_values_parse_and_blank_means_default() -> None:

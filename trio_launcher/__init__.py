@@ -34,7 +34,7 @@ _EXPORTS = {
     "LauncherConfig": "launcher",
     "load_launcher_config": "launcher",
     "run_launcher": "launcher",
-    "ConfigError": "envconfig",
+    "ConfigError": "config_error",
 }
 
 __all__ = [
@@ -72,7 +72,7 @@ if TYPE_CHECKING:
         open_broker,
         serve_broker,
     )
-    from .envconfig import ConfigError
+    from .config_error import ConfigError
     from .launcher import LauncherConfig, load_launcher_config, run_launcher
     from .runner import RunnerConfig, TaskRunner, run_runner
 

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from launcher_fakes import OutputLines, cli_command, cli_environment
 
-from trio_launcher.envconfig import ConfigError
+from trio_launcher.config_error import ConfigError
 from trio_launcher.launcher import LauncherConfig, RunnerSpec, load_launcher_config
 from trio_launcher.launcher import config as config_module
 from trio_launcher.launcher.config import raise_for_paths

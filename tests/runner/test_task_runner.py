@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from trio_launcher.broker import Broker, BrokerConfig, TaskFailed, open_broker, serve_broker
-from trio_launcher.envconfig import ConfigError
+from trio_launcher.config_error import ConfigError
 from trio_launcher.runner import (
     AuthenticationRefused,
     GrantTokenSpent,

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..broker import BrokerConfig, serve_broker
     from ..commands import setup_logging
-    from ..envconfig import ConfigError
+    from ..config_error import ConfigError
     from ..ports import cannot_listen_message, first_os_error
 
     setup_logging()

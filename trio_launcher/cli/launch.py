@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .._groups import unwrap_lone_exception
     from ..commands import setup_logging
-    from ..envconfig import ConfigError
+    from ..config_error import ConfigError
     from ..launcher import Launcher, load_launcher_config, run_launcher
     from ..launcher.config import raise_for_paths
     from ..prctl import set_dumpable

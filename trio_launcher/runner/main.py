@@ -13,7 +13,7 @@ import trio
 
 from .._groups import unwrap_lone_exception
 from ..commands import setup_logging, wait_for_stop_signal
-from ..envconfig import ConfigError
+from ..config_error import ConfigError
 from ..prctl import set_dumpable
 from .config import RunnerConfig
 from .connection import TaskRunner

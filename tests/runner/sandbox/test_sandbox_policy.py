@@ -64,8 +64,10 @@ def test_empty_deny_list_denies_nothing() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("true", True), ("TRUE", True), (" True ", True), ("1", True), ("on", True)]
-    + [("false", False), ("0", False), ("No", False), ("off", False)],
+    [
+        *[("true", True), ("TRUE", True), (" True ", True), ("1", True), ("on", True)],
+        *[("false", False), ("0", False), ("No", False), ("off", False)],
+    ],
 )
 def test_booleans_are_read_as_every_boolean_setting_is(raw: str, expected: bool) -> None:
     policy = SandboxPolicy.from_strings(block_env_access=raw, allow_transitive_imports=raw)
