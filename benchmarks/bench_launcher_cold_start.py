@@ -65,7 +65,7 @@ async def cold_starts(broker: Broker, runs: int) -> list[dict[str, float]]:
         auth_token=TOKEN,
         runners=(attrs.evolve(spec, health_check_port=free_port()),),
         task_broker_uri=broker.url,
-        auto_shutdown_timeout="1",
+        auto_shutdown_timeout=1,
         health_check_port=0,
     )
     results = []

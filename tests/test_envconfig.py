@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from trio_launcher.envconfig import ConfigError, EnvReader
+from trio_launcher.config_error import ConfigError, ConfigIssue
+from trio_launcher.envconfig import EnvReader, parse_bool
 
 
 def test_values_parse_and_blank_means_default() -> None:
@@ -60,3 +63,86 @@ def test_the_runner_refuses_an_unknown_log_level_naming_the_variable() -> None:
     assert any("N8N_RUNNERS_LAUNCHER_LOG_LEVEL" in problem for problem in raised.value.problems)
     environ["N8N_RUNNERS_LAUNCHER_LOG_LEVEL"] = "warn"
     assert RunnerConfig.from_env(environ).log_level == "WARN"
+
+
+# --- one boolean parser ------------------------------------------------------------------
+
+BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+BOOLEANS |= {"yes": True, "no": False, "on": True, "off": False}
+
+
+def any_case(word: str) -> st.SearchStrategy[str]:
+    """``word`` with each letter in either case."""
+    return st.tuples(*(st.sampled_from(sorted({c.lower(), c.upper()})) for c in word)).map("".join)
+
+
+@given(
+    st.sampled_from(sorted(BOOLEANS)).flatmap(
+        lambda word: st.tuples(st.just(word), any_case(word), st.sampled_from(["", " ", "\t"]))
+    )
+)
+def test_every_boolean_word_is_read_in_any_case(case: tuple[str, str, str]) -> None:
+    word, written, blank = case
+    assert parse_bool(f"{blank}{written}{blank}") is BOOLEANS[word]
+    assert EnvReader({"B": written}).boolean("B", not BOOLEANS[word]) is BOOLEANS[word]
+
+
+@given(st.text().filter(lambda text: text.strip().lower() not in BOOLEANS))
+def test_anything_else_is_no_boolean(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_bool(text)
+    env = EnvReader({"B": text})
+    assert env.boolean("B", True) is True
+    expected = [f"B: expected true or false, got {text!r}"] if text.strip() else []
+    assert env.problems == expected
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_number_must_be_finite(value: str) -> None:
+    env = EnvReader({"N": value})
+    assert env.number("N", 1.5) == 1.5
+    assert env.problems == [f"N: expected a number, got {value!r}"]
+
+
+# --- one ConfigError ------------------------------------------------------------------------
+
+
+def test_an_issue_names_what_it_knows_of_file_line_and_key() -> None:
+    rendered = [
+        ConfigIssue(message="bad", file="a.yaml", line=3, key="plugins.web"),
+        ConfigIssue(message="bad", file="a.json", key="task-runners[0]: command"),
+        ConfigIssue(message="bad", file="a.json"),
+        ConfigIssue(message="bad", key="N8N_RUNNERS_ID"),
+        ConfigIssue(message="bad"),
+    ]
+    assert [str(issue) for issue in rendered] == [
+        "a.yaml:3: plugins.web: bad",
+        "a.json: task-runners[0]: command: bad",
+        "a.json: bad",
+        "N8N_RUNNERS_ID: bad",
+        "bad",
+    ]
+
+
+def test_an_error_is_headed_by_its_source_unless_its_issues_name_their_files() -> None:
+    issues = [ConfigIssue(message="required", key="A"), "B: plain text"]
+    assert str(ConfigError(issues)) == (
+        "invalid configuration (environment):\n  - A: required\n  - B: plain text"
+    )
+    assert ConfigError(issues).problems == ["A: required", "B: plain text"]
+    in_file = [ConfigIssue(message="unknown key", file="l.yaml", line=2, key="colour")]
+    assert str(ConfigError(in_file, source=None)) == "l.yaml:2: colour: unknown key"
+
+
+def test_every_config_error_of_the_package_is_the_one_config_error() -> None:
+    from trio_launcher import ConfigError as exported
+    from trio_launcher import supervisor
+    from trio_launcher.envconfig import ConfigError as from_env
+    from trio_launcher.runner import NoIdleTimeoutHandlerError
+    from trio_launcher.runner.sandbox.confinement_check import SandboxUnavailable
+    from trio_launcher.runner.sandbox.policy import SandboxConfigError
+
+    assert exported is from_env is supervisor.ConfigError is ConfigError
+    assert supervisor.ConfigIssue is ConfigIssue
+    for subclass in (NoIdleTimeoutHandlerError, SandboxUnavailable, SandboxConfigError):
+        assert issubclass(subclass, ConfigError)

@@ -41,7 +41,7 @@ _EXPORTS = {
     "default_runner": "launcher",
     "load_launcher_config": "launcher",
     "run_launcher": "launcher",
-    "ConfigError": "envconfig",
+    "ConfigError": "config_error",
 }
 
 __all__ = [
@@ -81,7 +81,7 @@ if TYPE_CHECKING:
         open_broker,
         serve_broker,
     )
-    from .envconfig import ConfigError
+    from .config_error import ConfigError
     from .launcher import (
         LauncherConfig,
         RunnerSpec,

@@ -53,7 +53,7 @@ def launcher_config(broker: Broker, *specs: RunnerSpec, **overrides: Any) -> Lau
         "auth_token": broker.auth_token,
         "runners": specs or (python_runner(),),
         "task_broker_uri": broker.url,
-        "auto_shutdown_timeout": "30",
+        "auto_shutdown_timeout": 30,
         "health_check_port": 0,
         "graceful_shutdown_timeout": 2.0,
         "environ": {**os.environ, "TRIO_LAUNCHER_TASK_MEMORY_LIMIT_MB": "0"},

@@ -34,7 +34,7 @@ async def test_cold_start_runs_the_first_task(broker: Broker) -> None:
 
 
 async def test_runner_exits_when_idle_and_is_started_again(broker: Broker) -> None:
-    async with launching(launcher_config(broker, auto_shutdown_timeout="1")) as launcher:
+    async with launching(launcher_config(broker, auto_shutdown_timeout=1)) as launcher:
         await broker.run_task("python", code_task("return []"))
         running = await launcher.wait_for_phase("python", Phase.RUNNER_RUNNING)
         idle = await launcher.wait_for_phase("python", Phase.HANDSHAKING)

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from launcher_fakes import OutputLines, cli_command, cli_environment
 
-from trio_launcher.envconfig import ConfigError
+from trio_launcher.config_error import ConfigError
 from trio_launcher.launcher import LauncherConfig, RunnerSpec, load_launcher_config
 from trio_launcher.launcher import config as config_module
 from trio_launcher.launcher.config import raise_for_paths
@@ -126,8 +126,8 @@ def test_the_launcher_environment_is_read(tmp_path: Path) -> None:
     assert config.auth_token == "secret"
     assert config.task_broker_uri == "http://broker.internal:15679"
     assert config.broker_netloc == "broker.internal:15679"
-    assert config.auto_shutdown_timeout == "7"
-    assert config.task_timeout == "120"
+    assert config.auto_shutdown_timeout == 7
+    assert config.task_timeout == 120.0
     assert config.health_check_port == 15680
     assert config.health_check_host == "0.0.0.0"
     assert config.runner_health_host == "10.0.0.2"
@@ -293,8 +293,8 @@ def make_config(environ: dict[str, str] = LAUNCHER_ENV, **overrides: Any) -> Lau
         "auth_token": "the-auth-token",
         "runners": (),
         "task_broker_uri": "http://127.0.0.1:5679",
-        "auto_shutdown_timeout": "15",
-        "task_timeout": "60",
+        "auto_shutdown_timeout": 15,
+        "task_timeout": 60.0,
         "environ": environ,
     }
     values.update(overrides)
@@ -523,3 +523,69 @@ async def test_launch_refuses_a_bad_task_timeout_at_start_and_starts_no_runner()
     (record,) = [json.loads(line) for line in output.of("stderr")]  # every problem, one line
     assert record["level"] == "ERROR"
     assert "N8N_RUNNERS_TASK_TIMEOUT: expected a number, got 'soon'" in record["message"]
+
+
+# --- numbers for timeouts, and the environment runners may get -----------------------------
+
+
+@given(
+    seconds=st.floats(min_value=0.001, max_value=1e9, allow_nan=False)
+    | st.integers(min_value=1, max_value=10**9).map(float)
+)
+def test_a_task_timeout_reaches_the_runner_as_the_same_number(seconds: float) -> None:
+    config = load_launcher_config(
+        ["python"], {**BASE_ENV, "N8N_RUNNERS_TASK_TIMEOUT": str(seconds)}
+    )
+    assert config.task_timeout == seconds
+    (spec,) = config.runners
+    passed = runner_environment(config, spec, "g")["N8N_RUNNERS_TASK_TIMEOUT"]
+    assert float(passed) == seconds
+    assert passed == (str(int(seconds)) if seconds.is_integer() else repr(seconds))
+
+
+def test_the_timeouts_are_numbers_and_reach_the_runner_as_n8n_writes_them() -> None:
+    environ = {
+        **BASE_ENV,
+        "N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT": "7",
+        "N8N_RUNNERS_TASK_TIMEOUT": "120",
+    }
+    config = load_launcher_config(["python"], environ)
+    assert (config.auto_shutdown_timeout, config.task_timeout) == (7, 120.0)
+    (spec,) = config.runners
+    env = runner_environment(config, spec, "g")
+    assert env["N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT"] == "7"
+    assert env["N8N_RUNNERS_TASK_TIMEOUT"] == "120"
+    defaults = runner_environment(make_config(), make_spec(), "g")
+    assert defaults["N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT"] == "15"
+    assert defaults["N8N_RUNNERS_TASK_TIMEOUT"] == "60"
+
+
+def test_by_default_environ_is_what_some_runner_may_get_of_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in LAUNCHER_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("N8N_RUNNERS_GRANT_TOKEN", "stolen")
+    monkeypatch.delenv("TERM")
+    config = LauncherConfig(
+        auth_token="a", runners=(make_spec(), make_spec(allowed_env=("HOME",), runner_type="js"))
+    )
+    assert config.environ == {
+        "LANG": "C.UTF-8",
+        "PATH": "/usr/bin",
+        "TZ": "Europe/Berlin",
+        "PASSED": "from-launcher",
+        "HOME": "/home/launcher",
+    }
+    env = runner_environment(config, make_spec(), "grant-1")
+    assert (env["PASSED"], env["N8N_RUNNERS_GRANT_TOKEN"]) == ("from-launcher", "grant-1")
+
+
+def test_the_loaded_environ_holds_only_what_runners_may_get(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "runners.json", entry(**{"allowed-env": ["PASSED"]}))
+    config = load_launcher_config(
+        ["python"], {**LAUNCHER_ENV, "N8N_RUNNERS_CONFIG_PATH": str(path)}
+    )
+    assert "N8N_RUNNERS_AUTH_TOKEN" not in config.environ
+    assert "NOT_PASSED" not in config.environ
+    assert config.environ["PASSED"] == "from-launcher"

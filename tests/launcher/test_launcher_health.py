@@ -17,7 +17,7 @@ from launcher_fakes import (
 )
 
 from trio_launcher.broker import Broker, BrokerConfig, open_broker
-from trio_launcher.envconfig import ConfigError
+from trio_launcher.config_error import ConfigError
 from trio_launcher.launcher import Launcher, Phase, run_launcher
 from trio_launcher.process import ExitStatus, run_child
 

@@ -16,7 +16,7 @@ HANG_GUARD = 60
 
 async def test_a_cycle_walks_the_phases_in_the_tables_order(broker: Broker) -> None:
     statuses: list[RunnerTypeStatus] = []
-    config = launcher_config(broker, auto_shutdown_timeout="1")
+    config = launcher_config(broker, auto_shutdown_timeout=1)
     with trio.fail_after(HANG_GUARD):
         async with launching(config) as launcher, trio.open_nursery() as watcher:
             await launcher.wait_for_phase("python", Phase.HANDSHAKING)

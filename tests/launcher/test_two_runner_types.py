@@ -68,7 +68,7 @@ async def test_each_type_is_launched_on_demand_and_both_serve_at_once(broker: Br
 
 
 async def test_one_type_going_idle_leaves_the_other_alone(broker: Broker) -> None:
-    config = launcher_config(broker, python_runner(), echo_runner(), auto_shutdown_timeout="1")
+    config = launcher_config(broker, python_runner(), echo_runner(), auto_shutdown_timeout=1)
     with trio.fail_after(HANG_GUARD):
         async with launching(config) as launcher:
             python_waiting = await launcher.wait_for_phase("python", Phase.HANDSHAKING)

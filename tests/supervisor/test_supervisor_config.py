@@ -106,6 +106,28 @@ def test_autorestart_false_means_never(tmp_path: Path) -> None:
     assert config.defaults.restart is RestartPolicy.NEVER
 
 
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        *[("true", True), ("yes", True), ("On", True), ("1", True), ('"on"', True)],
+        *[("false", False), ("no", False), ("0", False), ('"OFF"', False)],
+    ],
+)
+def test_booleans_are_read_as_every_boolean_setting_is(
+    tmp_path: Path, written: str, expected: bool
+) -> None:
+    config = parse_config(f"createPluginCred: {written}\n", tmp_path / "launcher.yaml")
+    assert config.create_credentials is expected
+
+
+def test_a_boolean_that_is_no_boolean_is_named_with_its_line(tmp_path: Path) -> None:
+    issues = issues_of("logtofile: 2\ncreatePluginCred: maybe\n", tmp_path)
+    assert issues == [
+        "1: logtofile: expected true or false, got 2",
+        "2: createPluginCred: expected true or false, got 'maybe'",
+    ]
+
+
 def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     config = parse_config("", tmp_path / "launcher.yaml")
     assert config.plugins_dirs == (tmp_path / "plugins",)

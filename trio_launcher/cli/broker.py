@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import trio
 
     from ..broker import BrokerConfig, serve_broker
-    from ..envconfig import ConfigError
+    from ..config_error import ConfigError
     from ..logging_setup import setup_logging
     from ..ports import cannot_listen_message, first_os_error
 

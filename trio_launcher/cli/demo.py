@@ -79,7 +79,7 @@ async def _demo(idle_timeout: int, verbose: bool) -> int:
             auth_token=broker.auth_token,
             runners=(spec,),
             task_broker_uri=broker.url,
-            auto_shutdown_timeout=str(idle_timeout),
+            auto_shutdown_timeout=idle_timeout,
             environ=dict(os.environ),
         )
         async with trio.open_nursery() as nursery:

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     import trio
 
-    from ..envconfig import ConfigError
+    from ..config_error import ConfigError
     from ..exception_groups import unwrap_lone_exception
     from ..launcher import Launcher, load_launcher_config, run_launcher
     from ..launcher.config import raise_for_paths

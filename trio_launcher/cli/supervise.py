@@ -100,7 +100,7 @@ def _reload(supervisor: Supervisor, path: str, logger: logging.Logger) -> None:
     try:
         config = load_config(path)
         if config.issues:
-            raise ConfigError(config.issues)
+            raise ConfigError(config.issues, source=None)
     except ConfigError as exc:
         logger.error("SIGHUP: %s not reloaded, the plugins run on as they were:\n%s", path, exc)
         return

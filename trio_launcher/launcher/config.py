@@ -13,19 +13,22 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
 
-from ..envconfig import ConfigError, EnvReader
+from ..broker_uri import broker_netloc, broker_uri_issues
+from ..config_error import ConfigError, ConfigIssue
+from ..envconfig import EnvReader
 from ..logging_setup import LOG_LEVELS
 
 __all__ = [
+    "ALWAYS_PASSED",
     "DEFAULT_CONFIG_PATH",
     "PROTECTED_ENV",
     "LauncherConfig",
     "RunnerSpec",
     "load_launcher_config",
+    "passable_environ",
 ]
 
 DEFAULT_CONFIG_PATH = "/etc/n8n-task-runners.json"
@@ -37,6 +40,8 @@ PROTECTED_ENV = (
     "N8N_RUNNERS_HEALTH_CHECK_SERVER_ENABLED",
     "N8N_RUNNERS_HEALTH_CHECK_SERVER_PORT",
 )
+#: Variables every runner gets from the launcher's environment, as in n8n.
+ALWAYS_PASSED = ("LANG", "PATH", "TZ", "TERM")
 ENV_PRECEDENCE = ("overrides", "environment")
 #: The keys of one ``task-runners`` entry.
 ENTRY_KEYS = (
@@ -76,27 +81,49 @@ class LauncherConfig:
     ``env_precedence`` decides who wins when a variable is both passed through
     (``allowed-env``) and set in ``env-overrides``: ``"overrides"`` (n8n's rule,
     the default) or ``"environment"`` (the launcher's own environment wins).
+    ``environ`` is the environment runners take their variables from; by
+    default the process environment's variables that some runner may get
+    (:func:`passable_environ`). ``auto_shutdown_timeout`` and ``task_timeout``
+    are seconds, passed to each runner (as n8n's launcher does).
     """
 
     auth_token: str = attrs.field(repr=False)
     runners: tuple[RunnerSpec, ...]
     task_broker_uri: str = "http://127.0.0.1:5679"
-    auto_shutdown_timeout: str = "15"
-    task_timeout: str = "60"
+    auto_shutdown_timeout: int = 15
+    task_timeout: float = 60.0
     health_check_port: int = 5680
     health_check_host: str = "127.0.0.1"
     runner_health_host: str = "127.0.0.1"
     graceful_shutdown_timeout: float = 30.0
     env_precedence: str = "overrides"
-    environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    environ: Mapping[str, str] = attrs.field(repr=False)
     #: Keys of the config file this launcher does not know, one line each with the
     #: nearest known key: ignored, as n8n's launcher ignores them, and logged.
     ignored_keys: tuple[str, ...] = ()
 
+    @environ.default
+    def _process_environ(self) -> Mapping[str, str]:
+        return passable_environ(os.environ, self.runners)
+
     @property
     def broker_netloc(self) -> str:
         """``host:port`` of the broker."""
-        return urlsplit(self.task_broker_uri).netloc
+        return broker_netloc(self.task_broker_uri)
+
+
+def passable_environ(environ: Mapping[str, str], runners: Sequence[RunnerSpec]) -> dict[str, str]:
+    """The variables of ``environ`` that one of ``runners`` may get from the launcher.
+
+    Those are :data:`ALWAYS_PASSED` and each runner's ``allowed-env``, never
+    the :data:`PROTECTED_ENV` the launcher sets itself (nor its auth token).
+    """
+    names = {*ALWAYS_PASSED, *(name for spec in runners for name in spec.allowed_env)}
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in names and name not in PROTECTED_ENV
+    }
 
 
 def load_launcher_config(
@@ -114,20 +141,36 @@ def load_launcher_config(
     env = EnvReader(environ)
     auth_token = env.string("N8N_RUNNERS_AUTH_TOKEN", "")
     if not auth_token:
-        env.problems.append("N8N_RUNNERS_AUTH_TOKEN: required")
+        env.report("N8N_RUNNERS_AUTH_TOKEN", "required")
     uri = env.string("N8N_RUNNERS_TASK_BROKER_URI", "http://127.0.0.1:5679")
-    env.problems.extend(_uri_problems(uri))
-    auto_shutdown = env.integer("N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT", 15, minimum=0)
+    env.issues.extend(broker_uri_issues(uri))
     precedence = env.string("TRIO_LAUNCHER_ENV_PRECEDENCE", "overrides").lower()
     if precedence not in ENV_PRECEDENCE:
-        env.problems.append(
-            f"TRIO_LAUNCHER_ENV_PRECEDENCE: expected overrides or environment, got {precedence!r}"
+        env.report(
+            "TRIO_LAUNCHER_ENV_PRECEDENCE", f"expected overrides or environment, got {precedence!r}"
         )
-    config = dict(
+    settings = _settings(env)
+    env.choice("N8N_RUNNERS_LAUNCHER_LOG_LEVEL", "info", LOG_LEVELS)
+    path = env.raw("N8N_RUNNERS_CONFIG_PATH")
+    ignored: list[str] = []
+    runners = _load_runners(runner_types, path, env.issues, ignored)
+    env.check(source=path or "environment")
+    return LauncherConfig(
         auth_token=auth_token,
+        runners=runners,
         task_broker_uri=uri,
-        auto_shutdown_timeout=str(auto_shutdown),
-        task_timeout=_task_timeout(env),
+        env_precedence=precedence,
+        environ=passable_environ(environ, runners),
+        ignored_keys=tuple(ignored),
+        **settings,
+    )
+
+
+def _settings(env: EnvReader) -> dict[str, Any]:
+    """The launcher's timeouts and health endpoint, from the environment."""
+    return dict(
+        auto_shutdown_timeout=env.integer("N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT", 15, minimum=0),
+        task_timeout=env.number("N8N_RUNNERS_TASK_TIMEOUT", 60.0, minimum=0.001),
         health_check_port=env.integer(
             "N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT", 5680, minimum=0, maximum=65535
         ),
@@ -136,15 +179,7 @@ def load_launcher_config(
         graceful_shutdown_timeout=env.number(
             "N8N_RUNNERS_GRACEFUL_SHUTDOWN_TIMEOUT", 30.0, minimum=0.0
         ),
-        env_precedence=precedence,
-        environ=environ,
     )
-    env.choice("N8N_RUNNERS_LAUNCHER_LOG_LEVEL", "info", LOG_LEVELS)
-    path = env.raw("N8N_RUNNERS_CONFIG_PATH")
-    ignored: list[str] = []
-    runners = _load_runners(runner_types, path, env.problems, ignored)
-    env.check(source=path or "environment")
-    return LauncherConfig(runners=runners, ignored_keys=tuple(ignored), **config)  # type: ignore[arg-type]
 
 
 def default_runner(runner_type: str) -> RunnerSpec | None:
@@ -168,114 +203,120 @@ def default_runner(runner_type: str) -> RunnerSpec | None:
     )
 
 
-def _task_timeout(env: EnvReader) -> str:
-    """``N8N_RUNNERS_TASK_TIMEOUT`` as the runners will get it, checked to be seconds > 0."""
-    env.number("N8N_RUNNERS_TASK_TIMEOUT", 60.0, minimum=0.001)  # records a bad value
-    return env.string("N8N_RUNNERS_TASK_TIMEOUT", "").strip() or "60"
+class _Report:
+    """Records issues about the config file, or about one entry (``task-runners[N]``) of it."""
 
+    def __init__(self, issues: list[ConfigIssue], file: str, entry: str = "") -> None:
+        self.issues = issues
+        self.file = file
+        self._entry = entry
 
-def _uri_problems(uri: str) -> list[str]:
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return [f"N8N_RUNNERS_TASK_BROKER_URI: expected http(s)://HOST:PORT, got {uri!r}"]
-    if parts.query:
-        return [f"N8N_RUNNERS_TASK_BROKER_URI: must not have a query string, got {uri!r}"]
-    return []
+    def entry(self, index: int) -> _Report:
+        """The report for entry ``index`` of ``task-runners``."""
+        return _Report(self.issues, self.file, f"task-runners[{index}]")
+
+    def issue(self, key: str, message: str) -> ConfigIssue:
+        """An issue about ``key`` (of this entry, if any)."""
+        where = ": ".join(part for part in (self._entry, key) if part)
+        return ConfigIssue(file=self.file, key=where, message=message)
+
+    def __call__(self, key: str, message: str) -> None:
+        """Record a problem with ``key``."""
+        self.issues.append(self.issue(key, message))
 
 
 def _load_runners(
-    runner_types: Sequence[str], path: str | None, problems: list[str], ignored: list[str]
+    runner_types: Sequence[str], path: str | None, issues: list[ConfigIssue], ignored: list[str]
 ) -> tuple[RunnerSpec, ...]:
     if not runner_types:
-        problems.append("runner types: name at least one (e.g. python, javascript)")
+        issues.append(
+            ConfigIssue(key="runner types", message="name at least one (e.g. python, javascript)")
+        )
         return ()
     file_path = path or DEFAULT_CONFIG_PATH
     if path is None and not os.path.exists(file_path):
-        return _defaults(runner_types, problems)
-    entries = _read_entries(file_path, problems, ignored)
+        return _defaults(runner_types, issues)
+    report = _Report(issues, file_path)
+    entries = _read_entries(report, ignored)
     if entries is None:
         return ()
-    found = _parse_entries(file_path, entries, runner_types, problems, ignored)
+    found = _parse_entries(report, entries, runner_types, ignored)
     named = [e["runner-type"] for e in entries if isinstance(e, dict) and "runner-type" in e]
     has = ", ".join(str(name) for name in named) or "none"
     for runner_type in runner_types:
         if runner_type not in named:
-            problems.append(
-                f"{file_path}: task-runners: no entry for runner type {runner_type!r} "
-                f"(the file has: {has})"
+            report(
+                "task-runners",
+                f"no entry for runner type {runner_type!r} (the file has: {has})",
             )
     return tuple(found[t] for t in runner_types if t in found)
 
 
-def _defaults(runner_types: Sequence[str], problems: list[str]) -> tuple[RunnerSpec, ...]:
+def _defaults(runner_types: Sequence[str], issues: list[ConfigIssue]) -> tuple[RunnerSpec, ...]:
     specs = []
     for runner_type in runner_types:
         spec = default_runner(runner_type)
         if spec is None:
-            problems.append(
-                f"N8N_RUNNERS_CONFIG_PATH: runner type {runner_type!r} needs a config file "
-                f"(none at {DEFAULT_CONFIG_PATH}); only 'python' has a built-in default"
+            message = (
+                f"runner type {runner_type!r} needs a config file (none at "
+                f"{DEFAULT_CONFIG_PATH}); only 'python' has a built-in default"
             )
+            issues.append(ConfigIssue(key="N8N_RUNNERS_CONFIG_PATH", message=message))
         else:
             specs.append(spec)
     return tuple(specs)
 
 
-def _read_entries(path: str, problems: list[str], ignored: list[str]) -> list[Any] | None:
+def _read_entries(report: _Report, ignored: list[str]) -> list[Any] | None:
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(report.file, encoding="utf-8") as f:
             document = json.load(f)
     except OSError as exc:
-        problems.append(f"{path}: cannot read: {exc.strerror}")
+        report("", f"cannot read: {exc.strerror}")
         return None
     except ValueError as exc:
-        problems.append(f"{path}: not valid JSON: {exc}")
+        report("", f"not valid JSON: {exc}")
         return None
     if isinstance(document, dict):
-        ignored.extend(_unknown_keys(path, document, ("task-runners",)))
+        ignored.extend(_unknown_keys(report, document, ("task-runners",)))
     entries = document.get("task-runners") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
-        problems.append(f"{path}: task-runners: expected a non-empty array")
+        report("task-runners", "expected a non-empty array")
         return None
     return entries
 
 
 def _parse_entries(
-    path: str,
-    entries: list[Any],
-    runner_types: Sequence[str],
-    problems: list[str],
-    ignored: list[str],
+    report: _Report, entries: list[Any], runner_types: Sequence[str], ignored: list[str]
 ) -> dict[str, RunnerSpec]:
     found: dict[str, RunnerSpec] = {}
     single = len(runner_types) == 1
     for index, entry in enumerate(entries):
-        where = f"{path}: task-runners[{index}]"
         if isinstance(entry, dict):
-            ignored.extend(_unknown_keys(where, entry, ENTRY_KEYS))
-        spec = _parse_entry(where, entry, single, problems)
+            ignored.extend(_unknown_keys(report.entry(index), entry, ENTRY_KEYS))
+        spec = _parse_entry(report.entry(index), entry, single)
         if spec is not None and spec.runner_type in runner_types:
             found[spec.runner_type] = spec
     ports = [spec.health_check_port for spec in found.values()]
     if len(set(ports)) != len(ports):
-        problems.append(f"{path}: health-check-server-port: each runner needs its own port")
+        report("health-check-server-port", "each runner needs its own port")
     return found
 
 
-def _parse_entry(where: str, entry: Any, single: bool, problems: list[str]) -> RunnerSpec | None:
+def _parse_entry(report: _Report, entry: Any, single: bool) -> RunnerSpec | None:
     if not isinstance(entry, dict):
-        problems.append(f"{where}: expected an object")
+        report("", "expected an object")
         return None
-    before = len(problems)
-    runner_type = _field(entry, "runner-type", str, where, problems)
-    command = _field(entry, "command", str, where, problems)
-    workdir = _field(entry, "workdir", str, where, problems, default=".")
-    args = _string_list(entry, "args", where, problems)
-    allowed_env = _string_list(entry, "allowed-env", where, problems)
-    default_env = _string_map(entry, "default-env", where, problems)
-    overrides = _string_map(entry, "env-overrides", where, problems)
-    port = _health_port(entry, where, single, problems)
-    if len(problems) > before:
+    before = len(report.issues)
+    runner_type = _field(report, entry, "runner-type", str)
+    command = _field(report, entry, "command", str)
+    workdir = _field(report, entry, "workdir", str, default=".")
+    args = _string_list(report, entry, "args")
+    allowed_env = _string_list(report, entry, "allowed-env")
+    default_env = _string_map(report, entry, "default-env")
+    overrides = _string_map(report, entry, "env-overrides")
+    port = _health_port(report, entry, single)
+    if len(report.issues) > before:
         return None
     return RunnerSpec(
         runner_type=runner_type,
@@ -289,7 +330,7 @@ def _parse_entry(where: str, entry: Any, single: bool, problems: list[str]) -> R
     )
 
 
-def _unknown_keys(where: str, entry: Mapping[str, Any], known: Sequence[str]) -> list[str]:
+def _unknown_keys(report: _Report, entry: Mapping[str, Any], known: Sequence[str]) -> list[str]:
     """One line per key not in ``known``, with the nearest known key when one is close."""
     found = []
     for key in entry:
@@ -297,14 +338,14 @@ def _unknown_keys(where: str, entry: Mapping[str, Any], known: Sequence[str]) ->
             continue
         nearest = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
         hint = f" (did you mean {nearest[0]!r}?)" if nearest else f" (known: {', '.join(known)})"
-        found.append(f"{where}: {key}: unknown key, ignored{hint}")
+        found.append(str(report.issue(key, f"unknown key, ignored{hint}")))
     return found
 
 
-def _string_map(entry: dict[str, Any], key: str, where: str, problems: list[str]) -> dict[str, str]:
+def _string_map(report: _Report, entry: dict[str, Any], key: str) -> dict[str, str]:
     value = entry.get(key, {})
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        problems.append(f"{where}: {key}: expected an object of string values")
+        report(key, "expected an object of string values")
         return {}
     return value
 
@@ -313,59 +354,56 @@ _MISSING = object()
 
 
 def _field(
-    entry: dict[str, Any],
-    key: str,
-    kind: type,
-    where: str,
-    problems: list[str],
-    default: Any = _MISSING,
+    report: _Report, entry: dict[str, Any], key: str, kind: type, default: Any = _MISSING
 ) -> Any:
     value = entry.get(key, default)
     if value is _MISSING:
-        problems.append(f"{where}: {key}: required")
+        report(key, "required")
     elif not isinstance(value, kind):
-        problems.append(f"{where}: {key}: expected a {kind.__name__}, got {value!r}")
+        report(key, f"expected a {kind.__name__}, got {value!r}")
     else:
         return value
     return kind()
 
 
-def _string_list(entry: dict[str, Any], key: str, where: str, problems: list[str]) -> list[str]:
+def _string_list(report: _Report, entry: dict[str, Any], key: str) -> list[str]:
     value = entry.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems.append(f"{where}: {key}: expected an array of strings")
+        report(key, "expected an array of strings")
         return []
     return value
 
 
-def _health_port(entry: dict[str, Any], where: str, single: bool, problems: list[str]) -> int:
+def _health_port(report: _Report, entry: dict[str, Any], single: bool) -> int:
     value = entry.get("health-check-server-port")
     if value is None:
         if not single:
-            problems.append(f"{where}: health-check-server-port: required with several runners")
+            report("health-check-server-port", "required with several runners")
         return 5681
     text = str(value)
     if text in RESERVED_PORTS or not text.isdigit() or not 0 < int(text) < 65536:
-        problems.append(
-            f"{where}: health-check-server-port: expected a free port other than "
-            f"5678-5680, got {value!r}"
+        report(
+            "health-check-server-port",
+            f"expected a free port other than 5678-5680, got {value!r}",
         )
         return 5681
     return int(text)
 
 
-def check_runner_paths(spec: RunnerSpec) -> list[str]:
+def check_runner_paths(spec: RunnerSpec) -> list[ConfigIssue]:
     """Problems with the runner's ``command`` and ``workdir`` on this machine."""
     import shutil
 
     found = []
     if not os.path.isdir(spec.workdir):
-        found.append(f"{spec.runner_type}: workdir: no such directory {spec.workdir!r}")
+        message = f"no such directory {spec.workdir!r}"
+        found.append(ConfigIssue(key=f"{spec.runner_type}: workdir", message=message))
     command = spec.command
     if os.sep in command and not os.path.isabs(command):
         command = os.path.join(spec.workdir, command)  # the runner starts in its workdir
     if shutil.which(command) is None:
-        found.append(f"{spec.runner_type}: command: not an executable: {spec.command!r}")
+        message = f"not an executable: {spec.command!r}"
+        found.append(ConfigIssue(key=f"{spec.runner_type}: command", message=message))
     return found
 
 

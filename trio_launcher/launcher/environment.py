@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from .config import PROTECTED_ENV, LauncherConfig, RunnerSpec
+from ..protocol.n8n_errors import format_seconds
+from .config import ALWAYS_PASSED, PROTECTED_ENV, LauncherConfig, RunnerSpec
 
 __all__ = ["runner_environment"]
 
 log = logging.getLogger(__name__)
-
-ALWAYS_PASSED = ("LANG", "PATH", "TZ", "TERM")
 
 
 def runner_environment(
@@ -36,8 +35,8 @@ def runner_environment(
     env = dict(passed)
     for name, value in _unprotected(spec.runner_type, "default-env", spec.default_env).items():
         env.setdefault(name, value)
-    env.setdefault("N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT", config.auto_shutdown_timeout)
-    env.setdefault("N8N_RUNNERS_TASK_TIMEOUT", config.task_timeout)
+    env.setdefault("N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT", str(config.auto_shutdown_timeout))
+    env.setdefault("N8N_RUNNERS_TASK_TIMEOUT", format_seconds(config.task_timeout))
     env.update(_overrides(spec.runner_type, spec.env_overrides, passed, config.env_precedence))
     env.update(
         N8N_RUNNERS_TASK_BROKER_URI=config.task_broker_uri,

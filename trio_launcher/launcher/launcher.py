@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import attrs
 import trio
 
-from ..envconfig import ConfigError
+from ..config_error import ConfigError
 from ..exception_groups import unwrap_lone_exception
 from ..process import Backoff
 from ..transport.json_server import serve_json

@@ -44,8 +44,8 @@ CANCELLED_ERROR: Final = {"message": "Task was cancelled"}
 
 
 def format_seconds(value: float) -> str:
-    """``300`` for 300.0, ``0.5`` for 0.5: seconds as a person writes them."""
-    return str(int(value)) if value == int(value) else f"{value:g}"
+    """``300`` for 300.0, ``0.5`` for 0.5: seconds as a person writes them, every digit kept."""
+    return str(int(value)) if value == int(value) else repr(float(value))
 
 
 def error_object(name: str, message: str, description: str) -> dict[str, str]:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 import attrs
 
-from ..envconfig import ConfigError, EnvReader
+from ..broker_uri import broker_netloc, broker_uri_issues
+from ..config_error import ConfigError, ConfigIssue
+from ..envconfig import EnvReader
 from ..logging_setup import LOG_LEVELS
+from .sandbox.policy import DEFAULT_BUILTINS_DENY, SandboxPolicy
 
-__all__ = ["DEFAULT_BUILTINS_DENY", "HealthCheckConfig", "RunnerConfig"]
+__all__ = ["HealthCheckConfig", "RunnerConfig"]
 
-DEFAULT_BUILTINS_DENY = (
-    "eval,exec,compile,open,input,breakpoint,getattr,object,type,vars,setattr,delattr,"
-    "hasattr,dir,memoryview,__build_class__,globals,locals,license,help,credits,copyright"
-)
 MAX_PIPE_PAYLOAD = 2**32 - 1
 
 
@@ -36,10 +34,10 @@ class RunnerConfig:
     Our own settings (not in n8n): ``auth_token`` lets the runner fetch a fresh
     grant token itself when it must reconnect; ``reconnect_delay``;
     ``settings_timeout`` releases a task slot whose settings never came;
-    ``task_memory_limit_mb`` caps each task process's address space (0 = off);
-    ``sandbox`` (``N8N_RUNNERS_SANDBOX``: strict, best-effort or off) and
-    ``sandbox_disable`` (``N8N_RUNNERS_SANDBOX_DISABLE``, layer names) choose
-    the kernel layers (``docs/runner-sandbox.md``).
+    ``task_memory_limit_mb`` caps each task process's address space (0 = off).
+    ``sandbox`` is what user code may do: n8n's allow and deny lists, and our
+    kernel layers (``N8N_RUNNERS_SANDBOX``: strict, best-effort or off;
+    ``N8N_RUNNERS_SANDBOX_DISABLE``, layer names; ``docs/runner-sandbox.md``).
     """
 
     grant_token: str = attrs.field(default="", repr=False)
@@ -55,21 +53,14 @@ class RunnerConfig:
     reconnect_delay: float = 5.0
     settings_timeout: float = 10.0
     task_memory_limit_mb: int = 1024
-    stdlib_allow: str = ""
-    external_allow: str = ""
-    builtins_deny: str = DEFAULT_BUILTINS_DENY
-    block_env_access: bool = True
-    env_allow: str = ""
-    allow_transitive_imports: bool = False
-    sandbox: str = ""
-    sandbox_disable: str = ""
+    sandbox: SandboxPolicy = attrs.field(factory=SandboxPolicy)
     health_check: HealthCheckConfig = HealthCheckConfig()
     log_level: str = "INFO"
 
     @property
     def broker_netloc(self) -> str:
         """``host:port`` of the broker URI (the only part runners use)."""
-        return urlsplit(self.task_broker_uri).netloc
+        return broker_netloc(self.task_broker_uri)
 
     @property
     def websocket_url(self) -> str:
@@ -80,7 +71,7 @@ class RunnerConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RunnerConfig:
         """Read every ``N8N_RUNNERS_*`` variable (and ``NAME_FILE``).
 
-        Raises :class:`~trio_launcher.envconfig.ConfigError` naming every bad variable.
+        Raises :class:`~trio_launcher.config_error.ConfigError` naming every bad variable.
         """
         env = EnvReader(os.environ if environ is None else environ)
         config = cls(
@@ -100,14 +91,7 @@ class RunnerConfig:
             reconnect_delay=env.number("TRIO_LAUNCHER_RECONNECT_DELAY", 5.0, minimum=0.0),
             settings_timeout=env.number("TRIO_LAUNCHER_SETTINGS_TIMEOUT", 10.0, minimum=0.001),
             task_memory_limit_mb=env.integer("TRIO_LAUNCHER_TASK_MEMORY_LIMIT_MB", 1024, minimum=0),
-            stdlib_allow=env.string("N8N_RUNNERS_STDLIB_ALLOW", ""),
-            external_allow=env.string("N8N_RUNNERS_EXTERNAL_ALLOW", ""),
-            builtins_deny=env.string("N8N_RUNNERS_BUILTINS_DENY", DEFAULT_BUILTINS_DENY),
-            block_env_access=env.boolean("N8N_BLOCK_RUNNER_ENV_ACCESS", True),
-            env_allow=env.string("N8N_RUNNER_ENV_ALLOW", ""),
-            allow_transitive_imports=env.boolean("N8N_RUNNERS_ALLOW_TRANSITIVE_IMPORTS", False),
-            sandbox=env.string("N8N_RUNNERS_SANDBOX", ""),
-            sandbox_disable=env.string("N8N_RUNNERS_SANDBOX_DISABLE", ""),
+            sandbox=_sandbox_from_env(env),
             health_check=HealthCheckConfig(
                 enabled=env.boolean("N8N_RUNNERS_HEALTH_CHECK_SERVER_ENABLED", False),
                 host=env.string("N8N_RUNNERS_HEALTH_CHECK_SERVER_HOST", "127.0.0.1"),
@@ -117,33 +101,41 @@ class RunnerConfig:
             ),
             log_level=env.choice("N8N_RUNNERS_LAUNCHER_LOG_LEVEL", "info", LOG_LEVELS).upper(),
         )
-        env.problems.extend(config.problems())
+        env.issues.extend(config.issues())
         env.check()
         return config
 
-    def problems(self) -> list[str]:
-        """What is wrong with this configuration, one line per variable at fault."""
+    def issues(self) -> list[ConfigIssue]:
+        """What is wrong with this configuration, one issue per variable at fault.
+
+        The sandbox policy needs no check here: it cannot be built malformed.
+        """
         found = []
         if not self.grant_token and not self.auth_token:
-            found.append(
-                "N8N_RUNNERS_GRANT_TOKEN: required (or set N8N_RUNNERS_AUTH_TOKEN so the "
-                "runner can fetch its own grant token)"
+            message = (
+                "required (or set N8N_RUNNERS_AUTH_TOKEN so the runner can fetch its own "
+                "grant token)"
             )
-        uri = urlsplit(self.task_broker_uri)
-        if uri.scheme not in ("http", "https", "ws", "wss") or not uri.netloc:
-            bad = self.task_broker_uri
-            found.append(f"N8N_RUNNERS_TASK_BROKER_URI: expected http://HOST:PORT, got {bad!r}")
-        for name, value in (
-            ("N8N_RUNNERS_STDLIB_ALLOW", self.stdlib_allow),
-            ("N8N_RUNNERS_EXTERNAL_ALLOW", self.external_allow),
-        ):
-            parts = [p.strip() for p in value.split(",") if p.strip()]
-            if "*" in parts and len(parts) > 1:
-                found.append(f"{name}: '*' must stand alone, got {value!r}")
-        return found
+            found.append(ConfigIssue(key="N8N_RUNNERS_GRANT_TOKEN", message=message))
+        return found + broker_uri_issues(self.task_broker_uri)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` if :meth:`problems` finds anything."""
-        found = self.problems()
+        """Raise :class:`ConfigError` if :meth:`issues` finds anything."""
+        found = self.issues()
         if found:
             raise ConfigError(found)
+
+
+def _sandbox_from_env(env: EnvReader) -> SandboxPolicy:
+    """The sandbox policy from its variables; a bad one is recorded in ``env``."""
+    return SandboxPolicy.from_strings(
+        stdlib_allow=env.string("N8N_RUNNERS_STDLIB_ALLOW", ""),
+        external_allow=env.string("N8N_RUNNERS_EXTERNAL_ALLOW", ""),
+        builtins_deny=env.string("N8N_RUNNERS_BUILTINS_DENY", DEFAULT_BUILTINS_DENY),
+        block_env_access=env.boolean("N8N_BLOCK_RUNNER_ENV_ACCESS", True),
+        env_allow=env.string("N8N_RUNNER_ENV_ALLOW", ""),
+        allow_transitive_imports=env.boolean("N8N_RUNNERS_ALLOW_TRANSITIVE_IMPORTS", False),
+        mode=env.string("N8N_RUNNERS_SANDBOX", ""),
+        disabled_layers=env.string("N8N_RUNNERS_SANDBOX_DISABLE", ""),
+        issues=env.issues,
+    )

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
-from ..envconfig import ConfigError
 from ..exception_groups import unwrap_lone_exception
 from ..mailbox import Mailbox
 from ..protocol import LocalProtocolError, Message, RemoteProtocolError, decode, encode
@@ -44,7 +43,6 @@ from .errors import (
     NoIdleTimeoutHandlerError,
 )
 from .executor.outcome import TaskOutcome
-from .sandbox.policy import SandboxConfigError, SandboxPolicy
 
 if TYPE_CHECKING:
     from .executor.task_executor import TaskExecutor
@@ -97,7 +95,7 @@ class TaskRunner:
         self._machine: RunnerConnection | None = None
         self._executor: TaskExecutor | None = None
         self._executor_ready = trio.Event()
-        self._sandbox = SandboxPolicy()
+        self._sandbox = config.sandbox
         self._wake = trio.Event()
         self._tick_deadline = -math.inf  # when the ticker wakes by itself
         self._task_finished = trio.Event()
@@ -128,10 +126,6 @@ class TaskRunner:
         self.config.validate()
         if self.config.auto_shutdown_timeout > 0 and self.on_idle_timeout is None:
             raise NoIdleTimeoutHandlerError()
-        try:
-            self._sandbox = self._policy()
-        except SandboxConfigError as exc:
-            raise ConfigError([str(exc)]) from None
         try:
             with unwrap_lone_exception():
                 await self._serve_until_stopped()
@@ -184,19 +178,6 @@ class TaskRunner:
         await self._stopped.wait()
 
     # --- connection ------------------------------------------------------------------
-
-    def _policy(self) -> SandboxPolicy:
-        c = self.config
-        return SandboxPolicy.from_strings(
-            stdlib_allow=c.stdlib_allow,
-            external_allow=c.external_allow,
-            builtins_deny=c.builtins_deny,
-            block_env_access=c.block_env_access,
-            env_allow=c.env_allow,
-            allow_transitive_imports=c.allow_transitive_imports,
-            mode=c.sandbox,
-            disabled_layers=c.sandbox_disable,
-        )
 
     async def _connection_loop(self) -> None:
         while not self._stop_requested.is_set():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..envconfig import ConfigError
+from ..config_error import ConfigError, ConfigIssue
 
 __all__ = [
     "EXIT_AUTH_REFUSED",
@@ -31,12 +31,8 @@ class NoIdleTimeoutHandlerError(ConfigError):
     """Auto-shutdown is on but nobody handles the idle timeout."""
 
     def __init__(self) -> None:
-        super().__init__(
-            [
-                "N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT: set, but the TaskRunner has no "
-                "on_idle_timeout handler"
-            ]
-        )
+        message = "set, but the TaskRunner has no on_idle_timeout handler"
+        super().__init__([ConfigIssue(key="N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT", message=message)])
 
 
 class AuthenticationRefused(Exception):

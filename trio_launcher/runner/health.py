@@ -8,7 +8,7 @@ from typing import Any
 
 import trio
 
-from ..envconfig import ConfigError
+from ..config_error import ConfigError
 from ..transport.json_server import serve_json
 from .config import HealthCheckConfig
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import trio
 
-from ..envconfig import ConfigError
+from ..config_error import ConfigError
 from ..exception_groups import unwrap_lone_exception
 from ..logging_setup import setup_logging
 from ..prctl import set_dumpable

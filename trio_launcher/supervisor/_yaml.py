@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-import attrs
 import yaml  # type: ignore[import-untyped]
 
-__all__ = ["ConfigError", "ConfigIssue", "Fields", "NodeReader"]
+from ..config_error import ConfigError, ConfigIssue
+from ..envconfig import parse_bool
+
+__all__ = ["Fields", "NodeReader", "file_error"]
 
 T = TypeVar("T")
 #: Convert a node to a value or raise :class:`ValueError` with a message.
@@ -27,30 +29,6 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNOREC
 _SIZE_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 
 
-@attrs.frozen
-class ConfigIssue:
-    """One problem in a configuration file."""
-
-    file: str
-    line: int | None
-    key: str
-    message: str
-    #: 1-based column, to sort issues on one line in file order.
-    column: int | None = attrs.field(default=None, eq=False, repr=False)
-
-    def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
-
-
-class ConfigError(ValueError):
-    """The configuration cannot be used; :attr:`issues` lists every problem found."""
-
-    def __init__(self, issues: Iterable[ConfigIssue]) -> None:
-        self.issues = tuple(issues)
-        super().__init__("\n".join(str(issue) for issue in self.issues))
-
-
 def compose(text: str, file: str) -> Any:
     """Parse ``text`` into a node tree (None for an empty document)."""
     try:
@@ -59,9 +37,14 @@ def compose(text: str, file: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = None if mark is None else mark.line + 1
         problem = " ".join(part for part in (exc.context, exc.problem) if part)
-        raise ConfigError([ConfigIssue(file, line, "", f"invalid YAML: {problem}")]) from None
+        raise file_error(file, f"invalid YAML: {problem}", line=line) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue(file, None, "", f"invalid YAML: {exc}")]) from None
+        raise file_error(file, f"invalid YAML: {exc}") from None
+
+
+def file_error(file: str, message: str, *, line: int | None = None) -> ConfigError:
+    """The error for a file that cannot be read as a whole (no key to blame)."""
+    return ConfigError([ConfigIssue(file=file, line=line, message=message)], source=None)
 
 
 def line_of(node: Any) -> int | None:
@@ -81,7 +64,10 @@ class NodeReader:
         """Record a problem about ``key`` at ``node``."""
         mark = getattr(node, "start_mark", None)
         column = None if mark is None else int(mark.column) + 1
-        self.issues.append(ConfigIssue(self.file, line_of(node), key, message, column))
+        issue = ConfigIssue(
+            file=self.file, line=line_of(node), key=key, message=message, column=column
+        )
+        self.issues.append(issue)
 
     def fields(self, node: Any, key: str) -> Fields | None:
         """The entries of a mapping node, or None (and an issue) if it is not one."""
@@ -218,11 +204,14 @@ def text(node: Any) -> str:
 
 
 def boolean(node: Any) -> bool:
-    """``true`` or ``false``."""
+    """A boolean, read as every boolean setting is (``true``, ``1``, ``"on"``...)."""
     value = scalar(node)
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {describe(node)}")
-    return value
+    if isinstance(value, bool):
+        return value
+    try:
+        return parse_bool(str(value) if isinstance(value, str | int) else "")
+    except ValueError:
+        raise ValueError(f"expected true or false, got {describe(node)}") from None
 
 
 def number(low: float = 0.0, high: float | None = None) -> Converter[float]:

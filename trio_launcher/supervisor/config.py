@@ -19,9 +19,10 @@ from typing import Any
 
 import attrs
 
+from ..config_error import ConfigError, ConfigIssue
 from ..process import Backoff
 from . import _yaml
-from ._yaml import ConfigError, ConfigIssue, Fields, NodeReader
+from ._yaml import Fields, NodeReader
 
 __all__ = [
     "BackoffSettings",
@@ -198,7 +199,7 @@ def load_config(path: str | os.PathLike[str]) -> SupervisorConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {exc}")]) from None
+        raise _yaml.file_error(str(path), f"cannot read: {exc}") from None
     return parse_config(text, path)
 
 
@@ -286,7 +287,7 @@ class _Builder:
         fields = None if root is None else self.reader.fields(root, "")
         if fields is None:
             if self.reader.issues:
-                raise ConfigError(self.reader.issues)
+                raise ConfigError(self.reader.issues, source=None)
             return self._finish_empty()
         base = self.base
         default_dirs: tuple[Path, ...] = (base / "plugins",)
@@ -324,7 +325,8 @@ class _Builder:
             plugins[core.name] = attrs.evolve(core, ready=attrs.evolve(core.ready, after=core_wait))
         self._refuse_cycles(plugins)
         if self.reader.issues:
-            raise ConfigError(sorted(self.reader.issues + self._plugin_issues(), key=_line))
+            issues = sorted(self.reader.issues + self._plugin_issues(), key=_line)
+            raise ConfigError(issues, source=None)
         return SupervisorConfig(
             **values,
             autostart=autostart,
@@ -440,10 +442,10 @@ class _Builder:
                 dependency = pending.pop()
                 if dependency == name:
                     issue = ConfigIssue(
-                        self.reader.file,
-                        self.lines.get(name),
-                        f"plugins.{name}.depends_on",
-                        "dependency cycle",
+                        file=self.reader.file,
+                        line=self.lines.get(name),
+                        key=f"plugins.{name}.depends_on",
+                        message="dependency cycle",
                     )
                     self.refused.setdefault(name, []).append(issue)
                     break

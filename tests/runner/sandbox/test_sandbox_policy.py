@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from trio_launcher.config_error import ConfigIssue
 from trio_launcher.runner.sandbox.policy import (
     DEFAULT_BUILTINS_DENY,
     SandboxConfigError,
@@ -63,12 +64,51 @@ def test_empty_deny_list_denies_nothing() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("true", True), ("TRUE", True), (" True ", True), ("false", False), ("1", False), ("", False)],
+    [
+        *[("true", True), ("TRUE", True), (" True ", True), ("1", True), ("on", True)],
+        *[("false", False), ("0", False), ("No", False), ("off", False)],
+    ],
 )
-def test_booleans_are_true_only_for_the_string_true(raw: str, expected: bool) -> None:
+def test_booleans_are_read_as_every_boolean_setting_is(raw: str, expected: bool) -> None:
     policy = SandboxPolicy.from_strings(block_env_access=raw, allow_transitive_imports=raw)
     assert policy.block_env_access is expected
     assert policy.allow_transitive_imports is expected
+
+
+def test_a_blank_boolean_keeps_its_default() -> None:
+    policy = SandboxPolicy.from_strings(block_env_access=" ", allow_transitive_imports="")
+    assert policy.block_env_access
+    assert not policy.allow_transitive_imports
+
+
+def test_a_boolean_that_is_no_boolean_is_rejected_naming_the_variable() -> None:
+    with pytest.raises(SandboxConfigError, match="N8N_BLOCK_RUNNER_ENV_ACCESS"):
+        SandboxPolicy.from_strings(block_env_access="maybe")
+
+
+def test_every_malformed_setting_is_reported_at_once() -> None:
+    with pytest.raises(SandboxConfigError) as raised:
+        SandboxPolicy.from_strings(
+            stdlib_allow="json,*", mode="paranoid", disabled_layers="apparmor"
+        )
+    assert [issue.key for issue in raised.value.issues] == [
+        "N8N_RUNNERS_STDLIB_ALLOW",
+        "N8N_RUNNERS_SANDBOX",
+        "N8N_RUNNERS_SANDBOX_DISABLE",
+    ]
+
+
+def test_a_malformed_setting_recorded_in_issues_keeps_its_default() -> None:
+    issues: list[ConfigIssue] = []
+    policy = SandboxPolicy.from_strings(stdlib_allow="json,*", mode="strict", issues=issues)
+    assert [str(issue) for issue in issues] == [
+        "N8N_RUNNERS_STDLIB_ALLOW: '*' must stand alone, got 'json,*'"
+    ]
+    assert (policy.stdlib_allow, policy.stdlib_allow_all, policy.mode) == (
+        frozenset(),
+        False,
+        "strict",
+    )
 
 
 def test_booleans_may_also_be_given_as_bools() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trio_launcher.envconfig import ConfigError
+from trio_launcher.config_error import ConfigError
 from trio_launcher.runner.sandbox.confinement_check import ConfinementCheck, SandboxUnavailable
 from trio_launcher.runner.sandbox.policy import SandboxConfigError, SandboxPolicy
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from trio_launcher.envconfig import ConfigError
+from trio_launcher.config_error import ConfigError, ConfigIssue
 from trio_launcher.runner.sandbox.policy import AUTO, OFF, STRICT, SandboxPolicy
 from trio_launcher.runner.worker.confine.layers import ON
 
@@ -25,11 +25,12 @@ class SandboxUnavailable(ConfigError):
 
     def __init__(self, missing: dict[str, str]) -> None:
         super().__init__(
-            [
-                f"N8N_RUNNERS_SANDBOX: layer {name!r} is required but {status}; set "
-                "N8N_RUNNERS_SANDBOX=best-effort to run without it"
-                for name, status in sorted(missing.items())
-            ]
+            ConfigIssue(
+                key="N8N_RUNNERS_SANDBOX",
+                message=f"layer {name!r} is required but {status}; set "
+                "N8N_RUNNERS_SANDBOX=best-effort to run without it",
+            )
+            for name, status in sorted(missing.items())
         )
         self.missing = missing
 
