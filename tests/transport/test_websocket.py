@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
-import ssl
 import struct
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -17,10 +13,7 @@ import pytest
 import trio
 import trio.testing
 import trio_websocket
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from tls_certificates import self_signed_contexts
 
 from trio_launcher.mailbox import Mailbox
 from trio_launcher.transport import websocket
@@ -307,44 +300,8 @@ async def test_an_exception_in_an_accepted_connection_closes_it_with_1011() -> N
     assert raised.value.reason.code == websocket.INTERNAL_ERROR
 
 
-def self_signed_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A server context with a certificate for 127.0.0.1, and a client context trusting it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    pem = certificate.public_bytes(serialization.Encoding.PEM)
-    with tempfile.TemporaryDirectory() as folder:
-        cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")
-        cert_file.write_bytes(pem)
-        key_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server.load_cert_chain(cert_file, key_file)
-    client = ssl.create_default_context(cadata=pem.decode())
-    return server, client
-
-
-async def test_a_wss_connection_goes_over_tls() -> None:
-    server_context, client_context = self_signed_contexts()
+async def test_a_wss_connection_goes_over_tls(tmp_path: Path) -> None:
+    server_context, client_context = self_signed_contexts(tmp_path)
 
     async def echo(stream: trio.SSLStream[trio.SocketStream]) -> None:
         async with websocket.accept(stream) as ws:

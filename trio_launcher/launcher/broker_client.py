@@ -8,7 +8,8 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 from ..protocol import LocalProtocolError, RemoteProtocolError, decode, encode
 from ..protocol.handshake import LauncherHandshake
 from ..protocol.ids import hex_id
-from ..transport import websocket
+from ..transport import grant_token, websocket
+from ..transport.http_client import failure_reason
 from .errors import AuthenticationFailed, BrokerUnavailable, HandshakeFailed
 
 __all__ = ["fetch_grant_token", "handshake", "wait_for_broker"]
@@ -23,7 +24,9 @@ async def wait_for_broker(http: httpx.AsyncClient, base_url: str) -> None:
     try:
         response = await http.get(f"{base_url}/healthz", timeout=HTTP_TIMEOUT)
     except httpx.HTTPError as exc:
-        raise BrokerUnavailable(f"cannot reach the broker at {base_url}: {_reason(exc)}") from None
+        raise BrokerUnavailable(
+            f"cannot reach the broker at {base_url}: {failure_reason(exc)}"
+        ) from None
     if response.status_code != 200:
         raise BrokerUnavailable(f"broker health check answered HTTP {response.status_code}")
 
@@ -31,34 +34,23 @@ async def wait_for_broker(http: httpx.AsyncClient, base_url: str) -> None:
 async def fetch_grant_token(http: httpx.AsyncClient, base_url: str, auth_token: str) -> str:
     """Trade the auth token for a single-use grant token (``POST /runners/auth``)."""
     try:
-        response = await http.post(
-            f"{base_url}/runners/auth", json={"token": auth_token}, timeout=HTTP_TIMEOUT
-        )
-    except httpx.HTTPError as exc:
-        raise BrokerUnavailable(f"cannot reach the broker at {base_url}: {_reason(exc)}") from None
-    if response.status_code in (401, 403):
+        return await grant_token.fetch_grant_token(http, base_url, auth_token)
+    except grant_token.GrantTokenRefused:
         raise AuthenticationFailed(
             "the broker refused N8N_RUNNERS_AUTH_TOKEN: set it to the broker's auth token"
-        )
-    if response.status_code != 200:
-        raise BrokerUnavailable(f"grant token request answered HTTP {response.status_code}")
-    try:
-        token = response.json()["data"]["token"]
-    except (ValueError, KeyError, TypeError):
-        raise BrokerUnavailable("grant token response has no data.token") from None
-    if not isinstance(token, str):
-        raise BrokerUnavailable("grant token response has no data.token")
-    return token
+        ) from None
+    except grant_token.GrantTokenUnavailable as exc:
+        raise BrokerUnavailable(str(exc)) from None
 
 
-async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
+async def handshake(websocket_url: str, task_type: str, grant: str) -> str:
     """Pose as a runner of ``task_type`` until the broker has a task; return its id.
 
     Registers, sends one offer that never expires, and defers the task the
     broker accepts it for, so the task stays pending for the real runner.
     """
-    url = f"ws://{netloc}/runners/_ws?id={hex_id(16)}"
-    headers = [("Authorization", f"Bearer {grant_token}")]
+    url = f"{websocket_url}?id={hex_id(16)}"
+    headers = [("Authorization", f"Bearer {grant}")]
     machine = LauncherHandshake(task_type)
     try:
         async with websocket.connect(url, headers=headers, connect_timeout=HANDSHAKE_TIMEOUT) as ws:
@@ -77,13 +69,10 @@ async def handshake(netloc: str, task_type: str, grant_token: str) -> str:
         closed = websocket.describe_close(exc.reason)
         raise BrokerUnavailable(f"the broker closed the connection ({closed})") from None
     except HandshakeError as exc:
-        raise BrokerUnavailable(f"cannot open a WebSocket to {netloc}: {exc!r}") from None
+        raise BrokerUnavailable(
+            f"cannot open a WebSocket to {websocket_url}: {failure_reason(exc)}"
+        ) from None
     except (RemoteProtocolError, LocalProtocolError) as exc:
         raise HandshakeFailed(f"protocol error during the handshake: {exc}") from None
     assert machine.task_id is not None
     return machine.task_id
-
-
-def _reason(exc: httpx.HTTPError) -> str:
-    """What went wrong, for the user: httpx's text, or the error's kind when it has none."""
-    return str(exc) or type(exc).__name__

@@ -14,10 +14,11 @@ import attrs
 import httpx
 import trio
 
+from ..broker_uri import broker_http_url, broker_websocket_url
 from ..process import Backoff, ChildProcess, ExitStatus
 from ..protocol.transitions import IllegalTransition
 from ..pulse import Pulse
-from ..transport.http_client import plain_http_client
+from ..transport.http_client import broker_http_client
 from . import phases
 from .broker_client import fetch_grant_token, handshake, wait_for_broker
 from .config import LauncherConfig, RunnerSpec
@@ -65,7 +66,7 @@ class RunnerTypeLoop:
         self._spec = spec
         self._probe = probe
         self._backoff = backoff
-        self._base_url = f"http://{config.broker_netloc}"
+        self._base_url = broker_http_url(config.task_broker_uri)
         self._logged_problem: str | None = None
         self._changed = Pulse()
         self.status = RunnerTypeStatus(spec.runner_type, Phase.WAITING_FOR_BROKER, 0.0)
@@ -93,7 +94,7 @@ class RunnerTypeLoop:
         An illegal phase change is a bug in the loop: it ends the loop.
         """
         self.status = attrs.evolve(self.status, since=trio.current_time())
-        async with plain_http_client() as http:
+        async with broker_http_client(self._config.task_broker_uri) as http:
             while True:
                 try:
                     exit_status = await self._one_cycle(http)
@@ -122,7 +123,8 @@ class RunnerTypeLoop:
         grant = await fetch_grant_token(http, self._base_url, self._config.auth_token)
         self.status = attrs.evolve(self.status, broker_ready=True)
         self._enter(phases.GRANTED)
-        task_id = await handshake(self._config.broker_netloc, self._spec.runner_type, grant)
+        url = broker_websocket_url(self._config.task_broker_uri)
+        task_id = await handshake(url, self._spec.runner_type, grant)
         self._enter(phases.TASK_WAITING)
         log.info("[launcher:%s] task %s is waiting; starting the runner", self._type, task_id)
         self._log_recovered()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from ..broker_uri import broker_netloc, broker_uri_issues
+from ..broker_uri import broker_netloc, broker_uri_issues, broker_websocket_url
 from ..config_error import ConfigError, ConfigIssue
 from ..envconfig import EnvReader
 from ..logging_setup import LOG_LEVELS
@@ -64,8 +64,8 @@ class RunnerConfig:
 
     @property
     def websocket_url(self) -> str:
-        """Where the runner connects: always ``ws://``, any path dropped, as n8n's runners do."""
-        return f"ws://{self.broker_netloc}/runners/_ws"
+        """Where the runner connects: ``ws://`` (``wss://`` for a broker behind TLS), no path."""
+        return broker_websocket_url(self.task_broker_uri)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RunnerConfig:

@@ -12,26 +12,17 @@ async def fetch_grant_token(config: RunnerConfig) -> str:
     """Trade ``N8N_RUNNERS_AUTH_TOKEN`` for a single-use grant token.
 
     Raises :class:`AuthenticationRefused` if the broker refuses the auth token,
-    :class:`ConnectionError` if it cannot be reached (worth retrying).
+    :class:`ConnectionError` if it cannot be reached or gives none (worth retrying).
     """
-    import httpx
+    from ..broker_uri import broker_http_url
+    from ..transport import grant_token
+    from ..transport.http_client import broker_http_client
 
-    from ..transport.http_client import plain_http_client
-
-    url = f"http://{config.broker_netloc}/runners/auth"
+    uri = config.task_broker_uri
     try:
-        async with plain_http_client(timeout=10.0) as http:
-            response = await http.post(url, json={"token": config.auth_token})
-    except httpx.HTTPError as exc:
-        raise ConnectionError(f"cannot fetch a grant token from {url}: {exc!r}") from None
-    if response.status_code in (401, 403):
-        raise AuthenticationRefused("N8N_RUNNERS_AUTH_TOKEN", response.status_code)
-    if response.status_code != 200:
-        raise ConnectionError(f"grant token request answered HTTP {response.status_code}")
-    try:
-        token = response.json()["data"]["token"]
-    except (ValueError, LookupError, TypeError):
-        token = None
-    if not isinstance(token, str):
-        raise ConnectionError("the broker's grant token answer has no data.token string")
-    return token
+        async with broker_http_client(uri, timeout=10.0) as http:
+            return await grant_token.fetch_grant_token(
+                http, broker_http_url(uri), config.auth_token
+            )
+    except grant_token.GrantTokenRefused as exc:
+        raise AuthenticationRefused("N8N_RUNNERS_AUTH_TOKEN", exc.status_code) from None

@@ -1,8 +1,8 @@
-"""The HTTP client of the launcher and the runner: plain HTTP to the broker and to runners.
+"""The HTTP clients of the launcher and the runner: to the broker, and to runners.
 
-Like n8n's launcher and runners, ours reach the broker at ``http://HOST:PORT``
-whatever the scheme of ``N8N_RUNNERS_TASK_BROKER_URI`` (there is no TLS on
-the runner socket either, reference 2.3), and a runner's health endpoint is
+The broker is reached at ``http://HOST:PORT``, or through TLS at
+``https://HOST:PORT`` when ``N8N_RUNNERS_TASK_BROKER_URI`` says ``https`` or
+``wss`` (:mod:`trio_launcher.broker_uri`); a runner's health endpoint is
 plain HTTP on the loopback interface.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["plain_http_client"]
+__all__ = ["broker_http_client", "failure_reason", "plain_http_client"]
 
 
 def plain_http_client(*, timeout: float = 5.0) -> httpx.AsyncClient:
@@ -25,3 +25,35 @@ def plain_http_client(*, timeout: float = 5.0) -> httpx.AsyncClient:
     import httpx
 
     return httpx.AsyncClient(timeout=timeout, verify=False)
+
+
+def broker_http_client(broker_uri: str, *, timeout: float = 5.0) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` for the broker at ``broker_uri``.
+
+    Through TLS, the broker's certificate is checked against the system's CA
+    certificates (or ``SSL_CERT_FILE``), as for ``wss://``; without TLS no
+    CA bundle is loaded (:func:`plain_http_client`).
+    """
+    from ..broker_uri import broker_uses_tls
+
+    if not broker_uses_tls(broker_uri):
+        return plain_http_client(timeout=timeout)
+    import ssl
+
+    import httpx
+
+    return httpx.AsyncClient(timeout=timeout, verify=ssl.create_default_context())
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What went wrong, for the user: the first text along the causes, else the error's kind.
+
+    httpx's ``ConnectError`` has no text of its own when TLS fails: the
+    certificate problem is in its cause.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if str(seen):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__
