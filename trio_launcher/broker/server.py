@@ -30,6 +30,7 @@ from ..protocol.broker import (
     SendToRunner,
 )
 from ..protocol.reasons import CLOSE_GOING_AWAY
+from ..pulse import Pulse
 from ..transport.websocket import WebSocket
 from .config import BrokerConfig
 from .grants import GrantTokens
@@ -82,8 +83,8 @@ class Broker:
         self._requester_ids = itertools.count(1)
         self._timer_scope = trio.CancelScope()
         self._shutting_down = False
-        self._idle = trio.Event()
-        self._socket_gone = trio.Event()
+        self._idle = Pulse()
+        self._socket_gone = Pulse()
 
     # --- public API ------------------------------------------------------------
 
@@ -167,7 +168,6 @@ class Broker:
         self._apply(self._core.drain(now, task_deadline=now + self.config.drain_timeout))
         with trio.move_on_after(self.config.drain_timeout):
             while self._core.tasks_in_flight:
-                self._idle = trio.Event()
                 await self._idle.wait()
         # Tasks past the bound are cancelled (their timers fall due now) before closing.
         self._apply(self._core.advance_time(trio.current_time()))
@@ -175,7 +175,6 @@ class Broker:
             sock.close(CLOSE_GOING_AWAY, "broker shutting down", DisconnectCause.SHUTDOWN)
         with trio.move_on_after(CLOSE_TIMEOUT):
             while self._sockets:
-                self._socket_gone = trio.Event()
                 await self._socket_gone.wait()
 
     def _drain_counts(self) -> tuple[int, int]:
@@ -209,7 +208,7 @@ class Broker:
         if deadline is not None and deadline < self._timer_scope.deadline:
             self._timer_scope.deadline = deadline
         if self._shutting_down and not self._core.tasks_in_flight:
-            self._idle.set()
+            self._idle.fire()
 
     def _close_runner(self, close: CloseRunner) -> None:
         """The core closed a connection (eviction, unresponsive, a foreign task id).
@@ -251,6 +250,6 @@ class Broker:
             cause = await sock.run()
         finally:
             del self._sockets[connection]
-            self._socket_gone.set()
+            self._socket_gone.fire()
             now = trio.current_time()
             self._apply(self._core.disconnect_runner(connection, now, cause=cause))

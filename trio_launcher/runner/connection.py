@@ -33,6 +33,7 @@ from ..protocol.runner import (
     TaskAccepted,
     TaskDropped,
 )
+from ..pulse import Pulse
 from ..transport import websocket
 from .config import RunnerConfig
 from .errors import (
@@ -96,9 +97,9 @@ class TaskRunner:
         self._executor: TaskExecutor | None = None
         self._executor_ready = trio.Event()
         self._sandbox = config.sandbox
-        self._wake = trio.Event()
+        self._wake = Pulse()
         self._tick_deadline = -math.inf  # when the ticker wakes by itself
-        self._task_finished = trio.Event()
+        self._task_finished = Pulse()
         self._idle_deadline = math.inf
         self._task_scopes: dict[str, trio.CancelScope] = {}
         #: Frames for the writer, in order, then how to close.
@@ -314,7 +315,7 @@ class TaskRunner:
         self._send(machine.offers_due(trio.current_time()))  # the freed slot, in the same write
         self._touch()
         self._wake_ticker()
-        self._task_finished.set()
+        self._task_finished.fire()
 
     async def _execute(self, task_id: str, settings: Any) -> TaskOutcome:
         """The task's outcome; a failure of the runner itself fails only this task."""
@@ -370,7 +371,6 @@ class TaskRunner:
             self._tick_deadline = min(
                 math.inf if next_offer is None else next_offer, self._idle_deadline
             )
-            self._wake = trio.Event()
             with trio.move_on_at(self._tick_deadline):
                 await self._wake.wait()
 
@@ -387,7 +387,7 @@ class TaskRunner:
         """Wake the ticker if the connection now has work due before it would wake."""
         due = None if self._machine is None else self._machine.next_deadline()
         if due is not None and due < self._tick_deadline:
-            self._wake.set()
+            self._wake.fire()
 
     def _handle_expired(self, step: Step) -> None:
         self._send(step.to_send)
@@ -399,21 +399,17 @@ class TaskRunner:
         machine.stop_offering()
         with trio.move_on_after(self.config.graceful_shutdown_timeout):
             while self._task_scopes:
-                await self._task_done_wait()
+                await self._task_finished.wait()
         if self._task_scopes:
             log.warning("killing %d task(s) still running at shutdown", len(self._task_scopes))
             self.exit_code = EXIT_TASKS_KILLED
             self._cancel_all_tasks()
             with trio.move_on_after(KILL_REPORT_TIMEOUT):
                 while self._task_scopes:
-                    await self._task_done_wait()
+                    await self._task_finished.wait()
         if self._outbox is not None:
             # After every result already queued:
             self._outbox.put(websocket.Close(CLOSE_NORMAL, "Shutting down"))
-
-    async def _task_done_wait(self) -> None:
-        self._task_finished = trio.Event()
-        await self._task_finished.wait()
 
 
 def _encode_or_none(message: Message) -> str | None:
