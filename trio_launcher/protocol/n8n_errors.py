@@ -10,6 +10,7 @@ to import (the runner loads it on its start-up path).
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 from . import reasons
@@ -44,8 +45,10 @@ CANCELLED_ERROR: Final = {"message": "Task was cancelled"}
 
 
 def format_seconds(value: float) -> str:
-    """``300`` for 300.0, ``0.5`` for 0.5: seconds as a person writes them, every digit kept."""
-    return str(int(value)) if value == int(value) else repr(float(value))
+    """``300`` for 300.0, ``0.5`` for 0.5: seconds as n8n prints them, every digit kept."""
+    if math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
 
 
 def error_object(name: str, message: str, description: str) -> dict[str, str]:

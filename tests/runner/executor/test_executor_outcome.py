@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trio_launcher.runner.executor.outcome import (
-    TaskOutcome,
-    exit_error,
-    format_seconds,
-    timeout_error,
-)
+from trio_launcher.protocol.n8n_errors import format_seconds
+from trio_launcher.runner.executor.outcome import TaskOutcome, exit_error, timeout_error
 
 
 @pytest.mark.parametrize(

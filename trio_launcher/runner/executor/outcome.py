@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import signal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from trio_launcher.protocol.n8n_errors import CANCELLED_ERROR
+from trio_launcher.protocol.n8n_errors import CANCELLED_ERROR, format_seconds
 from trio_launcher.runner.code_node.run import continue_on_fail_result
 
 WORKER_LOST_ERROR = {
@@ -59,13 +58,6 @@ class TaskOutcome:
                 error=error if isinstance(error, dict) else {"message": str(error)}, print_args=args
             )
         return cls(result=reply.get("result"), print_args=args)
-
-
-def format_seconds(seconds: float) -> str:
-    """``60`` for whole seconds, ``0.5`` otherwise (as n8n prints timeouts)."""
-    if math.isfinite(seconds) and float(seconds).is_integer():
-        return str(int(seconds))
-    return repr(float(seconds))
 
 
 def timeout_error(timeout: float) -> dict[str, Any]:
