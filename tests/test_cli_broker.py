@@ -34,7 +34,7 @@ async def test_broker_on_a_port_in_use_names_the_setting_the_port_and_who_holds_
     assert statuses == [ExitStatus(returncode=1)]
     (message,) = output.of("stderr")
     assert "Traceback" not in message
-    assert f"--port: port {port} on 127.0.0.1 is already in use" in message
+    assert f"--port: 127.0.0.1:{port} is already in use" in message
     assert f"pid {os.getpid()}" in message
 
 
@@ -43,7 +43,7 @@ async def test_broker_port_in_use_from_the_environment_names_the_variable() -> N
         async with running("broker", N8N_RUNNERS_BROKER_PORT=str(port)) as (_, output, statuses):
             pass
     assert statuses == [ExitStatus(returncode=1)]
-    assert f"N8N_RUNNERS_BROKER_PORT: port {port} on 127.0.0.1" in output.of("stderr")[0]
+    assert f"N8N_RUNNERS_BROKER_PORT: 127.0.0.1:{port} is already in use" in output.of("stderr")[0]
 
 
 async def test_broker_on_an_address_not_of_this_machine_names_the_host_setting() -> None:

@@ -46,20 +46,30 @@ def port_holders(port: int) -> list[str]:
 
 
 def cannot_listen_message(
-    error: OSError, *, host: str, port: int, port_setting: str, host_setting: str
+    error: OSError,
+    *,
+    host: str,
+    port: int,
+    port_setting: str,
+    host_setting: str,
+    where_set: str = "",
 ) -> str:
-    """One line: which setting to change, for ``error`` met listening on ``host:port``."""
+    """One line: which setting to change, for ``error`` met listening on ``host:port``.
+
+    ``where_set`` says where else the setting may come from (appended in parentheses).
+    """
+    also = f" ({where_set})" if where_set else ""
     if error.errno == errno.EADDRINUSE:
         holders = port_holders(port)
         held = f", held by {', '.join(holders)}" if holders else ""
         return (
-            f"{port_setting}: port {port} on {host} is already in use{held}; "
-            f"stop that process or set {port_setting} to a free port"
+            f"{port_setting}: {host}:{port} is already in use{held}; "
+            f"stop that process or set {port_setting} to a free port{also}"
         )
     if error.errno == errno.EACCES:
         return (
             f"{port_setting}: not allowed to listen on port {port} (ports below 1024 need "
-            "privileges); choose a port from 1024 to 65535"
+            f"privileges); choose a port from 1024 to 65535{also}"
         )
     reason = error.strerror or str(error)
     return (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import errno
 import logging
 from collections.abc import Mapping
 
@@ -12,6 +11,7 @@ import trio
 
 from ..config_error import ConfigError
 from ..exception_groups import unwrap_lone_exception
+from ..ports import cannot_listen_message
 from ..process import Backoff
 from ..transport.json_server import serve_json
 from .config import LauncherConfig
@@ -76,17 +76,15 @@ class Launcher:
             try:
                 self.health_port = await nursery.start(serve_json, routes, host, port)
             except OSError as exc:
-                raise ConfigError([_cannot_listen(host, port, exc)]) from None
+                problem = cannot_listen_message(
+                    exc,
+                    host=host,
+                    port=port,
+                    port_setting="N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT",
+                    host_setting="N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_HOST",
+                )
+                raise ConfigError([problem]) from None
             task_status.started()
-
-
-def _cannot_listen(host: str, port: int, exc: OSError) -> str:
-    why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
-    return (
-        f"N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT: the launcher's health endpoint cannot "
-        f"listen on {host}:{port}: {why}; another process (another launcher?) may hold "
-        "it: choose a free port"
-    )
 
 
 async def run_launcher(

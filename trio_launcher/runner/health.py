@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Callable
 from typing import Any
 
 import trio
 
 from ..config_error import ConfigError
+from ..ports import cannot_listen_message
 from ..transport.json_server import serve_json
 from .config import HealthCheckConfig
 
-__all__ = ["cannot_listen", "start_health"]
+__all__ = ["start_health"]
 
 
 async def start_health(
@@ -25,15 +25,13 @@ async def start_health(
     try:
         port: int = await nursery.start(serve_json, {"/healthz": state}, health.host, health.port)
     except OSError as exc:
-        raise ConfigError([cannot_listen(health.host, health.port, exc)]) from None
+        problem = cannot_listen_message(
+            exc,
+            host=health.host,
+            port=health.port,
+            port_setting="N8N_RUNNERS_HEALTH_CHECK_SERVER_PORT",
+            host_setting="N8N_RUNNERS_HEALTH_CHECK_SERVER_HOST",
+            where_set="under a launcher: health-check-server-port in n8n-task-runners.json",
+        )
+        raise ConfigError([problem]) from None
     return port
-
-
-def cannot_listen(host: str, port: int, exc: OSError) -> str:
-    """The problem to report when the health endpoint cannot listen."""
-    why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
-    return (
-        f"N8N_RUNNERS_HEALTH_CHECK_SERVER_PORT: cannot listen on {host}:{port}: {why}; "
-        "another process (another runner?) may hold it: choose a free port (under a "
-        "launcher: health-check-server-port in n8n-task-runners.json)"
-    )
