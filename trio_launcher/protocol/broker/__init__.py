@@ -21,13 +21,16 @@ carried out: :class:`SendToRunner`, :class:`SendToRequester`, :class:`CloseRunne
 
 The package's modules:
 
-* :mod:`.core`: :class:`BrokerCore`, its handlers and ``_advance``, the one
-  place a request changes state;
+* :mod:`.core`: :class:`BrokerCore`, its calls and its message handlers;
 * :mod:`.states`: the states of a request and of a runner connection, and
   their tables :data:`REQUEST_TRANSITIONS` and :data:`RUNNER_TRANSITIONS`;
 * :mod:`.matching`: the offer book, the pending requests, matching;
-* :mod:`.heap`: the compacting heap behind the timers (:mod:`.timers`), the
-  pending requests and the offers' expiry;
+* :mod:`.acceptance`: a matched request on its way to a runner, and the
+  runner's answer or the window passing;
+* :mod:`.tasks`: the task table, the one place a request changes state, and
+  its timers; :mod:`.runners`: the runner table;
+* :mod:`.heap`: the compacting heap behind the timers, the pending requests
+  and the offers' expiry;
 * :mod:`.outputs`, :mod:`.timeouts`, :mod:`.statistics`, :mod:`.records`;
 * the error objects it sends are n8n's, from :mod:`trio_launcher.protocol.n8n_errors`.
 

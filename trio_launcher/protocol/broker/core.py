@@ -1,4 +1,4 @@
-"""The broker core: its calls, its message handlers, and the one place a request changes state.
+"""The broker core: its calls and its message handlers.
 
 See the package docstring for what the core does and the rules it follows.
 """
@@ -17,11 +17,8 @@ from ..messages import (
     BrokerInfoRequest,
     BrokerRequestExpired,
     BrokerRunnerRegistered,
-    BrokerTaskCancel,
     BrokerTaskDone,
     BrokerTaskError,
-    BrokerTaskOfferAccept,
-    BrokerTaskReady,
     BrokerTaskSettings,
     Message,
     RequesterTaskCancel,
@@ -37,6 +34,7 @@ from ..messages import (
     UnknownMessage,
 )
 from . import states
+from .acceptance import Acceptances
 from .forwarding import ABOUT_A_TASK, TO_REQUESTER, TO_RUNNER
 from .matching import OfferBook
 from .outputs import (
@@ -50,7 +48,7 @@ from .outputs import (
     SendToRunner,
     disconnect_error,
 )
-from .records import Job, Offer, Runner
+from .records import Job, Runner
 from .runners import RunnerTable
 from .states import IN_FLIGHT, REQUEST_TRANSITIONS, WAITING_FOR_A_RUNNER
 from .states import RequestState as _R
@@ -89,11 +87,10 @@ class BrokerCore:
         new_task_id: Callable[[], str] = _default_task_id,
     ) -> None:
         self.timeouts: Final = timeouts
-        self._new_task_id = new_task_id
         self._runners = RunnerTable()
         self._offers = OfferBook()
         self._table = TaskTable(timeouts)
-        self._assigned = 0
+        self._acceptances = Acceptances(timeouts, self._table, self._offers, new_task_id)
         self._draining = False
         self._runner_handlers: dict[type[Any], _RunnerHandler] = {
             RunnerInfo: self._on_info,
@@ -266,7 +263,7 @@ class BrokerCore:
             runners=self._runners.registered(),
             connections=len(self._runners.by_connection),
             offers_by_type=self._offers.offers_by_type(),
-            tasks_assigned=self._assigned,
+            tasks_assigned=self._acceptances.assigned,
             draining=self._draining,
         )
 
@@ -320,40 +317,28 @@ class BrokerCore:
         if valid_until < now:
             return
         self._offers.add_offer(runner, msg.offer_id, msg.task_type, valid_until)
-        self._match(msg.task_type, now, out)
+        self._acceptances.match(msg.task_type, now, out)
 
     def _on_accepted(
         self, runner: Runner, msg: RunnerTaskAccepted, now: float, out: list[Output]
     ) -> None:
         job = self._runner_job(runner, msg.task_id, RunnerTaskAccepted.TYPE)
-        if job is None:
-            return
-        self._table.advance(job, RunnerTaskAccepted.TYPE)
-        runner.accept_timeouts = 0
-        self._assigned += 1
-        self._table.stop_request_timer(job)
-        self._table.arm_phase(job, now + self.timeouts.accept, TimerKind.SETTINGS)
-        out.append(SendToRequester(job.requester, BrokerTaskReady(job.request_id, msg.task_id)))
+        if job is not None:
+            self._acceptances.accepted(runner, job, now, out)
 
     def _on_rejected(
         self, runner: Runner, msg: RunnerTaskRejected, now: float, out: list[Output]
     ) -> None:
         job = self._runner_job(runner, msg.task_id, RunnerTaskRejected.TYPE)
         if job is not None:
-            runner.accept_timeouts = 0
-            self._back_to_pending(job, RunnerTaskRejected.TYPE, now, out)
+            self._acceptances.rejected(runner, job, now, out)
 
     def _on_deferred(
         self, runner: Runner, msg: RunnerTaskDeferred, now: float, out: list[Output]
     ) -> None:
         job = self._runner_job(runner, msg.task_id, RunnerTaskDeferred.TYPE)
-        if job is None:
-            return
-        runner.accept_timeouts = 0
-        if job.deferrals < self.timeouts.max_deferrals:
-            job.deferrals += 1
-            self._table.arm_request_timer(job, now)
-        self._back_to_pending(job, RunnerTaskDeferred.TYPE, now, out)
+        if job is not None:
+            self._acceptances.deferred(runner, job, now, out)
 
     def _on_done(self, runner: Runner, msg: RunnerTaskDone, now: float, out: list[Output]) -> None:
         job = self._runner_job(runner, msg.task_id, RunnerTaskDone.TYPE)
@@ -411,7 +396,7 @@ class BrokerCore:
             return
         job = self._table.open(requester, msg.request_id, msg.task_type, now)
         self._offers.enqueue(job)
-        self._match(job.task_type, now, out)
+        self._acceptances.match(job.task_type, now, out)
 
     def _on_settings(
         self, requester: str, msg: RequesterTaskSettings, now: float, out: list[Output]
@@ -466,48 +451,12 @@ class BrokerCore:
             table.abort(job, reasons.BROKER_SHUTTING_DOWN, error, states.SHUTDOWN_TIMEOUT, out)
 
     def _accept_timed_out(self, job: Job, now: float, out: list[Output]) -> None:
-        """4.3 step 6 (v2.41): cancel, drop the runner's offers, refresh, match again."""
-        runner, task_id = job.runner, job.task_id
-        assert runner is not None and task_id is not None
-        cancel = BrokerTaskCancel(task_id, reasons.ACCEPT_WINDOW_ELAPSED)
-        out.append(SendToRunner(runner.connection, cancel))
-        self._offers.drop_runner_offers(runner)
-        self._table.arm_request_timer(job, now)
-        self._back_to_pending(job, states.ACCEPT_TIMEOUT, now, out)
-        if now - runner.last_accept_timeout >= self.timeouts.accept:
-            runner.accept_timeouts += 1
-            runner.last_accept_timeout = now
-        limit = self.timeouts.max_accept_timeouts
-        if limit and runner.accept_timeouts >= limit and not self._has_tasks_in_flight(runner):
+        runner = job.runner
+        assert runner is not None
+        if self._acceptances.timed_out(job, now, out):
             code = reasons.CLOSE_PROTOCOL_ERROR
             out.append(CloseRunner(runner.connection, code, UNRESPONSIVE_REASON))
             self._remove_runner(runner, states.CLOSE, DisconnectCause.UNRESPONSIVE, now, out)
-
-    @staticmethod
-    def _has_tasks_in_flight(runner: Runner) -> bool:
-        return any(job.state in IN_FLIGHT for job in runner.jobs.values())
-
-    # --- matching -----------------------------------------------------------------
-
-    def _match(self, task_type: str, now: float, out: list[Output]) -> None:
-        """Give this type's pending requests (oldest first) its offers (oldest first)."""
-        if self._draining:
-            return
-        for job, offer in self._offers.take_matches(task_type):
-            self._start_acceptance(job, offer, now, out)
-
-    def _start_acceptance(self, job: Job, offer: Offer, now: float, out: list[Output]) -> None:
-        self._table.advance(job, states.MATCH)
-        task_id = self._table.attach(job, offer.runner, self._new_task_id)
-        self._table.arm_phase(job, now + self.timeouts.accept, TimerKind.ACCEPT)
-        accept = BrokerTaskOfferAccept(task_id, offer.offer_id)
-        out.append(SendToRunner(offer.runner.connection, accept))
-
-    def _back_to_pending(self, job: Job, trigger: str, now: float, out: list[Output]) -> None:
-        self._table.advance(job, trigger)
-        self._table.release(job)
-        self._offers.enqueue(job)
-        self._match(job.task_type, now, out)
 
     # --- runners --------------------------------------------------------------------
 
@@ -524,9 +473,7 @@ class BrokerCore:
         retry: dict[str, None] = {}
         for job in list(runner.jobs.values()):
             if job.state is _R.ACCEPTING:
-                self._table.advance(job, states.RUNNER_GONE)
-                self._table.release(job)
-                self._offers.enqueue(job)
+                self._acceptances.requeue(job, states.RUNNER_GONE)
                 retry[job.task_type] = None
             else:
                 assert job.task_id is not None
@@ -534,4 +481,4 @@ class BrokerCore:
                 out.append(SendToRequester(job.requester, error))
                 self._table.finish(job, states.RUNNER_GONE)
         for task_type in retry:
-            self._match(task_type, now, out)
+            self._acceptances.match(task_type, now, out)

@@ -1,51 +1,22 @@
-"""The runner side of one broker connection, as a pure state machine (reference 5).
+"""The runner's broker connection machine: :class:`RunnerConnection` (reference 5).
 
-:class:`RunnerConnection` holds what an n8n task runner must remember about
-its WebSocket: the registration handshake, the offers it has open, and the
-tasks it holds. It never does I/O and never reads a clock: the caller feeds it
-decoded broker messages (:meth:`RunnerConnection.receive`) and the current time
-in seconds, calls it when local things happen (a task finished, shutdown
-began), and sends what it returns. Its decisions come back as a :class:`Step`:
-messages for the broker and :data:`Event` objects for the application.
-
-A Trio runner loop looks like this (``-inf`` from :meth:`~RunnerConnection.next_deadline`
-means "now"; it sleeps only until the next offer or settings deadline)::
-
-    while True:
-        deadline = conn.next_deadline()
-        steps = []
-        with trio.move_on_at(math.inf if deadline is None else deadline):
-            frame = await ws.get_message()
-            steps.append(conn.receive(decode(frame), trio.current_time()))
-        now = trio.current_time()
-        steps.append(conn.expire_waiting(now))
-        for step in steps:
-            await send_all(step.to_send)
-            handle(step.events)
-        await send_all(conn.offers_due(now))
-
-A task that finishes calls :meth:`~RunnerConnection.task_done` and sends what
-it returns; the freed slot makes ``next_deadline()`` return ``-inf``.
-
-The connection's states are in :data:`RUNNER_TRANSITIONS` and each task's in
-:data:`TASK_TRANSITIONS`; every state change is looked up there.
+See the package docstring for how a runner loop drives it.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable, Mapping, Sequence
 from random import Random
 from types import MappingProxyType
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
 import attrs
 
-from . import n8n_errors, reasons
-from .errors import LocalProtocolError, RemoteProtocolError
-from .ids import nanoid
-from .messages import (
+from .. import n8n_errors, reasons
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..ids import nanoid
+from ..messages import (
     BrokerDrain,
     BrokerInfoRequest,
     BrokerNodeTypes,
@@ -67,36 +38,30 @@ from .messages import (
     RunnerToBroker,
     UnknownMessage,
 )
-from .transitions import Transition, TransitionTable
+from .events import (
+    CancelTask,
+    DrainRequested,
+    Event,
+    NodeTypesAnswered,
+    Registered,
+    RpcAnswered,
+    StartTask,
+    Step,
+    TaskAccepted,
+    TaskDataAnswered,
+    TaskDropped,
+)
+from .offers import OpenOffers
+from .states import RUNNER_TRANSITIONS, TASK_TRANSITIONS, RunnerState, TaskState
 
 __all__ = [
     "CONNECTION_CLOSED",
     "DEFAULT_SETTINGS_TIMEOUT",
     "DUPLICATE_TASK_ID",
-    "OFFER_EXPIRY_MARGIN",
-    "RUNNER_TRANSITIONS",
     "SETTINGS_TIMED_OUT",
-    "TASK_TRANSITIONS",
-    "CancelTask",
-    "DrainRequested",
-    "Event",
-    "NodeTypesAnswered",
-    "Registered",
-    "RpcAnswered",
     "RunnerConnection",
-    "RunnerState",
-    "StartTask",
-    "Step",
-    "TaskAccepted",
-    "TaskDataAnswered",
-    "TaskDropped",
-    "TaskState",
     "ensure_broker_to_runner",
 ]
-
-#: Seconds a local offer outlives its ``validFor``, so that an accept the broker
-#: sent just in time is not refused because of network latency (n8n: 100 ms).
-OFFER_EXPIRY_MARGIN: Final = 0.1
 
 #: Default seconds an accepted task may wait for ``broker:tasksettings``.
 #: The broker sends the settings within two accept windows of our
@@ -117,162 +82,6 @@ SETTINGS_TIMED_OUT: Final = "Task settings not received in time"
 CONNECTION_CLOSED: Final = "Connection to the broker closed"
 
 
-class RunnerState(enum.Enum):
-    """The states of a runner's broker connection."""
-
-    AWAITING_INFO_REQUEST = enum.auto()
-    AWAITING_REGISTRATION = enum.auto()
-    REGISTERED = enum.auto()
-    DRAINING = enum.auto()
-    CLOSED = enum.auto()
-
-
-class TaskState(enum.Enum):
-    """The states of one task the runner holds (reference 5.1).
-
-    ``DONE`` only names the end of :data:`TASK_TRANSITIONS`: a task that
-    reaches it is removed, so it never appears in :attr:`RunnerConnection.tasks`.
-    """
-
-    WAITING_FOR_SETTINGS = enum.auto()
-    RUNNING = enum.auto()
-    ABORTING = enum.auto()
-    DONE = enum.auto()
-
-
-_R = RunnerState
-_T = TaskState
-_LIVE = (_R.AWAITING_INFO_REQUEST, _R.AWAITING_REGISTRATION, _R.REGISTERED, _R.DRAINING)
-
-#: Every state change of :class:`RunnerConnection`; triggers are wire types or method names.
-RUNNER_TRANSITIONS: Final = TransitionTable(
-    "runner connection",
-    [
-        Transition(_R.AWAITING_INFO_REQUEST, BrokerInfoRequest.TYPE, _R.AWAITING_REGISTRATION),
-        Transition(_R.AWAITING_REGISTRATION, BrokerRunnerRegistered.TYPE, _R.REGISTERED),
-        *(Transition(s, BrokerDrain.TYPE, _R.DRAINING) for s in _LIVE),
-        *(Transition(s, "stop_offering", _R.DRAINING) for s in _LIVE),
-        *(Transition(s, "connection_closed", _R.CLOSED) for s in _LIVE),
-    ],
-)
-
-#: Every state change of one task; triggers are wire types or method names.
-TASK_TRANSITIONS: Final = TransitionTable(
-    "runner task",
-    [
-        Transition(_T.WAITING_FOR_SETTINGS, BrokerTaskSettings.TYPE, _T.RUNNING),
-        Transition(_T.WAITING_FOR_SETTINGS, BrokerTaskCancel.TYPE, _T.DONE),
-        Transition(_T.WAITING_FOR_SETTINGS, "expire_waiting", _T.DONE),
-        Transition(_T.WAITING_FOR_SETTINGS, "connection_closed", _T.DONE),
-        Transition(_T.RUNNING, BrokerTaskCancel.TYPE, _T.ABORTING),
-        Transition(_T.RUNNING, "connection_closed", _T.ABORTING),
-        Transition(_T.RUNNING, "rpc", _T.RUNNING),
-        Transition(_T.RUNNING, "task_done", _T.DONE),
-        Transition(_T.RUNNING, "task_failed", _T.DONE),
-        Transition(_T.ABORTING, "connection_closed", _T.ABORTING),
-        Transition(_T.ABORTING, "rpc", _T.ABORTING),
-        Transition(_T.ABORTING, "task_done", _T.DONE),
-        Transition(_T.ABORTING, "task_failed", _T.DONE),
-    ],
-)
-
-
-# --- events for the application ------------------------------------------------
-
-
-@attrs.frozen
-class Registered:
-    """The broker registered the runner; offers are now due."""
-
-
-@attrs.frozen
-class TaskAccepted:
-    """We accepted a task; its settings are on their way (reset an idle timer here)."""
-
-    task_id: str
-
-
-@attrs.frozen
-class StartTask:
-    """A task's settings arrived: run it now, then call ``task_done`` or ``task_failed``."""
-
-    task_id: str
-    settings: Any
-
-
-@attrs.frozen
-class CancelTask:
-    """The broker cancelled a running task, or the connection closed under it.
-
-    Stop it, then call ``task_done`` or ``task_failed``; nothing will be sent.
-    """
-
-    task_id: str
-    reason: str
-
-
-@attrs.frozen
-class TaskDropped:
-    """A task that never started is gone (cancelled, or its settings never came)."""
-
-    task_id: str
-    reason: str
-
-
-@attrs.frozen
-class RpcAnswered:
-    """The broker answered a :class:`RunnerRpc` call; ``data`` may be ``ABSENT``."""
-
-    task_id: str
-    call_id: str
-    status: str
-    data: Any
-
-
-@attrs.frozen
-class TaskDataAnswered:
-    """The broker answered a task data request (JS runners)."""
-
-    task_id: str
-    request_id: str
-    data: Any
-
-
-@attrs.frozen
-class NodeTypesAnswered:
-    """The broker answered a node types request (JS runners)."""
-
-    task_id: str
-    request_id: str
-    node_types: Any
-
-
-@attrs.frozen
-class DrainRequested:
-    """The broker is shutting down: no more offers; finish the tasks held, then close."""
-
-
-Event: TypeAlias = (
-    Registered
-    | TaskAccepted
-    | StartTask
-    | CancelTask
-    | TaskDropped
-    | RpcAnswered
-    | TaskDataAnswered
-    | NodeTypesAnswered
-    | DrainRequested
-)
-
-
-@attrs.frozen
-class Step:
-    """What one input produced: messages to send, in order, then events to handle."""
-
-    to_send: tuple[RunnerToBroker, ...] = ()
-    events: tuple[Event, ...] = ()
-
-
 def ensure_broker_to_runner(message: Message) -> BrokerToRunner | None:
     """``message`` if a broker may send it to a runner, ``None`` for an unknown type.
 
@@ -284,15 +93,6 @@ def ensure_broker_to_runner(message: Message) -> BrokerToRunner | None:
     if not isinstance(message, BrokerToRunner):
         raise RemoteProtocolError(f"{message.TYPE} is not a broker-to-runner message")
     return message
-
-
-# --- the machine ------------------------------------------------------------------
-
-
-@attrs.frozen
-class _Offer:
-    task_type: str
-    expires_at: float
 
 
 @attrs.define
@@ -328,16 +128,17 @@ class RunnerConnection:
         self.name = name
         self.task_types = tuple(task_types)
         self.max_concurrency = max_concurrency
-        self._validity_ms = round(offer_validity * 1000)
-        self._jitter_ms = round(offer_jitter * 1000)
         self._settings_timeout = math.inf if settings_timeout is None else settings_timeout
-        self._new_offer_id = new_offer_id
         self._new_call_id = new_call_id
-        self._random = random if random is not None else Random()
         self._state = RunnerState.AWAITING_INFO_REQUEST
-        self._offers: dict[str, _Offer] = {}
+        self._offers = OpenOffers(
+            self.task_types,
+            validity_ms=round(offer_validity * 1000),
+            jitter_ms=round(offer_jitter * 1000),
+            new_offer_id=new_offer_id,
+            random=random if random is not None else Random(),
+        )
         self._tasks: dict[str, _Task] = {}
-        self._next_type = 0
 
     # --- read-only views ---
 
@@ -412,8 +213,8 @@ class RunnerConnection:
         self._offers.clear()
 
     def _accept(self, msg: BrokerTaskOfferAccept, now: float) -> Step:
-        offer = self._offers.pop(msg.offer_id, None)  # used up by the broker, whatever we answer
-        reason = self._reject_reason(msg.task_id, offer, now)
+        offer_was_open = self._offers.take(msg.offer_id, now)  # used up, whatever we answer
+        reason = self._reject_reason(msg.task_id, offer_was_open)
         if reason is not None:
             return Step(to_send=(RunnerTaskRejected(task_id=msg.task_id, reason=reason),))
         deadline = now + self._settings_timeout
@@ -423,13 +224,13 @@ class RunnerConnection:
             events=(TaskAccepted(task_id=msg.task_id),),
         )
 
-    def _reject_reason(self, task_id: str, offer: _Offer | None, now: float) -> str | None:
+    def _reject_reason(self, task_id: str, offer_was_open: bool) -> str | None:
         """Why an accept must be refused, checked in the JS runner's (v2.41) order."""
         if self._state is RunnerState.DRAINING:
             return reasons.SHUTTING_DOWN
         if len(self._tasks) >= self.max_concurrency:
             return reasons.AT_CAPACITY
-        if offer is None or now >= offer.expires_at:
+        if not offer_was_open:
             return reasons.OFFER_EXPIRED
         if task_id in self._tasks:
             return DUPLICATE_TASK_ID
@@ -480,31 +281,11 @@ class RunnerConnection:
         """
         if self._state is not RunnerState.REGISTERED:
             return []
-        for offer_id in [o for o, offer in self._offers.items() if now >= offer.expires_at]:
-            del self._offers[offer_id]
-        return [self._new_offer(now) for _ in range(self._free_slots())]
+        self._offers.prune(now)
+        return [self._offers.new(now) for _ in range(self._free_slots())]
 
     def _free_slots(self) -> int:
         return self.max_concurrency - len(self._offers) - len(self._tasks)
-
-    def _new_offer(self, now: float) -> RunnerTaskOffer:
-        valid_for = self._validity_ms + self._random.randint(0, self._jitter_ms)
-        offer = RunnerTaskOffer(
-            offer_id=self._new_offer_id(), task_type=self._next_task_type(), valid_for=valid_for
-        )
-        expires_at = now + valid_for / 1000 + OFFER_EXPIRY_MARGIN
-        self._offers[offer.offer_id] = _Offer(offer.task_type, expires_at)
-        return offer
-
-    def _next_task_type(self) -> str:
-        open_per_type = {t: 0 for t in self.task_types}
-        for offer in self._offers.values():
-            open_per_type[offer.task_type] += 1
-        n = len(self.task_types)
-        order = [self.task_types[(self._next_type + i) % n] for i in range(n)]
-        task_type = min(order, key=open_per_type.__getitem__)
-        self._next_type = (self.task_types.index(task_type) + 1) % n
-        return task_type
 
     def expire_waiting(self, now: float) -> Step:
         """Release the tasks whose settings are overdue at ``now``.
@@ -543,7 +324,7 @@ class RunnerConnection:
         if self._state is RunnerState.REGISTERED:
             if self._free_slots() > 0:
                 return -math.inf
-            deadlines += [offer.expires_at for offer in self._offers.values()]
+            deadlines += self._offers.expiries()
         finite = [d for d in deadlines if d != math.inf]
         return min(finite, default=None)
 
