@@ -14,13 +14,13 @@ from functools import partial
 
 import attrs
 import trio
-from trio_websocket import HandshakeError
 
 from ..transport import websocket
 from ..transport.connection_slots import ConnectionSlots, Slot, raise_open_files_limit, slots_for
 from ..transport.http_messages import Request, Response
 from ..transport.http_server import serve_http_connection
 from ..transport.routes import Routes, answer
+from ..transport.websocket import HandshakeError
 from .grants import RateLimiter, tokens_equal
 from .network_requester import admit_task_request, handle_task_request
 from .server import Broker

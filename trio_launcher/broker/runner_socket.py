@@ -6,13 +6,12 @@ import logging
 from collections.abc import Callable
 
 import trio
-from trio_websocket import ConnectionClosed
 
 from ..mailbox import Mailbox
 from ..protocol import Message, RemoteProtocolError, decode, encode
 from ..protocol.broker import DisconnectCause
 from ..protocol.reasons import CLOSE_PROTOCOL_ERROR
-from ..transport.websocket import Close, WebSocket
+from ..transport.websocket import Close, ConnectionClosed, WebSocket
 
 __all__ = ["RunnerSocket"]
 

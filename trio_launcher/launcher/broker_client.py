@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import httpx
-from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
 from ..protocol import LocalProtocolError, RemoteProtocolError, decode, encode
 from ..protocol.handshake import LauncherHandshake
 from ..protocol.ids import hex_id
 from ..transport import grant_token, websocket
 from ..transport.http_client import failure_reason
+from ..transport.websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 from .errors import AuthenticationFailed, BrokerUnavailable, HandshakeFailed
 
 __all__ = ["fetch_grant_token", "handshake", "wait_for_broker"]

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
-from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
 from ..exception_groups import unwrap_lone_exception
 from ..mailbox import Mailbox
@@ -35,6 +34,7 @@ from ..protocol.runner import (
 )
 from ..pulse import Pulse
 from ..transport import websocket
+from ..transport.websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 from .config import RunnerConfig
 from .errors import (
     EXIT_OK,

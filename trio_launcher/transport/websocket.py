@@ -25,16 +25,24 @@ from urllib.parse import urlsplit
 
 import attrs
 import trio
-import trio_websocket
-from trio_websocket import ConnectionClosed, ConnectionTimeout, HandshakeError
 
 from ..exception_groups import unwrap_lone_exception
 from ..mailbox import Mailbox
 from .batching_stream import BatchingStream
+from .trio_websocket_import import trio_websocket
+
+ConnectionClosed = trio_websocket.ConnectionClosed
+ConnectionRejected = trio_websocket.ConnectionRejected
+ConnectionTimeout = trio_websocket.ConnectionTimeout
+HandshakeError = trio_websocket.HandshakeError
 
 __all__ = [
     "INTERNAL_ERROR",
     "Close",
+    "ConnectionClosed",
+    "ConnectionRejected",
+    "ConnectionTimeout",
+    "HandshakeError",
     "WebSocket",
     "accept",
     "connect",
