@@ -33,7 +33,6 @@ import trio
 from ..process import ChildProcess, ExitStatus, ResourceSample, SpawnError, run_child
 from ..pulse import Pulse
 from . import lifecycle
-from .config import PluginConfig, RestartPolicy
 from .credentials import ensure_credentials
 from .events import (
     BackingOff,
@@ -51,6 +50,7 @@ from .inventory import PluginEntry
 from .lifecycle import LIFECYCLE_TRANSITIONS, Lifecycle, PluginState, shown_as
 from .logfile import RotatingLog
 from .monitor import ThresholdTracker
+from .plugin_settings import PluginConfig, RestartPolicy
 from .readiness import LineWatch, wait_ready
 from .status import PluginStatus
 
