@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -18,19 +19,20 @@ import trio
 from process_helpers import HANG_GUARD, Output, python, say_line, sleeper, wait_gone
 
 from trio_launcher.process import ChildProcess, ExitStatus, run_child
-from trio_launcher.process.cgroup import (
-    TREE_PREFIX,
-    Cgroup,
-    CgroupError,
-    CgroupPool,
-    CgroupTree,
+from trio_launcher.process.cgroup import Cgroup, CgroupError
+from trio_launcher.process.cgroup_discovery import (
     cgroup_directory,
     discover_cgroup,
     parse_cgroup2_mounts,
     parse_own_cgroup,
+)
+from trio_launcher.process.cgroup_pool import CgroupPool
+from trio_launcher.process.cgroup_stale import remove_stale_trees
+from trio_launcher.process.cgroup_tree import (
+    TREE_PREFIX,
+    CgroupTree,
     parse_tree_name,
     process_start_time,
-    remove_stale_trees,
     tree_name,
 )
 from trio_launcher.process.owned import child_cgroups
@@ -155,14 +157,44 @@ def stub_packages() -> list[str]:
     ]
 
 
-def test_the_module_imports_only_the_standard_library_without_typing() -> None:
+CGROUP_MODULES = sorted(
+    path.stem for path in (REPO / "trio_launcher" / "process").glob("cgroup*.py")
+)
+
+
+def test_the_cgroup_modules_are_the_core_and_its_siblings() -> None:
+    assert CGROUP_MODULES == [
+        "cgroup",
+        "cgroup_discovery",
+        "cgroup_pool",
+        "cgroup_stale",
+        "cgroup_tree",
+    ]
+
+
+@pytest.mark.parametrize("module", CGROUP_MODULES)
+def test_the_module_imports_only_the_standard_library_without_typing(module: str) -> None:
     code = [
         *stub_packages(),
-        "import trio_launcher.process.cgroup",
+        f"import trio_launcher.process.{module}",
         "print(sorted(m for m in ('typing', 'trio', 'attrs') if m in sys.modules))",
     ]
     result = subprocess.run(python("\n".join(code)), capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_core_loads_alone_by_path_as_the_watcher_loads_it() -> None:
+    core = str(REPO / "trio_launcher" / "process" / "cgroup.py")
+    code = [
+        "import importlib.util, sys",
+        f"spec = importlib.util.spec_from_file_location('alone', {core!r})",
+        "cgroup = importlib.util.module_from_spec(spec)",
+        "spec.loader.exec_module(cgroup)",
+        "print(cgroup.Cgroup.remove.__name__, sorted(m for m in sys.modules if 'trio' in m))",
+    ]
+    command = [sys.executable, "-I", "-S", "-c", "\n".join(code)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "remove []"
 
 
 # --- with real cgroups ------------------------------------------------------------------
@@ -331,7 +363,7 @@ async def test_stale_subtree_of_a_killed_owner_is_removed(
         owner_code = [
             *stub_packages(),
             "import os, signal, subprocess",
-            "from trio_launcher.process.cgroup import CgroupTree",
+            "from trio_launcher.process.cgroup_tree import CgroupTree",
             f"tree = CgroupTree.create({parent!r})",
             "slot = tree.child('task')",
             f"left = subprocess.Popen([sys.executable, '-c', {sleeper()!r}],"

@@ -29,7 +29,10 @@ import sys
 import threading
 
 from . import cgroup as cgroup_module
-from .cgroup import Cgroup, CgroupError, CgroupTree, discover_cgroup, remove_stale_trees
+from .cgroup import Cgroup, CgroupError
+from .cgroup_discovery import discover_cgroup
+from .cgroup_stale import remove_stale_trees
+from .cgroup_tree import CgroupTree
 
 __all__ = ["ChildCgroups", "child_cgroups"]
 

@@ -15,19 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .client import ControlClient, ControlError
-    from .config import (
-        BackoffSettings,
-        ConfigError,
-        ConfigIssue,
-        Limits,
-        LogSettings,
-        PluginConfig,
-        Readiness,
-        RestartPolicy,
-        SupervisorConfig,
-        load_config,
-        parse_config,
-    )
+    from .config import ConfigError, ConfigIssue, SupervisorConfig, load_config, parse_config
     from .credentials import Credentials, ensure_credentials
     from .events import (
         BackingOff,
@@ -49,6 +37,14 @@ if TYPE_CHECKING:
     from .lifecycle import Lifecycle, PluginState
     from .logfile import RotatingLog
     from .plugin import Plugin, PluginError
+    from .plugin_settings import (
+        BackoffSettings,
+        Limits,
+        LogSettings,
+        PluginConfig,
+        Readiness,
+        RestartPolicy,
+    )
     from .status import PluginStatus
     from .supervisor import Supervisor, SupervisorClosed, run_supervisor
 
@@ -99,7 +95,7 @@ __all__ = [
 #: control client (``trio-launcher plugins``) does not pay for Trio and YAML.
 _EXPORTS = {
     "BackingOff": "events",
-    "BackoffSettings": "config",
+    "BackoffSettings": "plugin_settings",
     "ConfigError": "config",
     "ConfigIssue": "config",
     "ControlClient": "client",
@@ -111,19 +107,19 @@ _EXPORTS = {
     "Failed": "events",
     "GaveUp": "events",
     "Lifecycle": "lifecycle",
-    "Limits": "config",
-    "LogSettings": "config",
+    "Limits": "plugin_settings",
+    "LogSettings": "plugin_settings",
     "Plugin": "plugin",
     "PluginAdded": "events",
-    "PluginConfig": "config",
+    "PluginConfig": "plugin_settings",
     "PluginEntry": "inventory",
     "PluginError": "plugin",
     "PluginRemoved": "events",
     "PluginState": "lifecycle",
     "PluginStatus": "status",
-    "Readiness": "config",
+    "Readiness": "plugin_settings",
     "Ready": "events",
-    "RestartPolicy": "config",
+    "RestartPolicy": "plugin_settings",
     "Restarted": "events",
     "RotatingLog": "logfile",
     "Started": "events",

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import attrs
 
-from .config import PluginConfig, SupervisorConfig, valid_plugin_name
+from .config import SupervisorConfig
+from .plugin_settings import PluginConfig, valid_plugin_name
 
 __all__ = ["PluginEntry", "find_executables", "take_inventory"]
 

@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from ..process import ResourceSample, TreeSampler
-from .config import Limits
+from .plugin_settings import Limits
 
 __all__ = ["Exceeded", "ResourceMonitor", "ThresholdTracker"]
 

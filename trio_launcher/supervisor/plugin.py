@@ -2,10 +2,12 @@
 
 A :class:`Plugin` is started with :meth:`Plugin.start`, which launches a
 *run* in the supervisor's nursery. A run loops: prepare (credentials, log
-file), spawn the child with :func:`~trio_launcher.process.run_child`, wait
-for it to exit, then either finish or back off and spawn again, as the
+file), run one :class:`~.attempt.Attempt` (the child, spawned with
+:func:`~trio_launcher.process.run_child`, and its readiness check) until the
+child exits, then either finish or back off and start another, as the
 restart policy says. :meth:`Plugin.stop` cancels the run; ``run_child`` then
-terminates the whole process group (TERM, grace period, KILL).
+terminates the whole process group (TERM, grace period, KILL). The child's
+output goes through a :class:`~.plugin_output.PluginOutput`.
 
 A run's cancel scope is shielded: cancelling the supervisor does not stop
 plugins all at once. The supervisor stops them one by one, in reverse start
@@ -21,19 +23,18 @@ import itertools
 import logging
 import os
 import shlex
-import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from random import Random
 
 import attrs
 import trio
 
-from ..process import ChildProcess, ExitStatus, ResourceSample, SpawnError, run_child
+from ..process import ChildProcess, ExitStatus, ResourceSample, run_child
 from ..pulse import Pulse
 from . import lifecycle
-from .config import PluginConfig, RestartPolicy
+from .attempt import Attempt, AttemptHooks, ChildSpec, Spawn
 from .credentials import ensure_credentials
 from .events import (
     BackingOff,
@@ -49,22 +50,17 @@ from .events import (
 )
 from .inventory import PluginEntry
 from .lifecycle import LIFECYCLE_TRANSITIONS, Lifecycle, PluginState, shown_as
-from .logfile import RotatingLog
 from .monitor import ThresholdTracker
-from .readiness import LineWatch, wait_ready
+from .plugin_output import PluginOutput
+from .plugin_settings import PluginConfig, RestartPolicy
 from .status import PluginStatus
 
-__all__ = ["Plugin", "PluginContext", "PluginError", "Spawn"]
+__all__ = ["Plugin", "PluginContext", "PluginError"]
 
 logger = logging.getLogger("trio_launcher.supervisor")
-#: Plugin output echoed by ``attachstdout``/``attachstderr``, one record per line.
-output_logger = logging.getLogger("trio_launcher.plugin_output")
 
 #: Environment variable giving a plugin its own name.
 PLUGIN_NAME_ENV = "TRIO_LAUNCHER_PLUGIN"
-
-#: Starts a child: :func:`~trio_launcher.process.run_child` or a stand-in for tests.
-Spawn = Callable[..., Awaitable[ExitStatus]]
 
 
 class PluginError(Exception):
@@ -103,16 +99,20 @@ class Plugin:
         self._usage: ResourceSample | None = None
         self._backoff = entry.config.backoff.make(context.random)
         self._tracker = ThresholdTracker(entry.config.limits)
-        self._log: RotatingLog | None = None
-        self._lines = LineWatch(None)
+        self._output = PluginOutput(entry.name)
         self._lock = trio.Lock()
         self.launch_order = 0
         # The current run, if any, and its current attempt (one child process).
         self._run_scope: trio.CancelScope | None = None
         self._run_ended = Pulse()
-        self._attempt_scope: trio.CancelScope | None = None
+        self._current: Attempt | None = None
+        self._hooks = AttemptHooks(
+            on_output=self._on_output,
+            on_started=self._on_started,
+            on_readiness=self._on_readiness,
+            on_exit=self._on_exit,
+        )
         self._outcome = Pulse()  # fired when the current attempt's outcome is known
-        self._child_status: ExitStatus | None = None
         self._skip_backoff = Pulse()
         #: Whether the current (or last) attempt's process became ready.
         self._attempt_ready = False
@@ -231,7 +231,7 @@ class Plugin:
         if self._run_scope is None:
             return
         self._advance(lifecycle.STOP)
-        if self._attempt_scope is None:  # backing off, or about to spawn
+        if self._current is None:  # backing off, or about to spawn
             self._run_scope.cancel()
 
     async def restart(self) -> PluginStatus:
@@ -265,9 +265,7 @@ class Plugin:
 
     def close(self) -> None:
         """Close the log file (the plugin must not be running)."""
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self._output.close()
 
     # -- the run ---------------------------------------------------------------
 
@@ -346,58 +344,23 @@ class Plugin:
     async def _attempt(self) -> ExitStatus | str:
         """Run the child once; its exit status, or why it could not be started."""
         self._attempt_ready = False
-        self._lines = LineWatch(self.config.ready.line)
+        lines = self._output.watch(self.config.ready.line)
         try:
-            command, env, cwd = self._prepare()
+            spec = self._prepare()
         except PluginError as exc:
             return self._fail(str(exc))
-        child: ChildProcess | None = None
-        spawn_error: SpawnError | None = None
-        self._child_status = None
+        self._current = Attempt(self._ctx.spawn, spec, lines, self._hooks)
         try:
-            with trio.CancelScope() as self._attempt_scope:
-                async with trio.open_nursery() as nursery:
-                    try:
-                        child = await nursery.start(self._run_child, command, env, cwd, nursery)
-                    except SpawnError as exc:
-                        spawn_error = exc
-                    else:
-                        self._on_started(child, command)
-                        nursery.start_soon(self._check_ready, child.pid, env, cwd)
+            result = await self._current.run()
         finally:
-            self._attempt_scope = None
-            if child is not None:
-                self._on_exit(child.pid, self._exit_status(child))
-        if child is None:
-            return self._fail(str(spawn_error))
-        return self._exit_status(child)
+            self._current = None
+        if isinstance(result, ExitStatus):
+            return result
+        return self._fail(str(result))
 
-    def _exit_status(self, child: ChildProcess) -> ExitStatus:
-        # run_child's return value, or (when it was cancelled) the handle's status.
-        return self._child_status or child.status or ExitStatus(signal=signal.SIGKILL)
-
-    async def _run_child(
-        self,
-        command: tuple[str, ...],
-        env: Mapping[str, str],
-        cwd: Path,
-        nursery: trio.Nursery,
-        *,
-        task_status: trio.TaskStatus[ChildProcess],
-    ) -> None:
-        self._child_status = await self._ctx.spawn(
-            command,
-            env=env,
-            cwd=cwd,
-            on_output=self._on_output,
-            grace_period=self.config.grace_period,
-            task_status=task_status,
-        )
-        nursery.cancel_scope.cancel()  # the child is gone: stop the readiness check
-
-    async def _check_ready(self, pid: int, env: Mapping[str, str], cwd: Path) -> None:
+    def _on_readiness(self, pid: int, is_ready: bool) -> None:
         ready = self.config.ready
-        if await wait_ready(ready, self._lines, env=env, cwd=cwd):
+        if is_ready:
             self._attempt_ready = True
             self._failed_starts = 0
             self._last_error = ""  # healthy again
@@ -409,7 +372,7 @@ class Plugin:
             self._advance(lifecycle.NOT_READY)
         self._wake_starters()
 
-    def _prepare(self) -> tuple[tuple[str, ...], dict[str, str], Path]:
+    def _prepare(self) -> ChildSpec:
         """Command, environment and folder of the next child; raises PluginError."""
         command = self.entry.command
         if command is None:
@@ -420,31 +383,15 @@ class Plugin:
                 env.update(ensure_credentials(self._ctx.credentials_dir, self.name).env())
             except OSError as exc:
                 raise PluginError(f"cannot create credentials: {exc}") from None
-        log_path = self.log_path
-        if log_path is not None and self._log is None:
-            try:
-                self._log = RotatingLog(
-                    log_path, self.config.log.max_bytes, self.config.log.backups
-                )
-            except OSError as exc:
-                raise PluginError(f"cannot open log file: {exc}") from None
-        return command, env, self.config.cwd or self._ctx.base_dir
+        try:
+            self._output.open(self.log_path, self.config.log)
+        except OSError as exc:
+            raise PluginError(f"cannot open log file: {exc}") from None
+        cwd = self.config.cwd or self._ctx.base_dir
+        return ChildSpec(command, env, cwd, self.config.grace_period, self.config.ready)
 
     def _on_output(self, stream: str, line: str) -> None:
-        self._write_log(stream, line)
-        log = self.config.log
-        if (log.echo_stdout and stream == "stdout") or (log.echo_stderr and stream == "stderr"):
-            output_logger.info("[plugin:%s] %s", self.name, line)
-        self._lines.feed(line)
-
-    def _write_log(self, stream: str, line: str) -> None:
-        if self._log is None:
-            return
-        try:
-            self._log.write(stream, line)
-        except (OSError, ValueError) as exc:
-            logger.error("%s: cannot write the log file, logging stops: %s", self.name, exc)
-            self.close()
+        self._output.feed(stream, line, self.config.log)
 
     def _on_started(self, child: ChildProcess, command: tuple[str, ...]) -> None:
         self._starts += 1
@@ -453,7 +400,7 @@ class Plugin:
         self._tracker.reset()
         self._backoff.note_started(trio.current_time())
         self._advance(lifecycle.SPAWNED)
-        self._write_log("supervisor", f"started pid {child.pid}: {shlex.join(command)}")
+        self._output.record("supervisor", f"started pid {child.pid}: {shlex.join(command)}")
         bus = self._ctx.bus
         bus.publish(Started(name=self.name, pid=child.pid, starts=self._starts))
         if self._next_reason is not None:
@@ -468,7 +415,7 @@ class Plugin:
         self._usage = None
         self._backoff.note_stopped(trio.current_time(), self.config.backoff.reset_after)
         description = status.describe()
-        self._write_log("supervisor", f"pid {pid} ended: {description}")
+        self._output.record("supervisor", f"pid {pid} ended: {description}")
         was = self._life
         self._advance(lifecycle.EXITED)
         if was is Lifecycle.STOPPING:
@@ -503,7 +450,7 @@ class Plugin:
 
     def _fail(self, error: str) -> str:
         self._last_error = error
-        self._write_log("supervisor", f"cannot start: {error}")
+        self._output.record("supervisor", f"cannot start: {error}")
         self._advance(lifecycle.SPAWN_FAILED)
         self._ctx.bus.publish(Failed(name=self.name, error=error))
         self._wake_starters()
@@ -515,10 +462,10 @@ class Plugin:
 
     def _restart_in_place(self, reason: str) -> None:
         if self._life in (Lifecycle.STARTING, Lifecycle.RUNNING):
-            assert self._attempt_scope is not None
+            assert self._current is not None
             self._advance(lifecycle.THRESHOLD)
             self._restart_reason = reason
-            self._attempt_scope.cancel()
+            self._current.cancel()
 
     def _advance(self, trigger: str, *, error: str | None = None) -> None:
         """The one place the plugin's state changes (``since`` follows the status shown)."""

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import trio
 
 from ..process import SpawnError, run_child
-from .config import Readiness
+from .plugin_settings import Readiness
 
 __all__ = ["LineWatch", "wait_ready"]
 

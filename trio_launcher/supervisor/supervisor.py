@@ -16,13 +16,14 @@ import attrs
 import trio
 
 from ..process import run_child
+from .attempt import Spawn
 from .config import SupervisorConfig
 from .control import ControlListener, open_control_listener
 from .events import DEFAULT_BUFFER, EventBus, PluginAdded, PluginRemoved, Subscription
 from .inventory import PluginEntry, take_inventory
 from .logfile import tail
 from .monitor import ResourceMonitor
-from .plugin import Plugin, PluginContext, PluginError, Spawn
+from .plugin import Plugin, PluginContext, PluginError
 from .status import PluginStatus
 
 __all__ = ["Supervisor", "SupervisorClosed", "run_supervisor"]

@@ -13,7 +13,7 @@ import pytest
 import trio
 from worker_pids import LEAVE_THE_GROUP, host_pid, running, running_in_worker
 
-from trio_launcher.process.cgroup import discover_cgroup
+from trio_launcher.process.cgroup_discovery import discover_cgroup
 from trio_launcher.runner.executor.task_cgroups import TaskCgroups, open_task_cgroups
 from trio_launcher.runner.executor.task_executor import open_executor
 from trio_launcher.runner.sandbox.confinement_check import is_on

@@ -3,7 +3,7 @@
 A task's process group is left with one ``setsid()``; its cgroup is not:
 every process the task forks starts in it, and only a process allowed to
 write a ``cgroup.procs`` can leave.  The executor keeps one cgroup v2
-subtree (:class:`~trio_launcher.process.cgroup.CgroupTree`) and reuses its
+subtree (:class:`~trio_launcher.process.cgroup_tree.CgroupTree`) and reuses its
 child cgroups from task to task (:class:`TaskCgroups`).
 
 The runner opens each cgroup's files once and passes the fds with the run
@@ -25,12 +25,10 @@ import os
 import signal
 from typing import ClassVar
 
-from trio_launcher.process.cgroup import (
-    Cgroup,
-    CgroupTree,
-    discover_cgroup,
-    remove_stale_trees,
-)
+from trio_launcher.process.cgroup import Cgroup
+from trio_launcher.process.cgroup_discovery import discover_cgroup
+from trio_launcher.process.cgroup_stale import remove_stale_trees
+from trio_launcher.process.cgroup_tree import CgroupTree
 from trio_launcher.runner.worker.confine.layers import ON
 
 __all__ = [
