@@ -87,7 +87,8 @@ async def one_client(
 async def clients_role(url: str, count: int) -> None:
     registered: list[int] = []
     gate = trio.Semaphore(64)
-    limits = httpx.Limits(max_connections=64)
+    # Pooled connections expire before the broker's 5 s keep-alive closes them.
+    limits = httpx.Limits(max_connections=64, keepalive_expiry=2.0)
     async with httpx.AsyncClient(limits=limits, timeout=60) as http, trio.open_nursery() as nursery:
         start = time.perf_counter()
         for n in range(count):

@@ -24,7 +24,7 @@ def plain_http_client(*, timeout: float = 5.0) -> httpx.AsyncClient:
     """
     import httpx
 
-    return httpx.AsyncClient(timeout=timeout, verify=False)
+    return httpx.AsyncClient(timeout=timeout, verify=False, limits=_limits())
 
 
 def broker_http_client(broker_uri: str, *, timeout: float = 5.0) -> httpx.AsyncClient:
@@ -42,7 +42,20 @@ def broker_http_client(broker_uri: str, *, timeout: float = 5.0) -> httpx.AsyncC
 
     import httpx
 
-    return httpx.AsyncClient(timeout=timeout, verify=ssl.create_default_context())
+    context = ssl.create_default_context()
+    return httpx.AsyncClient(timeout=timeout, verify=context, limits=_limits())
+
+
+#: Seconds a pooled connection may sit idle before it is dropped: less than the
+#: broker's keep-alive timeout (5 s, n8n's too), so that a request never goes out
+#: on a connection the broker is closing at that moment (it would fail unanswered).
+POOLED_CONNECTION_IDLE = 2.0
+
+
+def _limits() -> httpx.Limits:
+    import httpx
+
+    return httpx.Limits(keepalive_expiry=POOLED_CONNECTION_IDLE)
 
 
 def failure_reason(exc: BaseException) -> str:
