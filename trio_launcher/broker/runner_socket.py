@@ -55,9 +55,9 @@ class RunnerSocket:
     async def run(self) -> DisconnectCause:
         """Serve the connection until either side closes it; return why it ended."""
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._read, nursery.cancel_scope)
             nursery.start_soon(self._write, nursery.cancel_scope)
             nursery.start_soon(self._heartbeat)
+            await self._read(nursery.cancel_scope)  # in this task: one task less per runner
         return self.cause
 
     async def _read(self, done: trio.CancelScope) -> None:

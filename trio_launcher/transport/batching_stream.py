@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import trio
 
+from ..pulse import Pulse
+
 __all__ = ["BatchingStream"]
 
 
@@ -24,7 +26,8 @@ class BatchingStream(trio.abc.Stream):
         self._held: list[bytes] = []
         self._holders = 0
         self._send_lock = trio.StrictFIFOLock()
-        self._ended = trio.Event()
+        #: Who waits for the end, made only while someone does (a runner's life is long).
+        self._end_waiters: Pulse | None = None
         #: Why the stream ended (end of stream, a broken connection, a close), once it has.
         self.end_reason: str | None = None
 
@@ -50,7 +53,15 @@ class BatchingStream(trio.abc.Stream):
 
     async def wait_ended(self) -> None:
         """Return once the peer ended the stream, it broke, or it was closed."""
-        await self._ended.wait()
+        if self.end_reason is not None:
+            await trio.lowlevel.checkpoint()
+            return
+        waiters = self._end_waiters = self._end_waiters or Pulse()
+        try:
+            await waiters.wait()
+        finally:
+            if not waiters.waiting():
+                self._end_waiters = None
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send ``data``, or keep it while a :meth:`hold` is open (then without a checkpoint)."""
@@ -87,4 +98,5 @@ class BatchingStream(trio.abc.Stream):
     def _end(self, reason: str) -> None:
         if self.end_reason is None:
             self.end_reason = reason
-        self._ended.set()
+        if self._end_waiters is not None:
+            self._end_waiters.fire()

@@ -191,6 +191,7 @@ class _HttpConnection:
 
     async def _upgrade(self, on_upgrade: UpgradeHandler, request: Request) -> None:
         replay = ReplayStream(bytes(self._raw or b""), self.stream)
+        self._raw = None  # the replay has them; not kept for the connection's life
         refusal: Response | None = None
         try:
             refusal = await on_upgrade(request, replay)
