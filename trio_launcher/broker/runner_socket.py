@@ -1,7 +1,8 @@
-"""One runner's WebSocket on the broker: reader, writer and heartbeat, in one nursery."""
+"""One runner's WebSocket on the broker: reader and writer in one nursery, pings on the beat."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -23,23 +24,21 @@ class RunnerSocket:
 
     Outgoing messages are queued without blocking (the core's outputs are
     applied synchronously) and written in order by one writer task, all that
-    is queued in one write. A missed heartbeat pong or a protocol violation
-    closes only this connection.
+    is queued in one write. The broker calls :meth:`heartbeat` every interval
+    for all its runners (one task, not one per runner). A missed heartbeat
+    pong or a protocol violation closes only this connection.
     """
 
     def __init__(
-        self,
-        connection: int,
-        ws: WebSocket,
-        *,
-        on_message: Callable[[int, Message], None],
-        heartbeat_interval: float,
+        self, connection: int, ws: WebSocket, *, on_message: Callable[[int, Message], None]
     ) -> None:
         self.connection = connection
         self._ws = ws
         self._on_message = on_message
-        self._heartbeat_interval = heartbeat_interval
         self._outbox: Mailbox[str | Close] = Mailbox()
+        self._nursery: trio.Nursery | None = None
+        self._ping_unanswered = False
+        self._missed_heartbeat = False
         self.cause = DisconnectCause.CLOSED
 
     def send(self, message: Message) -> None:
@@ -54,11 +53,26 @@ class RunnerSocket:
 
     async def run(self) -> DisconnectCause:
         """Serve the connection until either side closes it; return why it ended."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._write, nursery.cancel_scope)
-            nursery.start_soon(self._heartbeat)
-            await self._read(nursery.cancel_scope)  # in this task: one task less per runner
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._write, nursery.cancel_scope)
+                await self._read(nursery.cancel_scope)  # in this task: one task less per runner
+        finally:
+            self._nursery = None
         return self.cause
+
+    def heartbeat(self) -> None:
+        """A beat: close if the last ping has had no pong since the last beat, else ping."""
+        if self._nursery is None or self._missed_heartbeat:
+            return
+        if self._ping_unanswered:
+            self._missed_heartbeat = True
+            log.warning("runner connection %d missed a heartbeat", self.connection)
+            self.close(CLOSE_PROTOCOL_ERROR, "missed heartbeat", DisconnectCause.HEARTBEAT)
+            return
+        self._ping_unanswered = True
+        self._nursery.start_soon(self._ping)
 
     async def _read(self, done: trio.CancelScope) -> None:
         try:
@@ -78,18 +92,8 @@ class RunnerSocket:
         await self._ws.send_queued(self._outbox)
         done.cancel()
 
-    async def _heartbeat(self) -> None:
-        """Ping every interval; close if the pong has not come by the next one."""
-        await trio.sleep(self._heartbeat_interval)
-        while True:
-            next_ping = trio.current_time() + self._heartbeat_interval
-            with trio.move_on_at(next_ping) as waiting:
-                try:
-                    await self._ws.ping()
-                except ConnectionClosed:
-                    return
-            if waiting.cancelled_caught:
-                log.warning("runner connection %d missed a heartbeat", self.connection)
-                self.close(CLOSE_PROTOCOL_ERROR, "missed heartbeat", DisconnectCause.HEARTBEAT)
-                return
-            await trio.sleep_until(next_ping)
+    async def _ping(self) -> None:
+        """One ping, in a task that lives until its pong (or the connection's end)."""
+        with contextlib.suppress(ConnectionClosed):
+            await self._ws.ping()
+            self._ping_unanswered = False

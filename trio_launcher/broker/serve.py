@@ -40,6 +40,7 @@ async def serve_broker(
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(trio.serve_listeners, http.handle_connection, listeners))
         nursery.start_soon(broker.run_timers)
+        nursery.start_soon(broker.run_heartbeats)
         if not config.requester_token:
             log.info("network requester endpoint POST /tasks is off (no requester token set)")
         log.info("task broker listening on %s", broker.url)

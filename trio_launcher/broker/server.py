@@ -234,15 +234,17 @@ class Broker:
 
     # --- runners ---------------------------------------------------------------------
 
+    async def run_heartbeats(self) -> None:
+        """As n8n's broker: ping every runner each interval; one missing its pong is closed."""
+        while True:
+            await trio.sleep(self.config.heartbeat_interval)
+            for sock in list(self._sockets.values()):
+                sock.heartbeat()
+
     async def serve_runner(self, ws: WebSocket, runner_id: str) -> None:
         """Carry messages between the core and runner ``runner_id`` until ``ws`` closes."""
         connection = next(self._connection_ids)
-        sock = RunnerSocket(
-            connection,
-            ws,
-            on_message=self._feed_runner,
-            heartbeat_interval=self.config.heartbeat_interval,
-        )
+        sock = RunnerSocket(connection, ws, on_message=self._feed_runner)
         self._sockets[connection] = sock
         cause = DisconnectCause.CLOSED
         try:
