@@ -1,0 +1,228 @@
+"""One runtime process, as the runner sees it (runner side, Trio).
+
+:func:`open_runtime` makes the FIFO pair, starts the runtime with
+:func:`~trio_launcher.process.run_child`, waits for its ``hello`` and hands
+back a :class:`RuntimeProcess` to send frames to and receive frames from.
+The runner holds both FIFOs open, so it never sees EOF: a runtime's death is
+seen from its process exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+from collections.abc import AsyncIterator, Sequence
+from functools import partial
+from typing import Any
+
+import attrs
+import orjson
+import trio
+
+from ..exception_groups import unwrap_lone_exception
+from ..mailbox import Mailbox
+from ..process import ChildProcess, ExitStatus, SpawnError, run_child
+from .errors import RuntimeExited, RuntimeStartFailed
+from .fifos import FifoPair, open_fifo_pair
+from .wire import Frame, FrameReader, encode_frame
+
+__all__ = ["Hello", "RuntimeProcess", "open_runtime"]
+
+log = logging.getLogger("trio_launcher.runtime_output")
+
+_READ_SIZE = 1 << 20
+_STREAM_LEVELS = {"stdout": logging.INFO, "stderr": logging.WARNING}
+
+
+@attrs.frozen(kw_only=True)
+class Hello:
+    """What a runtime says of itself in its first frame."""
+
+    protocol: int
+    runtime: str
+    name: str
+    version: str
+    pid: int
+    capabilities: tuple[str, ...]
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Hello:
+        """Read a ``hello`` body; raises ``KeyError``/``TypeError`` if a field is missing."""
+        return cls(
+            protocol=int(body["protocol"]),
+            runtime=str(body["runtime"]),
+            name=str(body["name"]),
+            version=str(body["version"]),
+            pid=int(body["pid"]),
+            capabilities=tuple(str(item) for item in body["capabilities"]),
+        )
+
+
+class RuntimeProcess:
+    """A running runtime: frames to and from it, and how it ended.
+
+    Valid inside the ``async with open_runtime(...)`` block only.
+    """
+
+    def __init__(self, fifos: FifoPair, child: ChildProcess) -> None:
+        self._fifos = fifos
+        self._child = child
+        self._outbox: Mailbox[bytes] = Mailbox()
+        self._inbox: Mailbox[Frame | ExitStatus] = Mailbox()
+        self._reading = trio.CancelScope()
+        self._exited = trio.Event()
+        self._status: ExitStatus | None = None
+        #: The runtime's ``hello``, once :func:`open_runtime` has returned the handle.
+        self.hello: Hello | None = None
+
+    @property
+    def pid(self) -> int:
+        """The runtime's process id."""
+        return self._child.pid
+
+    @property
+    def exited(self) -> ExitStatus | None:
+        """How the runtime's process ended, or None while it runs."""
+        return self._status
+
+    async def wait_exited(self) -> ExitStatus:
+        """Wait until the runtime's process has exited; how it ended."""
+        await self._exited.wait()
+        assert self._status is not None
+        return self._status
+
+    def send(self, header: dict[str, Any], body: bytes = b"") -> None:
+        """Queue one frame; the writer sends everything queued in one write.
+
+        Raises:
+            RuntimeExited: the runtime's process has exited.
+            FrameError: the header has no type, or the frame is too large.
+        """
+        if self._status is not None:
+            raise RuntimeExited(f"runtime pid {self.pid} has exited ({self._status})")
+        self._outbox.put(encode_frame(header, body))
+
+    async def receive(self) -> Frame:
+        """The next frame from the runtime, in the order it sent them.
+
+        Raises:
+            RuntimeExited: the runtime's process has exited and every frame it
+                sent has been received.
+        """
+        item = await self._inbox.get()
+        if isinstance(item, ExitStatus):
+            self._inbox.put(item)  # every later call raises too
+            raise RuntimeExited(f"runtime pid {self.pid} has exited ({item})")
+        return item
+
+    async def _supervise(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read)
+            nursery.start_soon(self._write)
+            await self._watch_exit(nursery.cancel_scope)
+
+    async def _watch_exit(self, io_scope: trio.CancelScope) -> None:
+        self._status = await self._child.wait()
+        self._reading.cancel()
+        await self._exited.wait()
+        io_scope.cancel()
+
+    async def _read(self) -> None:
+        reader = FrameReader()
+        stream = self._fifos.from_runtime
+        with self._reading:
+            while True:
+                for frame in reader.feed(await stream.receive_some(_READ_SIZE)):
+                    self._inbox.put(frame)
+        for frame in reader.feed(_read_what_is_left(stream.fileno())):
+            self._inbox.put(frame)
+        assert self._status is not None
+        self._inbox.put(self._status)
+        self._exited.set()
+
+    async def _write(self) -> None:
+        stream = self._fifos.to_runtime
+        while True:
+            frames = await self._outbox.get_all()
+            await stream.send_all(b"".join(frames))
+
+
+def _read_what_is_left(fd: int) -> bytes:
+    """What a dead runtime left in its FIFO (the runner holds it open: no EOF, no wait)."""
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(fd, _READ_SIZE)
+        except BlockingIOError:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    command: Sequence[str],
+    *,
+    name: str | None = None,
+    hello_timeout: float = 10.0,
+    grace_period: float = 2.0,
+) -> AsyncIterator[RuntimeProcess]:
+    """Start a runtime, ``command`` plus the two FIFO paths, and wait for its ``hello``.
+
+    Its output lines are logged with the prefix ``[runtime:NAME]`` (``name``
+    defaults to the command's program name). Leaving the block stops the
+    runtime: SIGTERM, ``grace_period`` seconds, SIGKILL.
+
+    Raises:
+        RuntimeStartFailed: the command could not be started, exited, sent
+            something else or nothing within ``hello_timeout`` seconds.
+    """
+    what = shlex.join(command)
+    prefix = f"[runtime:{name or os.path.basename(command[0])}]"
+    with unwrap_lone_exception():
+        async with open_fifo_pair() as fifos, trio.open_nursery() as nursery:
+            argv = [*command, fifos.to_runtime_path, fifos.from_runtime_path]
+            child = await _start(nursery, argv, prefix, grace_period, what)
+            runtime = RuntimeProcess(fifos, child)
+            nursery.start_soon(runtime._supervise)
+            try:
+                with trio.move_on_after(hello_timeout):
+                    runtime.hello = await _receive_hello(runtime, what)
+                if runtime.hello is None:
+                    raise RuntimeStartFailed(
+                        f"runtime {what} sent no hello within {hello_timeout:g} s"
+                    )
+                yield runtime
+            finally:
+                nursery.cancel_scope.cancel()
+
+
+async def _start(
+    nursery: trio.Nursery, argv: list[str], prefix: str, grace_period: float, what: str
+) -> ChildProcess:
+    def log_line(stream: str, line: str) -> None:
+        log.log(_STREAM_LEVELS[stream], "%s %s", prefix, line)
+
+    try:
+        child: ChildProcess = await nursery.start(
+            partial(run_child, argv, on_output=log_line, grace_period=grace_period)
+        )
+    except SpawnError as exc:
+        raise RuntimeStartFailed(f"cannot start runtime {what}: {exc}") from None
+    return child
+
+
+async def _receive_hello(runtime: RuntimeProcess, what: str) -> Hello:
+    try:
+        frame = await runtime.receive()
+    except RuntimeExited:
+        raise RuntimeStartFailed(
+            f"runtime {what} exited ({runtime.exited}) before its hello"
+        ) from None
+    if frame.type != "hello":
+        raise RuntimeStartFailed(f"runtime {what} sent {frame.type!r} before its hello")
+    try:
+        return Hello.from_body(orjson.loads(frame.body))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RuntimeStartFailed(f"runtime {what} sent a bad hello: {exc!r}") from None
