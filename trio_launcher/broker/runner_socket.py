@@ -53,13 +53,13 @@ class RunnerSocket:
 
     async def run(self) -> DisconnectCause:
         """Serve the connection until either side closes it; return why it ended."""
-        try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
                 nursery.start_soon(self._write, nursery.cancel_scope)
                 await self._read(nursery.cancel_scope)  # in this task: one task less per runner
-        finally:
-            self._nursery = None
+            finally:
+                self._nursery = None  # no ping may start once the nursery is closing
         return self.cause
 
     def heartbeat(self) -> None:
