@@ -6,10 +6,12 @@ import os
 import shutil
 import signal
 import textwrap
+from functools import partial
 
 import attrs
 import orjson
 import pytest
+import trio
 from runtime_helpers import (
     NODE_24,
     NODE_RUNTIME_SCRIPT,
@@ -22,6 +24,8 @@ from runtime_helpers import (
 )
 
 from trio_launcher.flows.errors import RuntimeExited
+from trio_launcher.flows.fifos import open_fifo_pair
+from trio_launcher.flows.wire import FrameReader
 
 
 @attrs.frozen(kw_only=True)
@@ -201,6 +205,21 @@ async def test_ping_is_answered_with_its_id(language: Language) -> None:
     assert frame.header == {"t": "pong", "id": "p1"}
 
 
+async def test_frames_of_unknown_types_or_without_a_needed_field_are_logged(
+    language: Language,
+) -> None:
+    async with started_runtime(language.command) as runtime:
+        runtime.send({"t": "shrug"})
+        runtime.send({"t": "invoke", "module": "m", "port": "in"})
+        runtime.send({"t": "ping", "id": "after"})
+        frames = await receive_until(runtime, "pong")
+    assert [summary(frame) for frame in frames] == [
+        ("log", "", {"level": "warning", "message": "unknown frame type 'shrug' ignored"}),
+        ("log", "", {"level": "warning", "message": "'invoke' frame without 'id' ignored"}),
+        ("pong", "after", None),
+    ]
+
+
 async def test_pipelined_invocations_arrive_in_order(language: Language) -> None:
     count = 1000
     async with started_runtime(language.command) as runtime:
@@ -232,3 +251,25 @@ async def test_a_killed_runtime_is_seen_from_its_exit(language: Language) -> Non
             await runtime.receive()
         with pytest.raises(RuntimeExited):
             runtime.send({"t": "ping", "id": "after"})
+
+
+async def test_sigterm_ends_a_runtime_at_once(language: Language) -> None:
+    async with started_runtime(language.command) as runtime:
+        os.kill(runtime.pid, signal.SIGTERM)
+        status = await runtime.wait_exited()
+    assert status.signal == signal.SIGTERM
+
+
+async def test_a_runtime_exits_0_at_the_end_of_its_input(language: Language) -> None:
+    async with open_fifo_pair() as fifos, trio.open_nursery() as nursery:
+        argv = [*language.command, fifos.to_runtime_path, fifos.from_runtime_path]
+        process = await nursery.start(partial(trio.run_process, argv, check=False))
+        reader = FrameReader()
+        with trio.fail_after(10):
+            frames = reader.feed(await fifos.from_runtime.receive_some())
+            while not frames:
+                frames = reader.feed(await fifos.from_runtime.receive_some())
+            assert frames[0].type == "hello"
+            await fifos.to_runtime.aclose()
+            await process.wait()
+    assert process.returncode == 0

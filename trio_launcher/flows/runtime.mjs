@@ -224,12 +224,12 @@ class Runtime {
       const type = frame.header.t;
       const handler = Object.hasOwn(this.handlers, type) ? this.handlers[type] : null;
       if (handler === null) {
-        this.log("", "warning", `unknown frame type ${JSON.stringify(type)} ignored`);
+        this.log("", "warning", `unknown frame type '${type}' ignored`);
         continue;
       }
       const missing = REQUIRED_FIELDS[type].find((field) => !(field in frame.header));
       if (missing !== undefined) {
-        this.log("", "warning", `${JSON.stringify(type)} frame without '${missing}' ignored`);
+        this.log("", "warning", `'${type}' frame without '${missing}' ignored`);
         continue;
       }
       handler(frame);
