@@ -1,24 +1,29 @@
-"""The real Python runtime, started the way the runner starts it, and frames to drive it."""
+"""The shipped runtimes, started the way the runner starts them, and frames to drive them."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+import trio_launcher.flows
 from trio_launcher.flows.runtime_process import RuntimeProcess, open_runtime
 from trio_launcher.flows.wire import Frame
 
 PYTHON_RUNTIME = [sys.executable, "-m", "trio_launcher.flows.runtime_py"]
+NODE_RUNTIME_SCRIPT = str(Path(trio_launcher.flows.__file__).with_name("runtime.mjs"))
+#: Where the interop tests keep a Node 24, if they have fetched one.
+NODE_24 = Path("~/.cache/n8n-peer/node/bin/node").expanduser()
 
 
 @contextlib.asynccontextmanager
-async def python_runtime() -> AsyncIterator[RuntimeProcess]:
-    """The shipped Python runtime, hello received."""
-    async with open_runtime(PYTHON_RUNTIME, name="python", grace_period=1.0) as runtime:
+async def started_runtime(command: Sequence[str]) -> AsyncIterator[RuntimeProcess]:
+    """A shipped runtime, hello received."""
+    async with open_runtime(command, grace_period=1.0) as runtime:
         yield runtime
 
 
