@@ -1,0 +1,83 @@
+"""The conformance kit: both shipped runtimes pass it; a broken runtime is named and fails."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+from runtime_helpers import NODE_RUNTIME_SCRIPT, PYTHON_RUNTIME
+
+from trio_launcher.flows.conformance import MODULES, check_runtime, modules_from
+
+HANG_GUARD = 60
+CHECK_RUNTIME = [sys.executable, "-m", "trio_launcher.cli", "flows", "check-runtime", "--"]
+
+
+def node() -> str:
+    found = shutil.which("node")
+    if found is None:
+        pytest.skip("no node on PATH")
+    return found
+
+
+async def test_the_python_runtime_passes_every_check() -> None:
+    with trio.fail_after(HANG_GUARD):
+        results = await check_runtime(PYTHON_RUNTIME)
+    assert [r for r in results if not r.passed] == []
+    assert len(results) == 6
+
+
+async def test_the_node_runtime_passes_every_check() -> None:
+    with trio.fail_after(HANG_GUARD):
+        results = await check_runtime([node(), NODE_RUNTIME_SCRIPT])
+    assert [r for r in results if not r.passed] == []
+
+
+async def test_a_runtime_that_never_says_hello_fails_naming_it() -> None:
+    with trio.fail_after(HANG_GUARD):
+        results = await check_runtime([sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert [(r.name, r.passed) for r in results] == [("hello", False)]
+    assert "exit code 3" in results[0].detail
+
+
+async def test_modules_of_another_language_come_from_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "echo.py").write_text(
+        "def handle(message, context, send):\n    send('out', message)\n"
+    )
+    (tmp_path / "fail.py").write_text("def handle(m, c, s):\n    x = 1\n    raise ValueError\n")
+    (tmp_path / "count.py").write_text(
+        "def handle(m, context, send):\n    context['count'] = context.get('count', 0) + 1\n"
+        "    send('out', context['count'])\n"
+    )
+    with trio.fail_after(HANG_GUARD):
+        results = await check_runtime(PYTHON_RUNTIME, modules=modules_from(tmp_path))
+    assert all(r.passed for r in results)
+    assert set(modules_from(tmp_path)) == set(MODULES)
+
+
+def test_the_command_prints_each_check_and_exits_0_when_all_pass() -> None:
+    done = subprocess.run(
+        [*CHECK_RUNTIME, *PYTHON_RUNTIME],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "6 of 6 checks passed"
+
+
+def test_the_command_exits_1_when_a_check_fails() -> None:
+    done = subprocess.run(
+        [*CHECK_RUNTIME, "false"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout.startswith("FAIL hello: runtime false exited")
