@@ -11,6 +11,7 @@ import httpx
 import pytest
 import trio
 import trio.testing
+from raw_http import read_to_end
 
 from trio_launcher.transport.http_messages import Request, Response
 from trio_launcher.transport.http_server import serve_http_connection
@@ -54,17 +55,6 @@ async def test_a_handler_that_fails_gets_a_500_logged_once_without_its_message(
     assert SECRET not in caplog.text
 
 
-async def read_until_closed(stream: trio.SocketStream) -> bytes:
-    """What the server sends until it closes; a reset (data it never read) ends it too."""
-    answer = bytearray()
-    try:
-        while data := await stream.receive_some():
-            answer += data
-    except trio.BrokenResourceError:
-        pass
-    return bytes(answer)
-
-
 async def test_a_half_sent_request_is_answered_408_at_its_deadline(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -72,7 +62,7 @@ async def test_a_half_sent_request_is_answered_408_at_its_deadline(
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         opened = trio.current_time()
         await stream.send_all(b"GET /ok HTTP/1.1\r\nHost: x\r\nAccept: ")
-        answer = await read_until_closed(stream)
+        answer = await read_to_end(stream)
         closed = trio.current_time()
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert closed - opened >= 10
@@ -84,7 +74,7 @@ async def test_a_connection_that_sends_nothing_is_closed_at_the_request_deadline
     async with server(request_timeout=10, keepalive_timeout=100) as port:
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         opened = trio.current_time()
-        answer = await read_until_closed(stream)
+        answer = await read_to_end(stream)
         closed = trio.current_time()
     assert answer == b""
     assert closed - opened >= 10
@@ -107,7 +97,7 @@ async def test_a_trickle_of_bytes_does_not_extend_the_deadline(
                     pass
 
             nursery.start_soon(trickle)
-            answer = await read_until_closed(stream)
+            answer = await read_to_end(stream)
             nursery.cancel_scope.cancel()
         closed = trio.current_time()
     # Bytes still coming when the server closes may reset the 408 away.
@@ -125,7 +115,7 @@ async def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(
         while not answer.endswith(b'{"path":"/ok"}'):
             answer += await stream.receive_some()
         answered = trio.current_time()
-        rest = await read_until_closed(stream)
+        rest = await read_to_end(stream)
         closed = trio.current_time()
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert b"\r\nkeep-alive: timeout=5\r\n" in answer  # told to the client
@@ -145,7 +135,7 @@ async def test_a_later_request_has_its_own_deadline_from_its_first_byte(
         await trio.sleep(4)  # virtual time, within the keep-alive timeout
         started = trio.current_time()
         await stream.send_all(b"GET /ok HTTP/1.1\r\n")
-        rest = await read_until_closed(stream)
+        rest = await read_to_end(stream)
         closed = trio.current_time()
     assert rest.startswith(b"HTTP/1.1 408 ")
     assert 10 <= closed - started < 11
