@@ -72,7 +72,9 @@ JSON_VALUES = st.recursive(
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -116,22 +118,37 @@ def flow_documents(draw: st.DrawFn, module_ids: st.SearchStrategy[str] = _NAMES)
     outputs = [(key, port) for key, spec in processes.items() for port in _ports(spec)[1]]
     connections: list[dict[str, Any]] = []
     if inputs:
-        wires = draw(st.lists(st.tuples(st.sampled_from(outputs), st.sampled_from(inputs)), unique=True, max_size=6))
+        wires = draw(
+            st.lists(
+                st.tuples(st.sampled_from(outputs), st.sampled_from(inputs)),
+                unique=True,
+                max_size=6,
+            )
+        )
         for (src, out), (tgt, into) in wires:
-            limits = draw(st.dictionaries(st.sampled_from(["maxMessages", "maxBytes"]), st.integers(1, 10**9)))
+            limits = draw(
+                st.dictionaries(st.sampled_from(["maxMessages", "maxBytes"]), st.integers(1, 10**9))
+            )
             connections.append(
                 {
                     "src": {"process": src, "port": out},
                     "tgt": {"process": tgt, "port": into},
-                    "metadata": {**limits, **draw(st.dictionaries(st.just("route"), st.integers(0, 9)))},
+                    "metadata": {
+                        **limits,
+                        **draw(st.dictionaries(st.just("route"), st.integers(0, 9))),
+                    },
                 }
             )
         for tgt, into in draw(st.lists(st.sampled_from(inputs), max_size=3)):
             connections.append({"data": draw(JSON_VALUES), "tgt": {"process": tgt, "port": into}})
     document: dict[str, Any] = {
-        "id": draw(st.text(alphabet=string.ascii_letters + string.digits + "_.-", min_size=1, max_size=12)),
+        "id": draw(
+            st.text(alphabet=string.ascii_letters + string.digits + "_.-", min_size=1, max_size=12)
+        ),
         "revision": draw(st.integers(0, 100)),
-        "properties": draw(st.dictionaries(st.sampled_from(["name", "description"]), st.text(max_size=8))),
+        "properties": draw(
+            st.dictionaries(st.sampled_from(["name", "description"]), st.text(max_size=8))
+        ),
         "processes": processes,
         "connections": connections,
         "groups": [],

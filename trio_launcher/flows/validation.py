@@ -87,7 +87,7 @@ def _load(problems: Problems, document: object) -> dict[str, object] | None:
         except (ValueError, RecursionError) as exc:
             problems.add((), f"not JSON: {exc}")
             return None
-    return json_object(problems, (), document, "a flow document")
+    return json_object(problems, (), document, required=True)
 
 
 #: A module's ports, where they could be read: its input ports, then its output ports.
@@ -105,7 +105,10 @@ class _Code:
 
 @attrs.define
 class _Reader:
-    """Reads one document; references are checked against the processes it declares."""
+    """Reads one document; references are checked against the processes it declares.
+
+    Without processes, references are not checked: each would only repeat that.
+    """
 
     problems: Problems
     runtimes: Collection[str]
@@ -160,8 +163,10 @@ class _Reader:
         if spec is None:
             return None
         meta_path = (*path, "metadata")
-        metadata = json_object(self.problems, meta_path, spec.get("metadata"), module_id) or {}
+        metadata = json_object(self.problems, meta_path, spec.get("metadata"), module_id)
         component = name(self.problems, (*path, "component"), spec.get("component"), module_id)
+        if metadata is None:
+            return None
         runtime = self.runtime((*meta_path, "runtime"), metadata.get("runtime"), module_id)
         timeout = seconds(
             self.problems,
@@ -321,8 +326,8 @@ class _Reader:
         port = name(self.problems, (*path, "port"), ref.get("port"), process)
         if process is None or port is None:
             return None
-        if process not in self.declared:
-            known = ", ".join(sorted(self.declared)) or "none"
+        if self.declared and process not in self.declared:
+            known = ", ".join(sorted(self.declared))
             message = f"unknown process {show(process)} (processes: {known})"
             self.problems.add((*path, "process"), message)
             return None
