@@ -63,23 +63,29 @@ CASES = [
         None,
     ),
     ("empty processes", _top("processes", {}), "processes", "at least one process", None),
-    ("processes not an object", _top("processes", []), "processes", "must be a JSON object", None),
+    ("processes not an object", _top("processes", []), "processes", "JSON object is needed", None),
     ("bad flow id", _top("id", "a/b"), "id", "a flow id is 1 to 128 of", None),
     ("long flow id", _top("id", "x" * 129), "id", "a flow id is 1 to 128 of", None),
     ("bad revision", _top("revision", -1), "revision", "whole number >= 0", None),
-    ("properties not an object", _top("properties", "x"), "properties", "JSON object", None),
+    (
+        "properties not an object",
+        _top("properties", "x"),
+        "properties",
+        'a JSON object is needed here, not "x"',
+        None,
+    ),
     (
         "process not an object",
         _set(_processes, "double", 3),
         "processes.double",
-        "must be a JSON object, not 3",
+        "a JSON object is needed here, not 3",
         "double",
     ),
     (
         "process without component",
         lambda d: d["processes"]["show"].pop("component"),
         "processes.show.component",
-        "a non-empty string is needed here; it is missing",
+        "missing: a non-empty string is needed here",
         "show",
     ),
     (
@@ -114,7 +120,7 @@ CASES = [
         "metadata not an object",
         lambda d: d["processes"]["double"].__setitem__("metadata", [1]),
         "processes.double.metadata",
-        "must be a JSON object",
+        "a JSON object is needed here, not [1]",
         "double",
     ),
     (
@@ -184,7 +190,7 @@ CASES = [
         "connection without tgt",
         _delete(_wire, "tgt"),
         "connections[0].tgt",
-        "must be a JSON object, not null",
+        "a JSON object is needed here, not null",
         None,
     ),
     (
@@ -198,7 +204,7 @@ CASES = [
         "connection port not a string",
         _port("src", "port", 7),  # type: ignore[arg-type]
         "connections[0].src.port",
-        "a non-empty string is needed here; not 7",
+        "a non-empty string is needed here, not 7",
         "double",
     ),
     (
@@ -254,7 +260,7 @@ CASES = [
         "connections not an array",
         _top("connections", {}),
         "connections",
-        "must be a JSON array",
+        "a JSON array is needed here, not {}",
         None,
     ),
     (

@@ -93,8 +93,8 @@ def json_object(
     if value is None and not required:
         return {}
     if not isinstance(value, Mapping):
-        what = "a flow document" if not path else "this"
-        problems.add(path, f"{what} must be a JSON object, not {show(value)}", module)
+        what = "a JSON object is needed here" if path else "a flow document must be a JSON object"
+        problems.add(path, f"{what}, not {show(value)}", module)
         return None
     found = {key: item for key, item in value.items() if isinstance(key, str)}
     if len(found) != len(value):
@@ -107,7 +107,7 @@ def json_array(problems: Problems, path: FieldPath, value: object) -> list[objec
     if value is None:
         return []
     if not isinstance(value, list | tuple):
-        problems.add(path, f"this must be a JSON array, not {show(value)}")
+        problems.add(path, f"a JSON array is needed here, not {show(value)}")
         return []
     return list(value)
 
@@ -118,8 +118,10 @@ def name(
     """A required non-empty string."""
     if isinstance(value, str) and value:
         return value
-    found = "it is missing" if value is None else f"not {show(value)}"
-    problems.add(path, f"a non-empty string is needed here; {found}", module)
+    if value is None:
+        problems.add(path, "missing: a non-empty string is needed here", module)
+    else:
+        problems.add(path, f"a non-empty string is needed here, not {show(value)}", module)
     return None
 
 
