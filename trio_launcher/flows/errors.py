@@ -6,7 +6,15 @@ from collections.abc import Iterable
 
 import attrs
 
-__all__ = ["InvalidFlow", "Problem", "RuntimeExited", "RuntimeStartFailed"]
+__all__ = [
+    "FlowNotFound",
+    "FlowRunnerError",
+    "FlowStartFailed",
+    "InvalidFlow",
+    "Problem",
+    "RuntimeExited",
+    "RuntimeStartFailed",
+]
 
 
 class RuntimeStartFailed(Exception):
@@ -42,3 +50,28 @@ class InvalidFlow(Exception):
         count = len(self.problems)
         listed = "".join(f"\n  {problem}" for problem in self.problems)
         super().__init__(f"invalid flow ({count} problem{'s' if count != 1 else ''}):{listed}")
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        count = len(self.problems)
+        listed = "".join(f"\n  {problem}" for problem in self.problems)
+        super().__init__(f"invalid flow ({count} problem{'s' if count != 1 else ''}):{listed}")
+
+
+class FlowRunnerError(Exception):
+    """A Runner API call that cannot be done; the message says why."""
+
+
+class FlowNotFound(FlowRunnerError, KeyError):
+    """No flow has that id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class FlowStartFailed(FlowRunnerError):
+    """A flow could not start: ``failures`` maps each module that failed to why."""
+
+    def __init__(self, flow: str, failures: dict[str, str]) -> None:
+        self.flow = flow
+        self.failures = failures
+        listed = "; ".join(f"{module}: {why}" for module, why in failures.items())
+        super().__init__(f"flow {flow!r} did not start: {listed}")
