@@ -5,9 +5,13 @@ found), started as the runner starts them (``open_runtime``: FIFOs, ``run_child`
 
 - **hop**: a chain of trivial modules (``send('out', message)``) wired to each other
   inside the runtime (``wire``, local edges), N messages pipelined, one ``invoke``
-  each, every one answered by one ``done``. The chain of 10 and a chain of 1 are timed
-  alike; the per-hop time is their difference over ``9 * N`` hops, which leaves out
-  the invoke/done frames and the runner's side. Median over several runs.
+  each, every one answered by one ``done``. The chain of 10 and a chain of 1 are run
+  alike; the per-hop time is the difference of the runtime's CPU time
+  (``/proc/PID/schedstat``, ns) over ``9 * N`` hops, which leaves out the invoke/done
+  frames and the runner's side. The same difference of wall times is given too: it
+  is the hop's cost only when runner and runtime share one CPU (``--pin``); on two,
+  the runner's side is the slower stage of the pipeline and hides the runtime's.
+  Median over several runs.
 - **cold start**: spawn -> ``hello`` -> ``loaded`` -> the first ``done`` of an echo
   module, p50 of 20 starts (one warm-up start first).
 - **idle RSS**: VmRSS (``/proc/PID/status``) after loading and invoking one module;
@@ -86,15 +90,22 @@ async def chain(runtime: RuntimeProcess, source: str, length: int, prefix: str) 
     return names[0]
 
 
-async def through(runtime: RuntimeProcess, first: str, count: int) -> float:
-    """Seconds from sending ``count`` invokes of ``first`` to the last ``done``."""
+def cpu_ns(pid: int) -> int:
+    """Nanoseconds that process ``pid`` has run on a CPU."""
+    with open(f"/proc/{pid}/schedstat") as schedstat:
+        return int(schedstat.read().split()[0])
+
+
+async def through(runtime: RuntimeProcess, first: str, count: int) -> tuple[float, float]:
+    """Wall seconds from sending ``count`` invokes of ``first`` to the last ``done``, and
+    the CPU seconds the runtime used meanwhile."""
     message = orjson.dumps({"n": 1})
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_ns(runtime.pid)
     for number in range(count):
         runtime.send({"t": "invoke", "id": str(number), "module": first, "port": "in"}, message)
     for _ in range(count):
         await answer(runtime, "done")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, (cpu_ns(runtime.pid) - cpu) / 1e9
 
 
 async def hop(command: list[str], language: str, count: int, runs: int) -> dict[str, Any]:
@@ -106,15 +117,17 @@ async def hop(command: list[str], language: str, count: int, runs: int) -> dict[
         long = await chain(runtime, TRIVIAL[language], CHAIN, "long")
         short = await chain(runtime, TRIVIAL[language], 1, "short")
         await through(runtime, long, count // 10)  # warm-up (and the JIT, in Node)
-        hops, rates = [], []
+        hops, walls, rates = [], [], []
         for _ in range(runs):
-            long_s = await through(runtime, long, count)
-            short_s = await through(runtime, short, count)
-            hops.append((long_s - short_s) / ((CHAIN - 1) * count) * 1e6)
-            rates.append(count / long_s)
+            long_wall, long_cpu = await through(runtime, long, count)
+            short_wall, short_cpu = await through(runtime, short, count)
+            hops.append((long_cpu - short_cpu) / ((CHAIN - 1) * count) * 1e6)
+            walls.append((long_wall - short_wall) / ((CHAIN - 1) * count) * 1e6)
+            rates.append(count / long_wall)
     return {
         "hop_median_us": round(statistics.median(hops), 3),
         "hop_min_us": round(min(hops), 3),
+        "hop_wall_median_us": round(statistics.median(walls), 3),
         "chain10_invocations_per_s": round(statistics.median(rates)),
     }
 

@@ -143,7 +143,7 @@ async def test_an_invocation_emits_on_ports_then_is_done_in_order(language: Lang
         invoke(runtime, "echo", "1", "abc")
         frames = await receive_until(runtime, "done")
     assert [summary(frame) for frame in frames] == [
-        ("loaded", "echo", None),
+        ("loaded", "echo", {"async": False}),
         ("emit", "1", "echo", "out", "abc"),
         ("emit", "1", "echo", "count", 3),
         ("done", "1", None),
@@ -158,9 +158,11 @@ async def test_a_module_that_raises_reports_its_line_and_the_runtime_goes_on(
         invoke(runtime, "m", "1", "bad")
         invoke(runtime, "m", "2", "good")
         frames = await receive_until(runtime, "done")
+        frames += await receive_until(runtime, "done")
     assert [summary(frame) for frame in frames] == [
-        ("loaded", "m", None),
+        ("loaded", "m", {"async": False}),
         ("error", "m", "1", {"message": language.raised, "line": 3}),
+        ("done", "1", None),
         ("emit", "2", "m", "out", "good"),
         ("done", "2", None),
     ]
@@ -191,7 +193,7 @@ async def test_context_is_given_at_load_and_written_through(language: Language) 
         invoke(runtime, "counter", "1", None)
         frames = await receive_until(runtime, "done")
     assert [summary(frame) for frame in frames] == [
-        ("loaded", "counter", None),
+        ("loaded", "counter", {"async": False}),
         ("ctx.set", "counter", {"key": "count", "value": 42}),
         ("emit", "1", "counter", "out", 42),
         ("done", "1", None),
