@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from runtime_helpers import (
     invoke,
     load,
@@ -176,3 +178,97 @@ async def test_drain_waits_for_fenced_deliveries(language: Language) -> None:
     kinds = [(frame.type, frame.header.get("module")) for frame in frames]
     assert kinds.index(("drained", "echo")) < kinds.index(("emit", "counter"))
     assert kinds[-1] == ("drained", "counter")
+
+
+#: Module K of the chain: sends its message with [K, copy] appended, COPIES times.
+CHAIN_MODULE = {
+    "python": """\
+        def handle(message, context, send):
+            for copy in range({copies}):
+                send("out", message + [{k}, copy])
+        """,
+    "node": """\
+        function handle(message, context, send) {{
+          for (let copy = 0; copy < {copies}; copy += 1) {{
+            send("out", [...message, {k}, copy]);
+          }}
+        }}
+        """,
+}
+#: How an edge of the chain goes: through the runner, local, local with a runner tap, or
+#: local behind a fence released once every input is sent.
+EDGES = st.sampled_from(["runner", "local", "tapped", "fenced"])
+
+
+def chain_outputs(inputs: list[list[int]], copies: list[int]) -> list[list[list[int]]]:
+    """What each module of the chain sends, in order, when every edge keeps its order."""
+    sent = []
+    for k, count in enumerate(copies):
+        inputs = [[*message, k, copy] for message in inputs for copy in range(count)]
+        sent.append(inputs)
+    return sent
+
+
+async def run_chain(
+    language: Language, edges: list[str], copies: list[int], inputs: list[list[int]]
+) -> dict[str, list[object]]:
+    """Every emit per module, with the runner forwarding what goes through it."""
+    names = [f"m{k}" for k in range(len(copies))]
+    received: dict[str, list[object]] = {name: [] for name in names}
+    async with started_runtime(language.command) as runtime:
+        for k, count in enumerate(copies):
+            load(runtime, names[k], in_language(language, CHAIN_MODULE).format(k=k, copies=count))
+        for k, edge in enumerate(edges):
+            if edge != "runner":
+                target = ([(names[k + 1], "in")], edge == "tapped")
+                wire(
+                    runtime, names[k], {"out": target}, fence=f"F{k}" if edge == "fenced" else None
+                )
+        for number, message in enumerate(inputs):
+            invoke(runtime, names[0], f"in{number}", message)
+        for k, edge in enumerate(edges):
+            if edge == "fenced":
+                runtime.send({"t": "release"}, orjson.dumps({"fence": f"F{k}"}))
+        open_ids, forwarded = len(inputs), 0
+        while open_ids:
+            frame = await runtime.receive()
+            assert frame.type not in ("error", "log"), summary(frame)
+            if frame.type == "done":
+                open_ids -= 1
+            elif frame.type == "emit":
+                k = names.index(frame.header["module"])
+                received[names[k]].append(orjson.loads(frame.body))
+                if k < len(edges) and edges[k] == "runner":
+                    forwarded += 1
+                    open_ids += 1
+                    runtime.send(
+                        {
+                            "t": "invoke",
+                            "id": f"f{forwarded}",
+                            "module": names[k + 1],
+                            "port": "in",
+                        },
+                        frame.body,
+                    )
+    return received
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    edges=st.lists(EDGES, min_size=3, max_size=3),
+    copies=st.lists(st.integers(1, 2), min_size=4, max_size=4),
+    count=st.integers(1, 4),
+)
+async def test_a_chain_wired_locally_sends_what_it_sends_through_the_runner(
+    language: Language, edges: list[str], copies: list[int], count: int
+) -> None:
+    inputs = [[number] for number in range(count)]
+    received = await run_chain(language, edges, copies, inputs)
+    expected = chain_outputs(inputs, copies)
+    assert received["m3"] == expected[3]
+    for k, edge in enumerate(edges):
+        assert received[f"m{k}"] == (expected[k] if edge in ("runner", "tapped") else [])
