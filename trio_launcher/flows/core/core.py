@@ -427,9 +427,15 @@ class FlowCore:
         if module is None or module.runtime_id != name:
             return
         port = header.get("port")
+        self._heard(name, header.get("id"))
         if self._step is not None:
             self._step.emitted(module, header.get("id"), port, frame.body)
         self._route(module, port, frame.body)
+
+    def _heard(self, runtime: str, invocation_id: Any) -> None:
+        invocation = self._runtimes[runtime].in_flight.get(invocation_id)
+        if invocation is not None:
+            invocation.heard = True
 
     def _route(self, module: ModuleRecord, port: Any, body: bytes) -> None:
         for edge in module.out_edges.get(port, ()):
@@ -450,8 +456,18 @@ class FlowCore:
         self._finish(invocation.pending)
         if self._step is not None and self._step.done(frame.header["id"]):
             self._maybe_stepped()
-        if module.state in _INVOKING:
+        if runtime.isolating:
+            self._pump_runtime(runtime)
+        elif module.state in _INVOKING:
             self._pump(module)
+
+    def _pump_runtime(self, runtime: RuntimeRecord) -> None:
+        """After a crash, one invocation at a time until what was in doubt has run."""
+        if not any(m.queue for m in self._modules.values() if m.runtime_id == runtime.name):
+            runtime.isolating = False
+        for module in self._modules.values():
+            if module.runtime_id == runtime.name:
+                self._pump(module)
 
     def _on_error(self, name: str, frame: Frame) -> None:
         header = frame.header
@@ -469,6 +485,7 @@ class FlowCore:
             self._load_failed(module, message, line)
             return
         message_id = int(header["id"]) if str(header["id"]).isdigit() else None
+        self._heard(name, header["id"])
         if self._step is not None:
             self._step.failed(module, header["id"], message)
         if module.out_edges.get("error"):
@@ -586,6 +603,8 @@ class FlowCore:
         window = ASYNC_WINDOW if module.is_async else self._sync_window
         queue = module.queue
         while queue and module.in_flight < window:
+            if runtime.isolating and runtime.in_flight:
+                return
             if module.state is _M.PAUSED:
                 if module.step_credit <= 0:
                     return
@@ -774,24 +793,26 @@ class FlowCore:
         self._advance(module, "runtime lost")
 
     def _account_lost_invocations(self, runtime: RuntimeRecord, reason: str) -> None:
-        """Report what may have run when the runtime died; queue again what had not started."""
+        """Sort what was in flight when the runtime died or was killed: report, or run again.
+
+        An invocation the runner heard from (an ``emit`` or ``error``) had
+        run, at least in part: it is reported, never run twice. One it heard
+        nothing from may not have started, or may have ended with its frames
+        still in the runtime's output buffer: unless it was the only one in
+        flight, it runs again, and the runtime runs one invocation at a time
+        (``isolating``) until those have run, so the message that kills its
+        runtime (or runs past its timeout) again is the one reported.
+        """
         invocations = list(runtime.in_flight.values())
         runtime.in_flight.clear()
-        started = True
+        known = runtime.isolating or len(invocations) == 1
         again: list[Invocation] = []
         for invocation in invocations:
-            if not started:
-                again.append(invocation)
-                continue
-            if invocation.timed_out:
-                message = f"ran past its timeout of {invocation.module.spec.timeout:g} s"
-            elif invocation.is_async:
-                message = f"its runtime died while it may have been running ({reason})"
+            if invocation.heard or known:
+                self._report_lost(invocation, _lost_message(invocation, reason))
             else:
-                message = f"its runtime died while running it ({reason})"
-            if not invocation.is_async:
-                started = False
-            self._report_lost(invocation, message)
+                again.append(invocation)
+        runtime.isolating = bool(again)
         for invocation in reversed(again):
             invocation.module.queue.appendleft(invocation.pending)
 
@@ -908,7 +929,6 @@ class FlowCore:
             return
         self._check_waiting.pop(token, None)
         self._outputs.append(out.CheckDone(token, self._check_results.pop(token, {})))
-        self._stop_unneeded_runtimes()
 
     def _check_answer(self, check: str, token: int, error: str | None, line: int | None) -> None:
         self._checks.pop(check, None)
@@ -988,6 +1008,12 @@ def _json(body: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _lost_message(invocation: Invocation, reason: str) -> str:
+    if invocation.timed_out:
+        return f"ran past its timeout of {invocation.module.spec.timeout:g} s"
+    return f"its runtime died while running it ({reason})"
 
 
 def _held(module: ModuleRecord, port: str) -> bool:
