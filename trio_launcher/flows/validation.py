@@ -176,14 +176,12 @@ class _Reader:
             module_id,
             DEFAULT_TIMEOUT,
         )
-        inline = "source" in metadata
+        inline = metadata.get("source") is not None
         if inline:
             code = self.own_code(meta_path, metadata, module_id)
         else:
             code = self.library_code(path, component, runtime, module_id)
-        if not module_id or component is None or runtime is None or timeout is None:
-            return None
-        if code is None:
+        if not module_id or component is None or runtime is None or timeout is None or not code:
             return None
         own_keys = _SOURCE_KEYS if inline else _MODULE_KEYS
         return Module(
