@@ -204,7 +204,7 @@ class Runtime:
         module = self._modules.get(frame.header["module"])
         context = orjson.loads(frame.body)["context"]
         if module is not None:
-            module.context._replace(dict(context))
+            module.context.restore(dict(context))
 
     def _context_writer(self, module: str) -> Callable[[str, object], None]:
         def write_through(key: str, value: object) -> None:

@@ -42,7 +42,7 @@ class Context(MutableMapping[str, object]):
     def __len__(self) -> int:
         return len(self._data)
 
-    def _replace(self, data: dict[str, object]) -> None:
+    def restore(self, data: dict[str, object]) -> None:
         """Replace every key (the runner restoring the context): no write-through."""
         self._data = data
 
