@@ -23,6 +23,17 @@ SHIPPED_PYTHON = _SHIPPED["python"]
 CHECK_RUNTIME = [sys.executable, "-m", "trio_launcher.cli", "flows", "check-runtime", "--"]
 
 
+def check_runtime_command(*runtime_command: str) -> subprocess.CompletedProcess[str]:
+    """``trio-launcher flows check-runtime -- RUNTIME_COMMAND...``, run to its end."""
+    return subprocess.run(
+        [*CHECK_RUNTIME, *runtime_command],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+
+
 def node() -> str:
     found = shutil.which("node")
     if found is None:
@@ -77,13 +88,7 @@ async def test_modules_of_another_language_come_from_a_folder(tmp_path: Path) ->
 
 
 def test_the_command_prints_each_check_and_exits_0_when_all_pass() -> None:
-    done = subprocess.run(
-        [*CHECK_RUNTIME, *PYTHON_RUNTIME],
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-        check=False,
-    )
+    done = check_runtime_command(*PYTHON_RUNTIME)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == "14 of 14 checks passed"
 
@@ -106,25 +111,13 @@ async def test_the_checks_of_a_capability_not_announced_are_skipped_with_the_rea
 
 
 def test_the_command_counts_skipped_checks_and_exits_0() -> None:
-    done = subprocess.run(
-        [*CHECK_RUNTIME, *PYTHON_RUNTIME[:1], "-c", SYNC_ONLY_RUNTIME],
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-        check=False,
-    )
+    done = check_runtime_command(*PYTHON_RUNTIME[:1], "-c", SYNC_ONLY_RUNTIME)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == "10 of 14 checks passed, 4 skipped"
     assert "SKIP local edge echo -> count: the runtime does not announce" in done.stdout
 
 
 def test_the_command_exits_1_when_a_check_fails() -> None:
-    done = subprocess.run(
-        [*CHECK_RUNTIME, "false"],
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-        check=False,
-    )
+    done = check_runtime_command("false")
     assert done.returncode == 1
     assert done.stdout.startswith("FAIL hello: runtime false exited")
