@@ -18,8 +18,11 @@ export function nextEvent(name) {
   return new Promise((resolve) => RED.events.once(name, resolve));
 }
 
-/** Start Node-RED with `globals` as functionGlobalContext; resolves once its flows run. */
-export async function startNodeRed(globals = {}) {
+/**
+ * Start Node-RED with `globals` as functionGlobalContext and `settings` added to the
+ * benchmark's own; resolves once its flows run.
+ */
+export async function startNodeRed(globals = {}, settings = {}) {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-node-red-"));
   RED.init(http.createServer(), {
     userDir,
@@ -32,6 +35,7 @@ export async function startNodeRed(globals = {}) {
     telemetry: { enabled: false },
     diagnostics: { enabled: false },
     logging: { console: { level: "error", metrics: false, audit: false } },
+    ...settings,
   });
   // RED.start() resolves before the first start of the flows; a setFlows before that
   // start is overwritten by it.
