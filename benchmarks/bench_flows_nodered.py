@@ -92,12 +92,14 @@ def major(result: dict[str, Any]) -> str:
     return "node" + str(result.get("node", "v?")).lstrip("v").split(".")[0]
 
 
-def measure(node: str, args: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The hop figure and every hot-update scenario on one Node binary."""
+def measure(
+    node: str, scenarios: list[tuple[str, str]], args: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The hop figure and the hot-update ``scenarios`` on one Node binary."""
     hop = run_script(node, args.cpu, "hop.mjs", args.hop_messages, 3)
     log(f"hop: {hop}")
     updates = []
-    for module, store in SCENARIOS:
+    for module, store in scenarios:
         for deploys in (1, args.deploys):
             result = run_script(node, args.cpu, "hot_update.mjs", module, deploys, store, args.rate)
             log(f"hot update: {result}")
@@ -119,8 +121,10 @@ def summary(hops: list[dict[str, Any]], updates: list[dict[str, Any]]) -> dict[s
 
 def main() -> None:
     args = arguments(__doc__ or "", hop_messages=20_000, deploys=100, rate=2000, cpu="unpinned")
+    scenarios = SCENARIOS
     if args.quick:
         args.hop_messages, args.deploys = 5000, 10
+        scenarios = [(module, store) for module, store in SCENARIOS if store == "default"]
     parameters = {
         "node_red": NODE_RED,
         "hop_messages": args.hop_messages,
@@ -129,8 +133,9 @@ def main() -> None:
         "deploys": [1, args.deploys],
         "deploy_gap_ms": 50,
         "cpu": args.cpu,
+        "scenarios": [f"{module}/{store}" for module, store in scenarios],
     }
-    nodes = node_binaries()
+    nodes = node_binaries()[:1] if args.quick else node_binaries()
     skipped = "node not found" if not nodes else install_node_red()
     if skipped is not None:
         emit("flows_nodered", parameters, {"skipped": skipped}, {}, [f"skipped: {skipped}"])
@@ -138,7 +143,7 @@ def main() -> None:
     hops, updates = [], []
     try:
         for node in nodes:
-            hop, results = measure(node, args)
+            hop, results = measure(node, scenarios, args)
             hops.append(hop)
             updates += results
     finally:
