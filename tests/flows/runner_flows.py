@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from typing import Any
 
@@ -24,7 +25,7 @@ def chain(flow_id: str, *processes: tuple[str, dict[str, Any]], **edge: Any) -> 
             "tgt": {"process": b, "port": "in"},
             **({"metadata": edge} if edge else {}),
         }
-        for a, b in zip(names, names[1:], strict=False)
+        for a, b in itertools.pairwise(names)
     ]
     return {
         "id": flow_id,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import trio
-
 from runner_flows import PY_COUNT, PY_DOUBLE, chain, module
+
 from trio_launcher.flows import core
 from trio_launcher.flows.runner import FlowRunner, open_flow_runner
 
@@ -17,7 +17,9 @@ def two_modules() -> dict[str, object]:
     )
 
 
-async def paused(runner: FlowRunner, events: trio.MemoryReceiveChannel[core.FlowEvent]) -> core.Paused:
+async def paused(
+    runner: FlowRunner, events: trio.MemoryReceiveChannel[core.FlowEvent]
+) -> core.Paused:
     while True:
         event = await events.receive()
         if isinstance(event, core.Paused):

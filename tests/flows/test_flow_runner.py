@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import trio
-
 from runner_flows import JS_ADD_ONE, PY_COUNT, PY_DOUBLE, PY_FORWARD, chain, module, needs_node
+
 from trio_launcher.flows import core
 from trio_launcher.flows.errors import FlowNotFound, InvalidFlow
 from trio_launcher.flows.runner import FlowRunner, open_flow_runner
@@ -190,9 +190,15 @@ async def test_a_full_edge_stops_its_producer_and_the_sender() -> None:
     document = chain(
         "slow",
         ("fast", module("python", PY_FORWARD)),
-        ("slow", module("node", "function handle(m, c, send) {\n"
-                        "  const end = Date.now() + 2; while (Date.now() < end) {}\n"
-                        "  send('out', m);\n}\n")),
+        (
+            "slow",
+            module(
+                "node",
+                "function handle(m, c, send) {\n"
+                "  const end = Date.now() + 2; while (Date.now() < end) {}\n"
+                "  send('out', m);\n}\n",
+            ),
+        ),
         maxMessages=20,
     )
     most = 0

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 import trio
-
+import trio.lowlevel
 from runner_flows import PY_FORWARD, chain, module
+
 from trio_launcher.flows.runner import FlowRunner, open_flow_runner
 
 SYNC = (
@@ -52,7 +53,9 @@ def document(source: str, version: int, revision: int) -> dict[str, Any]:
     return flow
 
 
-async def run_under_updates(runner: FlowRunner, source: str, messages: int, updates: int) -> list[Any]:
+async def run_under_updates(
+    runner: FlowRunner, source: str, messages: int, updates: int
+) -> list[Any]:
     got: list[Any] = []
     async with runner.output("hot", "out") as out, trio.open_nursery() as nursery:
 
@@ -60,7 +63,7 @@ async def run_under_updates(runner: FlowRunner, source: str, messages: int, upda
             for n in range(messages):
                 await runner.send("hot", "in", n)
                 if n % 100 == 0:
-                    await trio.sleep(0)
+                    await trio.lowlevel.checkpoint()
             await runner.send("hot", "in", "flush")
 
         async def update() -> None:

@@ -7,6 +7,7 @@ backoff, reset by a run that lasted) for as long as the core asks.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import trio
@@ -78,10 +79,8 @@ class RuntimeKeeper:
         process = self.process
         if process is None:
             return
-        try:
+        with contextlib.suppress(RuntimeExited):
             process.send_bytes(data)
-        except RuntimeExited:
-            pass
 
     async def _keep(self) -> None:
         try:
