@@ -25,6 +25,7 @@ from .protocol.messages import (
     RUNNER_TO_BROKER,
 )
 from .protocol.transitions import TransitionTable
+from .flows.core.states import MODULE_TRANSITIONS, RUNTIME_TRANSITIONS
 from .supervisor.lifecycle import LIFECYCLE_TRANSITIONS
 
 __all__ = ["BEGIN", "END", "MACHINES", "PAGES", "render", "update_page"]
@@ -44,6 +45,10 @@ MACHINES: Final[dict[str, tuple[tuple[str, TransitionTable[Any]], ...]]] = {
     "docs/launcher.md": (("A runner type's loop: `phases.PHASE_TRANSITIONS`", PHASE_TRANSITIONS),),
     "docs/supervisor.md": (
         ("A plugin's life: `lifecycle.LIFECYCLE_TRANSITIONS`", LIFECYCLE_TRANSITIONS),
+    ),
+    "docs/flows.md": (
+        ("A module in the runner: `states.MODULE_TRANSITIONS`", MODULE_TRANSITIONS),
+        ("A runtime process in the runner: `states.RUNTIME_TRANSITIONS`", RUNTIME_TRANSITIONS),
     ),
 }
 
