@@ -64,6 +64,7 @@ class FlowCore:
         self._next_id = 0
         self._outputs: list[out.Output] = []
         self._checks: dict[str, tuple[int, str, str]] = {}
+        self._checks_sent: set[str] = set()
         self._check_results: dict[int, dict[str, tuple[str, int | None]]] = {}
         self._check_waiting: dict[int, set[str]] = {}
         self._step: StepRecord | None = None
@@ -289,7 +290,7 @@ class FlowCore:
             self._checks[name] = (token, runtime, source)
             waiting.add(name)
             if self._runtime(runtime).state is RuntimeState.UP:
-                self._send_load(runtime, name, source, {})
+                self._send_check(runtime, name, source)
             else:
                 self._need_runtime(runtime)
         self._check_results[token] = {}
@@ -309,8 +310,8 @@ class FlowCore:
         runtime.capabilities = frozenset(capabilities)
         runtime.last_done_at = now
         for check, (_, check_runtime, source) in self._checks.items():
-            if check_runtime == name:
-                self._send_load(name, check, source, {})
+            if check_runtime == name and check not in self._checks_sent:
+                self._send_check(name, check, source)
         for module in self._modules.values():
             if module.runtime_id == name and module.state in (_M.LOADING, _M.SWAPPING):
                 self._load(module)
@@ -349,7 +350,7 @@ class FlowCore:
                 self._lose_runtime(module)
                 touched.add(self._flows[module.flow])
         for check, (token, check_runtime, _) in list(self._checks.items()):
-            if check_runtime == name:
+            if check_runtime == name and check in self._checks_sent:
                 self._check_answer(check, token, f"runtime {name!r} exited: {reason}", None)
         self._reach.clear()
         for record in touched:
@@ -937,8 +938,13 @@ class FlowCore:
         self._check_waiting.pop(token, None)
         self._outputs.append(out.CheckDone(token, self._check_results.pop(token, {})))
 
+    def _send_check(self, runtime: str, check: str, source: str) -> None:
+        self._checks_sent.add(check)
+        self._send_load(runtime, check, source, {})
+
     def _check_answer(self, check: str, token: int, error: str | None, line: int | None) -> None:
         self._checks.pop(check, None)
+        self._checks_sent.discard(check)
         module_id = check.split(":", 2)[2]
         if error is not None:
             self._check_results.setdefault(token, {})[module_id] = (error, line)
