@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import attrs
 
+from .flows.core.states import MODULE_TRANSITIONS, RUNTIME_TRANSITIONS
 from .launcher.phases import PHASE_TRANSITIONS
 from .protocol import broker, handshake, runner
 from .protocol.codec import wire_name
@@ -25,7 +26,6 @@ from .protocol.messages import (
     RUNNER_TO_BROKER,
 )
 from .protocol.transitions import TransitionTable
-from .flows.core.states import MODULE_TRANSITIONS, RUNTIME_TRANSITIONS
 from .supervisor.lifecycle import LIFECYCLE_TRANSITIONS
 
 __all__ = ["BEGIN", "END", "MACHINES", "PAGES", "render", "update_page"]

@@ -307,6 +307,8 @@ class FlowCore:
         self._now = now
         runtime = self._runtime(name)
         runtime.state = RUNTIME_TRANSITIONS.advance(runtime.state, "hello")
+        if runtime.state is RuntimeState.STOPPING:
+            return self._take()  # no longer needed: its keeper is stopping it
         runtime.capabilities = frozenset(capabilities)
         runtime.last_done_at = now
         for check, (_, check_runtime, source) in self._checks.items():
@@ -970,11 +972,11 @@ class FlowCore:
 
     def _stop_unneeded_runtimes(self) -> None:
         for runtime in self._runtimes.values():
-            if runtime.state in (RuntimeState.UP, RuntimeState.STARTING):
-                if not self.needs_runtime(runtime.name):
-                    runtime.state = RUNTIME_TRANSITIONS.advance(runtime.state, "unneeded")
-                    runtime.stop_reason = "no module needs it"
-                    self._outputs.append(out.StopRuntime(runtime.name, "no module needs it"))
+            running = runtime.state in (RuntimeState.UP, RuntimeState.STARTING)
+            if running and not self.needs_runtime(runtime.name):
+                runtime.state = RUNTIME_TRANSITIONS.advance(runtime.state, "unneeded")
+                runtime.stop_reason = "no module needs it"
+                self._outputs.append(out.StopRuntime(runtime.name, "no module needs it"))
 
     @staticmethod
     def _uses(module: ModuleRecord, name: str) -> bool:
