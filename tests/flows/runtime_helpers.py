@@ -59,3 +59,29 @@ def summary(frame: Frame) -> tuple[Any, ...]:
     """A frame's header values then its decoded body, for comparing in order."""
     body = orjson.loads(frame.body) if frame.body else None
     return (*frame.header.values(), body)
+
+
+def wire(
+    runtime: RuntimeProcess,
+    module: str,
+    ports: dict[str, tuple[list[tuple[str, str]], bool]],
+    fence: str | None = None,
+) -> None:
+    """Route ``module``'s output ports: port -> (local targets, whether the runner gets it)."""
+    body = {
+        "ports": {
+            port: {"local": [list(target) for target in local], "runner": runner}
+            for port, (local, runner) in ports.items()
+        },
+        "fence": fence,
+    }
+    runtime.send({"t": "wire", "module": module}, orjson.dumps(body))
+
+
+async def receive_dones(runtime: RuntimeProcess, count: int) -> list[Frame]:
+    """Frames up to and including the ``count``-th ``done``."""
+    frames: list[Frame] = []
+    while count:
+        frames.append(await runtime.receive())
+        count -= frames[-1].type == "done"
+    return frames

@@ -3,129 +3,25 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import textwrap
 from functools import partial
 
-import attrs
 import orjson
 import pytest
 import trio
 from runtime_helpers import (
-    NODE_24,
-    NODE_RUNTIME_SCRIPT,
-    PYTHON_RUNTIME,
     invoke,
     load,
+    receive_dones,
     receive_until,
     started_runtime,
     summary,
 )
+from runtime_languages import Language
 
 from trio_launcher.flows.errors import RuntimeExited
 from trio_launcher.flows.fifos import open_fifo_pair
 from trio_launcher.flows.wire import FrameReader
-
-
-@attrs.frozen(kw_only=True)
-class Language:
-    """A runtime's command, and module sources in its language that the tests load."""
-
-    runtime: str
-    command: list[str]
-    echo: str
-    raises: str
-    counter: str
-    broken: str  # does not compile, at line 2
-    empty: str  # defines no handle
-    fails: str  # raises at line 2 when loaded
-    raised: str  # the error message of ``raises``
-    failed: str  # the error message of ``fails``
-
-
-PYTHON_SOURCES = {
-    "echo": """\
-        def handle(message, context, send):
-            send("out", message)
-            send("count", len(message))
-        """,
-    "raises": """\
-        def handle(message, context, send):
-            if message == "bad":
-                raise ValueError("no " + message)
-            send("out", message)
-        """,
-    "counter": """\
-        def handle(message, context, send):
-            context["count"] = context.get("count", 0) + 1
-            send("out", context["count"])
-        """,
-    "broken": "x = 1\ndef handle(message, context, send)\n    pass\n",
-    "empty": "x = 1\n",
-    "fails": "x = 1\nraise RuntimeError('at import')\n",
-}
-NODE_SOURCES = {
-    "echo": """\
-        function handle(message, context, send) {
-          send("out", message);
-          send("count", message.length);
-        }
-        """,
-    "raises": """\
-        function handle(message, context, send) {
-          if (message === "bad") {
-            throw new Error("no " + message);
-          }
-          send("out", message);
-        }
-        """,
-    "counter": """\
-        function handle(message, context, send) {
-          context.count = (context.count ?? 0) + 1;
-          send("out", context.count);
-        }
-        """,
-    "broken": "let x = 1;\nfunction handle(message, context, send) )\n",
-    "empty": "let x = 1;\n",
-    "fails": "let x = 1;\nthrow new Error('at import');\n",
-}
-
-
-def _language(runtime: str, command: list[str], **messages: str) -> Language:
-    sources = PYTHON_SOURCES if runtime == "python" else NODE_SOURCES
-    texts = {name: textwrap.dedent(source) for name, source in sources.items()}
-    return Language(runtime=runtime, command=command, **texts, **messages)
-
-
-def _node_param(node: str | None, param_id: str, missing: str) -> object:
-    if node is None:
-        return pytest.param(None, id=param_id, marks=pytest.mark.skip(reason=missing))
-    command = [node, NODE_RUNTIME_SCRIPT]
-    language = _language("node", command, raised="Error: no bad", failed="Error: at import")
-    return pytest.param(language, id=param_id)
-
-
-LANGUAGES = [
-    pytest.param(
-        _language(
-            "python",
-            PYTHON_RUNTIME,
-            raised="ValueError: no bad",
-            failed="RuntimeError: at import",
-        ),
-        id="python",
-    ),
-    _node_param(shutil.which("node"), "node", "node is not on PATH"),
-    _node_param(str(NODE_24) if NODE_24.exists() else None, "node24", f"no Node 24 at {NODE_24}"),
-]
-
-
-@pytest.fixture(params=LANGUAGES)
-def language(request: pytest.FixtureRequest) -> Language:
-    """Each shipped runtime in turn."""
-    chosen: Language = request.param
-    return chosen
 
 
 async def test_hello_says_what_the_runtime_is(language: Language) -> None:
@@ -143,7 +39,7 @@ async def test_an_invocation_emits_on_ports_then_is_done_in_order(language: Lang
         invoke(runtime, "echo", "1", "abc")
         frames = await receive_until(runtime, "done")
     assert [summary(frame) for frame in frames] == [
-        ("loaded", "echo", None),
+        ("loaded", "echo", {"async": False}),
         ("emit", "1", "echo", "out", "abc"),
         ("emit", "1", "echo", "count", 3),
         ("done", "1", None),
@@ -158,9 +54,11 @@ async def test_a_module_that_raises_reports_its_line_and_the_runtime_goes_on(
         invoke(runtime, "m", "1", "bad")
         invoke(runtime, "m", "2", "good")
         frames = await receive_until(runtime, "done")
+        frames += await receive_until(runtime, "done")
     assert [summary(frame) for frame in frames] == [
-        ("loaded", "m", None),
+        ("loaded", "m", {"async": False}),
         ("error", "m", "1", {"message": language.raised, "line": 3}),
+        ("done", "1", None),
         ("emit", "2", "m", "out", "good"),
         ("done", "2", None),
     ]
@@ -191,7 +89,7 @@ async def test_context_is_given_at_load_and_written_through(language: Language) 
         invoke(runtime, "counter", "1", None)
         frames = await receive_until(runtime, "done")
     assert [summary(frame) for frame in frames] == [
-        ("loaded", "counter", None),
+        ("loaded", "counter", {"async": False}),
         ("ctx.set", "counter", {"key": "count", "value": 42}),
         ("emit", "1", "counter", "out", 42),
         ("done", "1", None),
@@ -273,3 +171,69 @@ async def test_a_runtime_exits_0_at_the_end_of_its_input(language: Language) -> 
             await fifos.to_runtime.aclose()
             await process.wait()
     assert process.returncode == 0
+
+
+async def test_an_invocation_of_a_module_not_loaded_is_an_error_then_done(
+    language: Language,
+) -> None:
+    async with started_runtime(language.command) as runtime:
+        invoke(runtime, "ghost", "1", None)
+        frames = await receive_until(runtime, "done")
+    assert [(frame.type, frame.header.get("module"), frame.header["id"]) for frame in frames] == [
+        ("error", "ghost", "1"),
+        ("done", None, "1"),
+    ]
+
+
+async def test_a_failing_reload_keeps_the_old_module_and_its_context(language: Language) -> None:
+    async with started_runtime(language.command) as runtime:
+        load(runtime, "counter", language.counter, count=41)
+        invoke(runtime, "counter", "1", None)
+        for broken in (language.broken, language.empty, language.fails):
+            load(runtime, "counter", broken, count=0)
+        invoke(runtime, "counter", "2", None)
+        frames = await receive_dones(runtime, 2)
+    assert [summary(frame)[:2] for frame in frames if frame.type == "error"] == [
+        ("error", "counter")
+    ] * 3
+    assert [summary(frame) for frame in frames if frame.type in ("emit", "done")] == [
+        ("emit", "1", "counter", "out", 42),
+        ("done", "1", None),
+        ("emit", "2", "counter", "out", 43),
+        ("done", "2", None),
+    ]
+
+
+async def test_ctx_put_replaces_the_context_without_an_answer(language: Language) -> None:
+    async with started_runtime(language.command) as runtime:
+        load(runtime, "counter", language.counter, count=1, other="x")
+        put = orjson.dumps({"context": {"count": 100}})
+        runtime.send({"t": "ctx.put", "module": "counter"}, put)
+        runtime.send({"t": "ctx.put", "module": "not-loaded"}, put)
+        invoke(runtime, "counter", "1", None)
+        frames = await receive_until(runtime, "done")
+    assert [summary(frame) for frame in frames] == [
+        ("loaded", "counter", {"async": False}),
+        ("ctx.set", "counter", {"key": "count", "value": 101}),
+        ("emit", "1", "counter", "out", 101),
+        ("done", "1", None),
+    ]
+
+
+async def test_drain_of_a_sync_module_is_answered_after_the_earlier_frames(
+    language: Language,
+) -> None:
+    async with started_runtime(language.command) as runtime:
+        load(runtime, "echo", language.echo)
+        invoke(runtime, "echo", "1", "ab")
+        runtime.send({"t": "drain", "module": "echo"})
+        runtime.send({"t": "drain", "module": "never-loaded"})
+        frames = [await runtime.receive() for _ in range(6)]
+    assert [summary(frame) for frame in frames] == [
+        ("loaded", "echo", {"async": False}),
+        ("emit", "1", "echo", "out", "ab"),
+        ("emit", "1", "echo", "count", 2),
+        ("done", "1", None),
+        ("drained", "echo", None),
+        ("drained", "never-loaded", None),
+    ]

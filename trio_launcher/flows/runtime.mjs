@@ -5,198 +5,80 @@
 // See docs/flow-runtime-protocol.md. Standard library only. It sends `hello`
 // first, then handles the runner's frames in the order they come, from one run
 // queue, and exits 0 at end of IN. The frames produced while handling one chunk
-// of input go out in one write.
+// of input, or by one turn of the event loop's async invocations, go out in one
+// write.
 //
 // A module's source defines `function handle(message, context, send)`:
 // `send(port, message)` emits, every property set on `context` is written
 // through to the runner, returning ends the invocation (`done`) and throwing
-// reports an `error` with the line of the module's source.
+// reports an `error` with the line of the module's source. A `handle` that
+// returns a promise (an `async function`) ends when it settles; many run at once.
+// Messages sent on a port wired to local targets are delivered to them here, as
+// local invocations on the run queue, within the invocation id of the runner's
+// `invoke`.
 
 import fs from "node:fs";
 import net from "node:net";
 import process from "node:process";
-import vm from "node:vm";
+
+import {
+  ModuleError,
+  compile,
+  filenameOf,
+  isAsyncFunction,
+  isThenable,
+  moduleError,
+  writeThroughContext,
+} from "./runtime_module.mjs";
+import { FrameReader, encodeFrame, jsonBytes } from "./runtime_wire.mjs";
 
 const PROTOCOL = 0;
-const CAPABILITIES = ["sync-modules"];
-const MAX_FRAME_LENGTH = 64 * 1024 * 1024;
-const MAX_HEADER_LENGTH = 0xffff;
+const CAPABILITIES = ["sync-modules", "async-modules", "local-edges"];
 const REQUIRED_FIELDS = {
   load: ["module"],
   unload: ["module"],
   invoke: ["id", "module"],
+  wire: ["module"],
+  release: [],
+  drain: ["module"],
+  "ctx.put": ["module"],
   ping: ["id"],
 };
 
-class ModuleError extends Error {
-  constructor(message, line) {
-    super(message);
-    this.line = line;
+// The invocations rooted at one `invoke` of the runner; `done` when none is left.
+class Cascade {
+  constructor(id) {
+    this.id = id;
+    this.pending = 1;
   }
-}
-
-class FrameError extends Error {}
-
-function encodeFrame(header, body) {
-  const head = Buffer.from(JSON.stringify(header), "utf8");
-  if (head.length > MAX_HEADER_LENGTH) {
-    throw new FrameError(`frame header of ${head.length} bytes is over ${MAX_HEADER_LENGTH}`);
-  }
-  const length = 2 + head.length + body.length;
-  if (length > MAX_FRAME_LENGTH) {
-    throw new FrameError(`frame length ${length} is over the limit of ${MAX_FRAME_LENGTH}`);
-  }
-  const prefix = Buffer.allocUnsafe(6);
-  prefix.writeUInt32BE(length, 0);
-  prefix.writeUInt16BE(head.length, 4);
-  return Buffer.concat([prefix, head, body]);
-}
-
-function jsonBytes(value) {
-  return Buffer.from(JSON.stringify(value === undefined ? null : value), "utf8");
-}
-
-// Splits the byte stream from the runner into frames, however it is chunked.
-class FrameReader {
-  constructor() {
-    this.chunks = [];
-    this.size = 0;
-  }
-
-  feed(chunk) {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    const frames = [];
-    let needed = this.nextFrameEnd();
-    while (needed !== null && this.size >= needed) {
-      const buffer = this.take(needed);
-      frames.push(parseFrame(buffer.subarray(4)));
-      needed = this.nextFrameEnd();
-    }
-    return frames;
-  }
-
-  nextFrameEnd() {
-    if (this.size < 4) {
-      return null;
-    }
-    const first = this.chunks[0].length >= 4 ? this.chunks[0] : this.join();
-    const length = first.readUInt32BE(0);
-    if (length > MAX_FRAME_LENGTH) {
-      throw new FrameError(`frame length ${length} is over the limit of ${MAX_FRAME_LENGTH}`);
-    }
-    if (length < 2) {
-      throw new FrameError(`frame length ${length} is too short for a header length`);
-    }
-    return 4 + length;
-  }
-
-  join() {
-    const whole = Buffer.concat(this.chunks, this.size);
-    this.chunks = [whole];
-    return whole;
-  }
-
-  take(count) {
-    const whole = this.chunks.length === 1 ? this.chunks[0] : this.join();
-    const rest = whole.subarray(count);
-    this.chunks = rest.length ? [rest] : [];
-    this.size = rest.length;
-    return whole.subarray(0, count);
-  }
-}
-
-function parseFrame(frame) {
-  const headLength = frame.readUInt16BE(0);
-  const bodyStart = 2 + headLength;
-  if (bodyStart > frame.length) {
-    throw new FrameError(`header length ${headLength} is over the frame's ${frame.length - 2}`);
-  }
-  let header;
-  try {
-    header = JSON.parse(frame.toString("utf8", 2, bodyStart));
-  } catch (error) {
-    throw new FrameError(`frame header is not JSON: ${error.message}`);
-  }
-  if (header === null || typeof header !== "object" || Array.isArray(header)) {
-    throw new FrameError("frame header is not a JSON object");
-  }
-  if (typeof header.t !== "string") {
-    throw new FrameError("frame header has no type 't' (a string)");
-  }
-  return { header, body: frame.subarray(bodyStart) };
-}
-
-function filenameOf(module) {
-  return `<flow module ${module}>`;
-}
-
-// The innermost line of the module's source in `error`'s stack, or null.
-function lineIn(error, filename) {
-  const stack = error instanceof Error && typeof error.stack === "string" ? error.stack : "";
-  const escaped = filename.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const match = new RegExp(`${escaped}:(\\d+)`).exec(stack);
-  return match ? Number(match[1]) : null;
-}
-
-function moduleError(error, filename) {
-  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return new ModuleError(message, lineIn(error, filename));
-}
-
-// The `handle` function that `source` defines, as module `module`.
-function compile(module, source) {
-  const filename = filenameOf(module);
-  const body = `${source}\n;return typeof handle === "function" ? handle : undefined;`;
-  let define;
-  try {
-    define = vm.compileFunction(body, [], { filename });
-  } catch (error) {
-    throw moduleError(error, filename);
-  }
-  let handle;
-  try {
-    handle = define();
-  } catch (error) {
-    throw moduleError(error, filename);
-  }
-  if (typeof handle !== "function") {
-    throw new ModuleError("the module defines no function handle(message, context, send)", null);
-  }
-  return handle;
-}
-
-// A module's context: an object whose every property set is written through.
-function writeThroughContext(data, writeThrough) {
-  return new Proxy(data, {
-    set(target, key, value) {
-      if (typeof key !== "string") {
-        throw new TypeError("context keys are strings");
-      }
-      writeThrough(key, value);
-      target[key] = value;
-      return true;
-    },
-    deleteProperty() {
-      throw new TypeError("context keys cannot be deleted (protocol v0); set them to null");
-    },
-  });
-}
-
-function isThenable(value) {
-  return value !== null && typeof value === "object" && typeof value.then === "function";
 }
 
 // Turns the runner's frames into calls of module functions, and results into frames.
+//
+// A module's output port wired to local targets has a route:
+// { targets: [[module, port], ...], runner: bool, held: array or null }; `held`
+// queues the deliveries of a fenced route until the runner releases the fence.
 class Runtime {
-  constructor(write) {
+  constructor(write, flush) {
     this.write = write;
+    this.flush = flush;
     this.modules = new Map();
+    this.routes = new Map(); // module -> Map(port -> route)
+    this.fences = new Map(); // fence -> held deliveries
     this.queue = [];
+    this.local = [];
+    this.tasks = new Map(); // module -> async invocations running
+    this.drains = [];
+    this.running = false; // within run(): a send needs no wake
+    this.woken = false;
     this.handlers = {
       load: (frame) => this.load(frame),
-      unload: (frame) => this.modules.delete(frame.header.module),
+      unload: (frame) => this.unload(frame.header.module),
       invoke: (frame) => this.invoke(frame),
+      wire: (frame) => this.wire(frame),
+      release: (frame) => this.release(frame),
+      drain: (frame) => this.drain(frame.header.module),
+      "ctx.put": (frame) => this.ctxPut(frame),
       ping: (frame) => this.send({ t: "pong", id: frame.header.id }),
     };
   }
@@ -220,19 +102,37 @@ class Runtime {
   }
 
   run() {
-    for (const frame of this.queue.splice(0)) {
-      const type = frame.header.t;
-      const handler = Object.hasOwn(this.handlers, type) ? this.handlers[type] : null;
-      if (handler === null) {
-        this.log("", "warning", `unknown frame type '${type}' ignored`);
-        continue;
+    this.running = true;
+    try {
+      this.runLocal();
+      for (const frame of this.queue.splice(0)) {
+        this.handle(frame);
+        this.runLocal();
       }
-      const missing = REQUIRED_FIELDS[type].find((field) => !(field in frame.header));
-      if (missing !== undefined) {
-        this.log("", "warning", `'${type}' frame without '${missing}' ignored`);
-        continue;
+      if (this.drains.length) {
+        this.answerDrains();
       }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  handle(frame) {
+    const type = frame.header.t;
+    const handler = Object.hasOwn(this.handlers, type) ? this.handlers[type] : null;
+    if (handler === null) {
+      this.log("", "warning", `unknown frame type '${type}' ignored`);
+      return;
+    }
+    const missing = REQUIRED_FIELDS[type].find((field) => !(field in frame.header));
+    if (missing !== undefined) {
+      this.log("", "warning", `'${type}' frame without '${missing}' ignored`);
+      return;
+    }
+    try {
       handler(frame);
+    } catch (error) {
+      this.log("", "warning", `'${type}' frame with a bad body ignored: ${error}`);
     }
   }
 
@@ -275,36 +175,222 @@ class Runtime {
     const context = writeThroughContext(data, (key, value) => {
       this.send({ t: "ctx.set", module: name }, { key, value: value ?? null });
     });
-    this.modules.set(name, { name, handle, context, filename: filenameOf(name) });
-    this.send({ t: "loaded", module: name });
+    const routes = this.routesOf(name);
+    const module = { name, handle, context, data, routes, filename: filenameOf(name) };
+    this.modules.set(name, module);
+    this.send({ t: "loaded", module: name }, { async: isAsyncFunction(handle) });
+  }
+
+  unload(name) {
+    this.modules.delete(name);
+    this.routesOf(name).clear();
+    for (const routes of this.routes.values()) {
+      for (const route of routes.values()) {
+        route.targets = route.targets.filter((target) => target[0] !== name);
+      }
+    }
+  }
+
+  ctxPut(frame) {
+    const { context } = JSON.parse(frame.body.toString("utf8"));
+    const module = this.modules.get(frame.header.module);
+    if (module !== undefined) {
+      for (const key of Object.keys(module.data)) {
+        delete module.data[key];
+      }
+      Object.assign(module.data, context);
+    }
   }
 
   invoke(frame) {
-    const { id: invocation, module: name } = frame.header;
+    const { id, module: name } = frame.header;
+    const cascade = new Cascade(id);
+    let message;
+    try {
+      message = frame.body.length ? JSON.parse(frame.body.toString("utf8")) : null;
+    } catch (error) {
+      this.error(name, new ModuleError(`the message is not JSON: ${error.message}`, null), id);
+      this.end(cascade);
+      return;
+    }
+    this.call(name, message, cascade);
+  }
+
+  runLocal() {
+    const local = this.local;
+    while (local.length) {
+      const [target, message, cascade] = local.shift();
+      this.call(target[0], message, cascade);
+    }
+  }
+
+  // One invocation of module `name` within `cascade`; an async one ends when it settles.
+  call(name, message, cascade) {
     const module = this.modules.get(name);
     if (module === undefined) {
       const error = new ModuleError(`no module ${JSON.stringify(name)} is loaded`, null);
-      this.error(name, error, invocation);
+      this.error(name, error, cascade.id);
+      this.end(cascade);
       return;
     }
+    let result;
     try {
-      const message = frame.body.length ? JSON.parse(frame.body.toString("utf8")) : null;
-      const result = module.handle(message, module.context, this.sender(module, invocation));
-      if (isThenable(result)) {
-        result.then(undefined, () => {});
-        throw new TypeError("handle returned a promise; this runtime runs sync modules only");
-      }
+      result = module.handle(message, module.context, this.sender(module, cascade));
     } catch (error) {
-      this.error(name, moduleError(error, module.filename), invocation);
+      this.error(name, moduleError(error, module.filename), cascade.id);
+    }
+    if (isThenable(result)) {
+      this.tasks.set(name, (this.tasks.get(name) ?? 0) + 1);
+      result.then(
+        () => this.settled(name, cascade),
+        (error) => {
+          this.error(name, moduleError(error, module.filename), cascade.id);
+          this.settled(name, cascade);
+        },
+      );
       return;
     }
-    this.send({ t: "done", id: invocation });
+    this.end(cascade);
   }
 
-  sender(module, invocation) {
+  settled(name, cascade) {
+    this.tasks.set(name, this.tasks.get(name) - 1);
+    this.end(cascade);
+    this.wake();
+  }
+
+  end(cascade) {
+    cascade.pending -= 1;
+    if (cascade.pending === 0) {
+      this.write(encodeFrame({ t: "done", id: cascade.id }, Buffer.alloc(0)));
+    }
+  }
+
+  // Work produced outside `run` (an async invocation went on): run it, then flush.
+  wake() {
+    if (!this.woken) {
+      this.woken = true;
+      setImmediate(() => {
+        this.woken = false;
+        this.run();
+        this.flush();
+      });
+    }
+  }
+
+  // `send` of one invocation; it carries the cascade, so it is right after an await too.
+  sender(module, cascade) {
+    const { name, routes } = module;
     return (port, message) => {
-      this.send({ t: "emit", id: invocation, module: module.name, port }, message);
+      const route = routes.get(port);
+      if (route === undefined) {
+        this.emit(cascade, name, port, message);
+      } else {
+        this.route(route, cascade, name, port, message);
+      }
+      if (!this.running) {
+        this.wake();
+      }
     };
+  }
+
+  emit(cascade, name, port, message) {
+    this.write(encodeFrame({ t: "emit", id: cascade.id, module: name, port }, jsonBytes(message)));
+  }
+
+  // Delivers `message` to the route's local targets: the first gets the object itself.
+  route(route, cascade, name, port, message) {
+    const queue = route.held ?? this.local;
+    if (route.runner) {
+      this.emit(cascade, name, port, message);
+    }
+    const targets = route.targets;
+    for (let index = 0; index < targets.length; index += 1) {
+      cascade.pending += 1;
+      queue.push([targets[index], index ? structuredClone(message) : message, cascade]);
+    }
+  }
+
+  routesOf(name) {
+    let routes = this.routes.get(name);
+    if (routes === undefined) {
+      routes = new Map();
+      this.routes.set(name, routes);
+    }
+    return routes;
+  }
+
+  wire(frame) {
+    const name = frame.header.module;
+    const { ports, fence } = JSON.parse(frame.body.toString("utf8"));
+    let held = null;
+    if (fence !== null) {
+      held = this.fences.get(String(fence)) ?? [];
+      this.fences.set(String(fence), held);
+    }
+    const routes = new Map();
+    for (const [port, spec] of Object.entries(ports)) {
+      const targets = spec.local.map(([module, into]) => [String(module), String(into)]);
+      if (typeof spec.runner !== "boolean") {
+        throw new TypeError(`port ${port}: 'runner' is not a boolean`);
+      }
+      routes.set(port, { targets, runner: spec.runner, held });
+    }
+    const current = this.routesOf(name);
+    for (const [port, route] of routes) {
+      current.set(port, route);
+    }
+    this.send({ t: "wired", module: name }, { fence });
+  }
+
+  release(frame) {
+    const { fence } = JSON.parse(frame.body.toString("utf8"));
+    const held = this.fences.get(fence);
+    if (held === undefined) {
+      this.log("", "warning", `release of unknown fence ${JSON.stringify(fence)} ignored`);
+      return;
+    }
+    this.fences.delete(fence);
+    this.local.push(...held);
+    for (const routes of this.routes.values()) {
+      for (const route of routes.values()) {
+        if (route.held === held) {
+          route.held = null;
+        }
+      }
+    }
+  }
+
+  drain(name) {
+    if (this.idle(name)) {
+      this.send({ t: "drained", module: name });
+    } else {
+      this.drains.push(name);
+    }
+  }
+
+  // Whether no invocation of `name` runs or waits (the local queue is empty here).
+  idle(name) {
+    if (this.tasks.get(name)) {
+      return false;
+    }
+    for (const held of this.fences.values()) {
+      if (held.some(([target]) => target[0] === name)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  answerDrains() {
+    const waiting = this.drains.splice(0);
+    for (const name of waiting) {
+      if (this.idle(name)) {
+        this.send({ t: "drained", module: name });
+      } else {
+        this.drains.push(name);
+      }
+    }
   }
 }
 
@@ -341,7 +427,10 @@ function main(argv) {
   const out = openFifo(outPath, fs.constants.O_RDWR, { readable: false, writable: true });
   const output = new Output(out);
   const input = openFifo(inPath, fs.constants.O_RDONLY, { readable: true, writable: false });
-  const runtime = new Runtime((data) => output.write(data));
+  const runtime = new Runtime(
+    (data) => output.write(data),
+    () => output.flush(),
+  );
   const reader = new FrameReader();
   runtime.hello();
   output.flush();

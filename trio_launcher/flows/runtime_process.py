@@ -26,7 +26,7 @@ from ..mailbox import Mailbox
 from ..process import ChildProcess, ExitStatus, SpawnError, run_child
 from .errors import RuntimeExited, RuntimeStartFailed
 from .fifos import FifoPair, open_fifo_pair
-from .wire import Frame, FrameReader, encode_frame
+from .wire import Frame, FrameError, FrameReader, encode_frame
 
 __all__ = ["Hello", "RuntimeProcess", "open_runtime"]
 
@@ -70,9 +70,10 @@ class RuntimeProcess:
         self._fifos = fifos
         self._child = child
         self._outbox: Mailbox[bytes] = Mailbox()
-        self._inbox: Mailbox[Frame | ExitStatus] = Mailbox()
+        self._inbox: Mailbox[Frame | FrameError | ExitStatus] = Mailbox()
         self._reading = trio.CancelScope()
         self._exited = trio.Event()
+        self._exited_process = trio.Event()
         self._status: ExitStatus | None = None
         #: The runtime's ``hello``, once :func:`open_runtime` has returned the handle.
         self.hello: Hello | None = None
@@ -104,6 +105,41 @@ class RuntimeProcess:
             raise RuntimeExited(f"runtime pid {self.pid} has exited ({self._status})")
         self._outbox.put(encode_frame(header, body))
 
+    def send_bytes(self, data: bytes) -> None:
+        """Queue whole frames, already encoded (see :func:`~.wire.encode_frame`).
+
+        Raises:
+            RuntimeExited: the runtime's process has exited.
+        """
+        if self._status is not None:
+            raise RuntimeExited(f"runtime pid {self.pid} has exited ({self._status})")
+        self._outbox.put(data)
+
+    async def receive_all(self) -> list[Frame]:
+        """Every frame the runtime sent that was not received yet, once there is one.
+
+        Raises:
+            RuntimeExited: the runtime's process has exited and every frame it
+                sent has been received.
+            FrameError: the runtime sent bytes that are not a frame (after the
+                frames before them); leave the block, which stops it.
+        """
+        items = await self._inbox.get_all()
+        frames: list[Frame] = []
+        for item in items:
+            if isinstance(item, FrameError):
+                self._inbox.put(item)
+                if frames:
+                    return frames
+                raise item
+            if isinstance(item, ExitStatus):
+                self._inbox.put(item)
+                if frames:
+                    return frames
+                raise RuntimeExited(f"runtime pid {self.pid} has exited ({item})")
+            frames.append(item)
+        return frames
+
     async def receive(self) -> Frame:
         """The next frame from the runtime, in the order it sent them.
 
@@ -112,6 +148,8 @@ class RuntimeProcess:
                 sent has been received.
         """
         item = await self._inbox.get()
+        if isinstance(item, FrameError):
+            raise item
         if isinstance(item, ExitStatus):
             self._inbox.put(item)  # every later call raises too
             raise RuntimeExited(f"runtime pid {self.pid} has exited ({item})")
@@ -125,6 +163,7 @@ class RuntimeProcess:
 
     async def _watch_exit(self, io_scope: trio.CancelScope) -> None:
         self._status = await self._child.wait()
+        self._exited_process.set()
         self._reading.cancel()
         await self._exited.wait()
         io_scope.cancel()
@@ -132,12 +171,16 @@ class RuntimeProcess:
     async def _read(self) -> None:
         reader = FrameReader()
         stream = self._fifos.from_runtime
-        with self._reading:
-            while True:
-                for frame in reader.feed(await stream.receive_some(_READ_SIZE)):
-                    self._inbox.put(frame)
-        for frame in reader.feed(_read_what_is_left(stream.fileno())):
-            self._inbox.put(frame)
+        try:
+            with self._reading:
+                while True:
+                    for frame in reader.feed(await stream.receive_some(_READ_SIZE)):
+                        self._inbox.put(frame)
+            for frame in reader.feed(_read_what_is_left(stream.fileno())):
+                self._inbox.put(frame)
+        except FrameError as exc:
+            self._inbox.put(exc)  # the stream is out of step: the owner stops the runtime
+            await self._exited_process.wait()
         assert self._status is not None
         self._inbox.put(self._status)
         self._exited.set()

@@ -1,102 +1,124 @@
 """The shipped Python runtime: ``python -m trio_launcher.flows.runtime_py IN_FIFO OUT_FIFO``.
 
 This runs in the runtime process, not in the runner. It uses the standard
-library and orjson only (no Trio, no attrs): blocking ``os.read`` on IN and
+library and orjson only (no Trio, no attrs): ``os.read`` on IN and blocking
 ``os.write`` on OUT, of which it is the only writer. It sends ``hello``
 first, then handles the runner's frames in the order they come, from one
 run queue (no thread or task per module), and exits 0 at EOF of IN.
 
 A module's source defines ``handle(message, context, send)``: ``send(port,
 message)`` emits, ``context`` writes every change through to the runner,
-returning ends the invocation (``done``) and raising reports an ``error``
-with the line of the module's source.
+returning ends the invocation and raising reports an ``error`` with the line
+of the module's source. An ``async def handle`` runs as an asyncio task, many
+at once: the first such module to load imports asyncio and moves the read
+loop onto an asyncio event loop (sync-only use never pays for asyncio).
+
+Messages sent on an output port that the runner wired to local targets are
+delivered to them here, as local invocations on the run queue, within the
+invocation id of the runner's ``invoke`` (a *cascade*, which ends with one
+``done``).
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
-import traceback
 from collections import deque
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Coroutine
 
 import orjson
 
 from trio_launcher import __version__
+from trio_launcher.flows.runtime_py_module import (
+    Context,
+    ModuleError,
+    compile_module,
+    filename_of,
+    module_error,
+)
 from trio_launcher.flows.wire import Frame, FrameReader, encode_frame
 
 TYPE_CHECKING = False  # keep `typing` out of the runtime
 if TYPE_CHECKING:
+    import asyncio
     from typing import Any
+
+    #: A local target: (module, input port).
+    Target = tuple[str, str]
+    #: A message on its way to a local target, within a cascade.
+    Delivery = tuple[Target, object, "_Cascade"]
+    #: An output port's routing: local targets, whether the runner gets it too, and
+    #: the fence holding its deliveries (None once released, or without a fence).
+    Route = tuple[tuple[Target, ...], bool, deque[Delivery] | None]
 
 __all__ = ["Runtime", "main"]
 
 PROTOCOL = 0
-CAPABILITIES = ["sync-modules"]
+CAPABILITIES = ["sync-modules", "async-modules", "local-edges"]
 _READ_SIZE = 1 << 20
 _FLUSH_SIZE = 1 << 16
 
 
-class ModuleError(Exception):
-    """A module failed to load or to run; ``line`` is in its source, if known."""
+class _Cascade:
+    """The invocations rooted at one ``invoke`` of the runner; ``done`` when none is left."""
 
-    def __init__(self, message: str, line: int | None) -> None:
-        super().__init__(message)
-        self.line = line
+    __slots__ = ("id", "pending")
 
-
-class Context(MutableMapping[str, object]):
-    """A module's context: a dict whose every change is written through to the runner."""
-
-    def __init__(self, data: dict[str, object], write_through: Callable[[str, object], None]):
-        self._data = data
-        self._write_through = write_through
-
-    def __getitem__(self, key: str) -> object:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: object) -> None:
-        self._write_through(key, value)
-        self._data[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        raise TypeError("context keys cannot be deleted (protocol v0); set them to None")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
+    def __init__(self, invocation: str) -> None:
+        self.id = invocation
+        self.pending = 1
 
 
 class _Module:
-    """One loaded module: its ``handle`` and its context."""
+    """One loaded module: its ``handle``, its context, and (if sync) its ``send``."""
 
-    def __init__(self, name: str, handle: Callable[..., object], context: Context) -> None:
+    def __init__(
+        self,
+        name: str,
+        handle: Callable[..., object],
+        context: Context,
+        send: Callable[[str, object], None] | None,
+    ) -> None:
         self.name = name
         self.handle = handle
         self.context = context
-        self.filename = _filename(name)
-
-
-def _filename(module: str) -> str:
-    return f"<flow module {module}>"
+        self.send = send
+        self.filename = filename_of(name)
 
 
 class Runtime:
     """Turns the runner's frames into calls of module functions, and results into frames.
 
-    ``write(data)`` is given every frame the runtime sends, encoded.
+    ``write(data)`` is given every frame the runtime sends, encoded; ``flush()``
+    is called after each step of an async invocation that produced frames.
+    Once an async module has loaded, :attr:`loop` is the asyncio event loop
+    its invocations run on, and the caller must run it.
     """
 
-    def __init__(self, write: Callable[[bytes], None]) -> None:
+    def __init__(self, write: Callable[[bytes], None], flush: Callable[[], None]) -> None:
         self._write = write
+        self._flush = flush
         self._modules: dict[str, _Module] = {}
-        self._queue: deque[Frame] = deque()
+        self._routes: dict[str, dict[str, Route]] = {}
+        self._fences: dict[str, deque[Delivery]] = {}
+        self._frames: deque[Frame] = deque()
+        self._local: deque[Delivery] = deque()
+        self._cascade: _Cascade | None = None  # the sync invocation running
+        self._tasks: dict[str, int] = {}  # async invocations running, per module
+        self._running: set[asyncio.Task[None]] = set()
+        self._drains: list[str] = []  # modules whose drain is not answered yet
+        self._woken = False
+        #: The asyncio loop, once the first async module has loaded.
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._handlers: dict[str, Callable[[Frame], None]] = {
             "load": self._load,
             "unload": self._unload,
             "invoke": self._invoke,
+            "wire": self._wire,
+            "release": self._release,
+            "drain": self._drain,
+            "ctx.put": self._ctx_put,
             "ping": self._ping,
         }
 
@@ -114,12 +136,13 @@ class Runtime:
 
     def queue(self, frames: list[Frame]) -> None:
         """Add frames to the run queue."""
-        self._queue.extend(frames)
+        self._frames.extend(frames)
 
     def run(self) -> None:
-        """Handle every queued frame, oldest first."""
-        while self._queue:
-            frame = self._queue.popleft()
+        """Handle every queued frame, oldest first, each followed by its local invocations."""
+        self._run_local()
+        while self._frames:
+            frame = self._frames.popleft()
             handler = self._handlers.get(frame.type)
             if handler is None:
                 self._log("", "warning", f"unknown frame type {frame.type!r} ignored")
@@ -128,6 +151,11 @@ class Runtime:
                 handler(frame)
             except KeyError as exc:
                 self._log("", "warning", f"{frame.type!r} frame without {exc} ignored")
+            except (ValueError, TypeError, AttributeError) as exc:
+                self._log("", "warning", f"{frame.type!r} frame with a bad body ignored: {exc}")
+            self._run_local()
+        if self._drains:
+            self._answer_drains()
 
     def _send(self, header: dict[str, Any], body: object = None) -> None:
         self._write(encode_frame(header, b"" if body is None else orjson.dumps(body)))
@@ -141,48 +169,42 @@ class Runtime:
     def _log(self, module: str, level: str, message: str) -> None:
         self._send({"t": "log", "module": module}, {"level": level, "message": message})
 
+    # -- modules ------------------------------------------------------------------------
+
     def _load(self, frame: Frame) -> None:
         name = frame.header["module"]
         try:
             spec = orjson.loads(frame.body)
-            handle = _compile(name, spec["source"])
+            handle = compile_module(name, spec["source"])
         except ModuleError as exc:
             self._error(name, exc)
             return
         except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
             self._error(name, ModuleError(f"bad load body: {exc!r}", None))
             return
+        is_async = inspect.iscoroutinefunction(handle)
+        if is_async and self.loop is None:
+            self.loop = _new_event_loop()
         context = Context(dict(spec.get("context") or {}), self._context_writer(name))
-        self._modules[name] = _Module(name, handle, context)
-        self._send({"t": "loaded", "module": name})
+        send = None if is_async else self._module_sender(name)
+        self._modules[name] = _Module(name, handle, context, send)
+        self._send({"t": "loaded", "module": name}, {"async": is_async})
 
     def _unload(self, frame: Frame) -> None:
-        self._modules.pop(frame.header["module"], None)
+        name = frame.header["module"]
+        self._modules.pop(name, None)
+        self._routes.get(name, {}).clear()
+        for routes in self._routes.values():
+            for port, (targets, runner, held) in list(routes.items()):
+                if any(target[0] == name for target in targets):
+                    kept = tuple(target for target in targets if target[0] != name)
+                    routes[port] = (kept, runner, held)
 
-    def _invoke(self, frame: Frame) -> None:
-        header = frame.header
-        invocation, name = header["id"], header["module"]
-        module = self._modules.get(name)
-        if module is None:
-            self._error(name, ModuleError(f"no module {name!r} is loaded", None), invocation)
-            return
-        try:
-            message = orjson.loads(frame.body) if frame.body else None
-            module.handle(message, module.context, self._sender(module, invocation))
-        except Exception as exc:
-            self._error(name, _module_error(exc, module.filename), invocation)
-            return
-        self._send({"t": "done", "id": invocation})
-
-    def _ping(self, frame: Frame) -> None:
-        self._send({"t": "pong", "id": frame.header["id"]})
-
-    def _sender(self, module: _Module, invocation: str) -> Callable[[str, object], None]:
-        def send(port: str, message: object) -> None:
-            header = {"t": "emit", "id": invocation, "module": module.name, "port": port}
-            self._write(encode_frame(header, orjson.dumps(message)))
-
-        return send
+    def _ctx_put(self, frame: Frame) -> None:
+        module = self._modules.get(frame.header["module"])
+        context = orjson.loads(frame.body)["context"]
+        if module is not None:
+            module.context.restore(dict(context))
 
     def _context_writer(self, module: str) -> Callable[[str, object], None]:
         def write_through(key: str, value: object) -> None:
@@ -190,32 +212,196 @@ class Runtime:
 
         return write_through
 
+    # -- invocations --------------------------------------------------------------------
 
-def _compile(name: str, source: str) -> Callable[..., object]:
-    """The ``handle`` function that ``source`` defines."""
-    filename = _filename(name)
-    namespace: dict[str, object] = {"__name__": f"flow_module_{name}"}
-    try:
-        code = compile(source, filename, "exec")
-    except SyntaxError as exc:
-        raise ModuleError(f"{type(exc).__name__}: {exc.msg}", exc.lineno) from None
-    try:
-        exec(code, namespace)
-    except Exception as exc:
-        raise _module_error(exc, filename) from None
-    handle = namespace.get("handle")
-    if not callable(handle):
-        raise ModuleError("the module defines no function handle(message, context, send)", None)
-    return handle
+    def _invoke(self, frame: Frame) -> None:
+        header = frame.header
+        cascade = _Cascade(header["id"])
+        name = header["module"]
+        try:
+            message = orjson.loads(frame.body) if frame.body else None
+        except orjson.JSONDecodeError as exc:
+            self._error(name, ModuleError(f"the message is not JSON: {exc}", None), cascade.id)
+            self._end(cascade)
+            return
+        self._call(name, message, cascade)
+
+    def _run_local(self) -> None:
+        """Run the local invocations queued, oldest first, until none is left."""
+        local = self._local
+        while local:
+            (name, _port), message, cascade = local.popleft()
+            self._call(name, message, cascade)
+
+    def _call(self, name: str, message: object, cascade: _Cascade) -> None:
+        """Invoke module ``name``, one invocation of ``cascade``."""
+        module = self._modules.get(name)
+        if module is None:
+            self._error(name, ModuleError(f"no module {name!r} is loaded", None), cascade.id)
+        elif module.send is None:
+            self._start(module, message, cascade)
+            return
+        else:
+            self._cascade = cascade
+            try:
+                module.handle(message, module.context, module.send)
+            except Exception as exc:
+                self._error(name, module_error(exc, module.filename), cascade.id)
+        self._end(cascade)
+
+    def _end(self, cascade: _Cascade) -> None:
+        """One invocation of ``cascade`` ended: ``done`` if it was the last."""
+        cascade.pending -= 1
+        if not cascade.pending:
+            self._write(encode_frame({"t": "done", "id": cascade.id}))
+
+    def _start(self, module: _Module, message: object, cascade: _Cascade) -> None:
+        """Start an async invocation as a task of the event loop."""
+        assert self.loop is not None
+        try:
+            coroutine: Any = module.handle(
+                message, module.context, self._task_sender(module, cascade)
+            )
+        except Exception as exc:
+            self._error(module.name, module_error(exc, module.filename), cascade.id)
+            self._end(cascade)
+            return
+        self._tasks[module.name] = self._tasks.get(module.name, 0) + 1
+        task = self.loop.create_task(self._finish(module, coroutine, cascade))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _finish(
+        self, module: _Module, coroutine: Coroutine[Any, Any, object], cascade: _Cascade
+    ) -> None:
+        from asyncio import CancelledError
+
+        try:
+            await coroutine
+        except (Exception, CancelledError) as exc:
+            self._error(module.name, module_error(exc, module.filename), cascade.id)
+        self._end(cascade)
+        self._tasks[module.name] -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        """A task step produced work: run it, and flush, once the step is over."""
+        if not self._woken:
+            self._woken = True
+            assert self.loop is not None
+            self.loop.call_soon(self._after_step)
+
+    def _after_step(self) -> None:
+        self._woken = False
+        self.run()
+        self._flush()
+
+    # -- sending and routing ------------------------------------------------------------
+
+    def _module_sender(self, name: str) -> Callable[[str, object], None]:
+        """A sync module's ``send``: the invocation is the one running."""
+        routes = self._routes.setdefault(name, {})
+
+        def send(port: str, message: object) -> None:
+            cascade = self._cascade
+            assert cascade is not None
+            route = routes.get(port)
+            if route is None:
+                self._emit(cascade.id, name, port, orjson.dumps(message))
+            else:
+                self._route(route, cascade, name, port, message)
+
+        return send
+
+    def _task_sender(self, module: _Module, cascade: _Cascade) -> Callable[[str, object], None]:
+        """An async invocation's ``send``, valid after any await."""
+        name = module.name
+        routes = self._routes.setdefault(name, {})
+
+        def send(port: str, message: object) -> None:
+            route = routes.get(port)
+            if route is None:
+                self._emit(cascade.id, name, port, orjson.dumps(message))
+            else:
+                self._route(route, cascade, name, port, message)
+            self._wake()
+
+        return send
+
+    def _emit(self, invocation: str, module: str, port: str, data: bytes) -> None:
+        header = {"t": "emit", "id": invocation, "module": module, "port": port}
+        self._write(encode_frame(header, data))
+
+    def _route(
+        self, route: Route, cascade: _Cascade, name: str, port: str, message: object
+    ) -> None:
+        """Deliver ``message`` to the route's local targets (the first gets the object)."""
+        targets, runner, held = route
+        queue = self._local if held is None else held
+        if runner or len(targets) > 1:
+            data = orjson.dumps(message)
+            if runner:
+                self._emit(cascade.id, name, port, data)
+        for index, target in enumerate(targets):
+            cascade.pending += 1
+            queue.append((target, orjson.loads(data) if index else message, cascade))
+
+    def _wire(self, frame: Frame) -> None:
+        name = frame.header["module"]
+        body = orjson.loads(frame.body)
+        fence = body["fence"]
+        held = None if fence is None else self._fences.setdefault(str(fence), deque())
+        routes: dict[str, Route] = {}
+        for port, spec in body["ports"].items():
+            targets = tuple((str(module), str(into)) for module, into in spec["local"])
+            routes[port] = (targets, bool(spec["runner"]), held)
+        self._routes.setdefault(name, {}).update(routes)
+        self._send({"t": "wired", "module": name}, {"fence": fence})
+
+    def _release(self, frame: Frame) -> None:
+        fence = orjson.loads(frame.body)["fence"]
+        held = self._fences.pop(fence, None)
+        if held is None:
+            self._log("", "warning", f"release of unknown fence {fence!r} ignored")
+            return
+        self._local.extend(held)
+        for routes in self._routes.values():
+            for port, (targets, runner, holder) in list(routes.items()):
+                if holder is held:
+                    routes[port] = (targets, runner, None)
+
+    # -- drain and ping -----------------------------------------------------------------
+
+    def _drain(self, frame: Frame) -> None:
+        name = frame.header["module"]
+        if self._idle(name):
+            self._send({"t": "drained", "module": name})
+        else:
+            self._drains.append(name)
+
+    def _idle(self, name: str) -> bool:
+        """Whether no invocation of ``name`` runs or waits (the local queue is empty)."""
+        if self._tasks.get(name):
+            return False
+        return not any(target[0] == name for held in self._fences.values() for target, *_ in held)
+
+    def _answer_drains(self) -> None:
+        waiting, self._drains = self._drains, []
+        for name in waiting:
+            if self._idle(name):
+                self._send({"t": "drained", "module": name})
+            else:
+                self._drains.append(name)
+
+    def _ping(self, frame: Frame) -> None:
+        self._send({"t": "pong", "id": frame.header["id"]})
 
 
-def _module_error(exc: Exception, filename: str) -> ModuleError:
-    """``exc`` as a module error, with the innermost line of the module's source it passed."""
-    line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == filename:
-            line = frame.lineno
-    return ModuleError(f"{type(exc).__name__}: {exc}", line)
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop of async modules; asyncio is imported here, the first time one loads."""
+    import asyncio
+
+    return asyncio.new_event_loop()
 
 
 class _Output:
@@ -246,15 +432,45 @@ def main(argv: list[str]) -> int:
     in_path, out_path = argv[-2:]
     output = _Output(os.open(out_path, os.O_WRONLY))
     in_fd = os.open(in_path, os.O_RDONLY)
-    runtime = Runtime(output.write)
+    runtime = Runtime(output.write, output.flush)
     runtime.hello()
     output.flush()
     reader = FrameReader()
-    while data := os.read(in_fd, _READ_SIZE):
+
+    def handle(data: bytes) -> None:
         runtime.queue(reader.feed(data))
         runtime.run()
         output.flush()
+
+    while runtime.loop is None:
+        data = os.read(in_fd, _READ_SIZE)
+        if not data:
+            return 0
+        handle(data)
+    _serve_on(runtime.loop, in_fd, handle)
     return 0
+
+
+def _serve_on(loop: asyncio.AbstractEventLoop, in_fd: int, handle: Callable[[bytes], None]) -> None:
+    """Read IN from ``loop`` (``add_reader``) until EOF; an error in a callback ends it."""
+    failures: list[BaseException] = []
+
+    def fail(_: object, context: dict[str, Any]) -> None:
+        failures.append(context.get("exception") or RuntimeError(context["message"]))
+        loop.stop()
+
+    def readable() -> None:
+        data = os.read(in_fd, _READ_SIZE)
+        if data:
+            handle(data)
+        else:
+            loop.stop()
+
+    loop.set_exception_handler(fail)
+    loop.add_reader(in_fd, readable)
+    loop.run_forever()
+    if failures:
+        raise failures[0]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+function handle(message, context, send) {}

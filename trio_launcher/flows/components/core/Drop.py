@@ -1,0 +1,2 @@
+def handle(message, context, send):
+    pass

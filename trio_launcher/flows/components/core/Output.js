@@ -1,0 +1,4 @@
+function handle(message, context, send) {
+  console.log(message);
+  send("out", message);
+}

@@ -1,0 +1,3 @@
+def handle(message, context, send):
+    print(message, flush=True)
+    send("out", message)

@@ -1,0 +1,3 @@
+function handle(message, context, send) {
+  send("out", message);
+}

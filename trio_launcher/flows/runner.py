@@ -1,0 +1,473 @@
+"""The Runner API: flows run on runtime processes, from a Trio program.
+
+``async with open_flow_runner(config) as runner:`` (or ``await
+nursery.start(run_flow_runner, config)``) gives a :class:`FlowRunner`. It
+holds a :class:`~.core.FlowCore` and carries out what the core returns: the
+runtimes' processes (:class:`~.runtime_keeper.RuntimeKeeper`), the frames to
+them, the messages of exported ports and the events. Every call of the core
+happens here, in the Trio thread, one at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NoReturn
+
+import attrs
+import orjson
+import trio
+
+from ..process.backoff import Backoff
+from ..pulse import Pulse
+from . import core as flow_core
+from .config import FlowRunnerConfig
+from .core import FlowCore, FlowCoreError, ModuleState, PortFull
+from .core.flow_record import FlowRecord, FlowState
+from .core.records import EdgeKey, Route
+from .errors import FlowNotFound, FlowRunnerError, FlowStartFailed, InvalidFlow, Problem
+from .graph import Flow
+from .runtime_keeper import RuntimeCallbacks, RuntimeKeeper
+from .runtime_process import Hello
+from .validation import parse_flow
+from .wire import Frame
+
+__all__ = ["FlowRunner", "RuntimeInfo", "open_flow_runner", "run_flow_runner"]
+
+#: Messages an output subscriber may have waiting before newer ones are dropped for it.
+SUBSCRIBER_BUFFER = 10_000
+
+
+@attrs.frozen
+class RuntimeInfo:
+    """A configured runtime: its name, command, and its process if it runs."""
+
+    id: str
+    command: tuple[str, ...]
+    state: str
+    version: str | None = None
+    pid: int | None = None
+    capabilities: tuple[str, ...] = ()
+
+
+class _Subscribers:
+    """Memory channels of the tasks reading one stream (a port's messages, the events)."""
+
+    def __init__(self) -> None:
+        self._channels: list[trio.MemorySendChannel[Any]] = []
+        self.dropped = 0
+
+    def publish(self, item: Any) -> None:
+        for channel in self._channels:
+            try:
+                channel.send_nowait(item)
+            except trio.WouldBlock:
+                self.dropped += 1
+            except trio.BrokenResourceError:
+                self._channels.remove(channel)
+
+    @contextlib.contextmanager
+    def subscribe(self) -> Any:
+        send, receive = trio.open_memory_channel[Any](SUBSCRIBER_BUFFER)
+        self._channels.append(send)
+        try:
+            with receive:
+                yield receive
+        finally:
+            self._channels.remove(send)
+
+
+class FlowRunner(RuntimeCallbacks):
+    """Runs flows; valid inside its ``open_flow_runner`` block. See the module docstring."""
+
+    def __init__(self, config: FlowRunnerConfig, nursery: trio.Nursery) -> None:
+        self._config = config
+        self._nursery = nursery
+        self._core = FlowCore()
+        self._keepers = {
+            name: RuntimeKeeper(
+                name,
+                command,
+                self,
+                hello_timeout=config.hello_timeout,
+                grace_period=config.grace_period,
+                backoff=self._backoff,
+            )
+            for name, command in config.runtimes.items()
+        }
+        self._tokens = itertools.count(1)
+        self._results: dict[Any, Any] = {}
+        self._changed = Pulse()
+        self._room = Pulse()
+        self._events = _Subscribers()
+        self._ports: dict[tuple[str, str], _Subscribers] = {}
+        self._deadline: float | None = None
+        self._failures: dict[str, dict[str, str]] = {}
+
+    def _backoff(self) -> Backoff:
+        return Backoff(initial=self._config.restart_initial, maximum=self._config.restart_maximum)
+
+    # ------------------------------------------------------------------ queries
+
+    def list_runtimes(self) -> list[RuntimeInfo]:
+        """Every configured runtime, with its process's hello while it runs."""
+        infos = []
+        for name, keeper in self._keepers.items():
+            hello = keeper.process.hello if keeper.process is not None else None
+            infos.append(
+                RuntimeInfo(
+                    id=name,
+                    command=keeper.command,
+                    state=self._core.runtime_state(name).name.lower(),
+                    version=hello.version if hello else None,
+                    pid=hello.pid if hello else None,
+                    capabilities=hello.capabilities if hello else (),
+                )
+            )
+        return infos
+
+    def list_flows(self) -> list[str]:
+        """The ids of every flow the runner holds."""
+        return [record.id for record in self._core.flows()]
+
+    def list_flows_for_runtime(self, runtime_id: str) -> list[str]:
+        """The ids of the flows that have a module on runtime ``runtime_id``."""
+        return [
+            record.id
+            for record in self._core.flows()
+            if any(m.runtime_id == runtime_id for m in record.modules.values())
+        ]
+
+    def get_flow(self, flow_id: str) -> Flow:
+        """The flow document (parsed) the runner holds as ``flow_id``."""
+        return self._record(flow_id).flow
+
+    def flow_state(self, flow_id: str) -> str:
+        """``stopped``, ``starting``, ``running`` or ``stopping``."""
+        return self._record(flow_id).state.name.lower()
+
+    def module_states(self, flow_id: str) -> dict[str, ModuleState]:
+        """Where each module of the flow is."""
+        return {m.id: m.state for m in self._record(flow_id).modules.values()}
+
+    def context(self, flow_id: str, module_id: str) -> dict[str, Any]:
+        """A copy of a module's context, as the runner holds it."""
+        modules = self._record(flow_id).modules
+        if module_id not in modules:
+            raise FlowNotFound(f"flow {flow_id!r} has no module {module_id!r}")
+        return dict(modules[module_id].context)
+
+    def edge_counts(self, flow_id: str) -> dict[EdgeKey, int]:
+        """Messages on each edge (waiting at the runner or being handled), by edge key."""
+        return {key: edge.count for key, edge in self._record(flow_id).edges.items()}
+
+    def edge_routes(self, flow_id: str) -> dict[EdgeKey, str]:
+        """Who carries each edge now: ``runner``, or ``local`` (inside one runtime)."""
+        return {
+            key: "local" if edge.route in (Route.LOCAL, Route.TO_RUNNER) else "runner"
+            for key, edge in self._record(flow_id).edges.items()
+        }
+
+    async def wait_runtime_state(self, runtime_id: str, state: str) -> None:
+        """Wait until runtime ``runtime_id`` is in ``state`` (``down``, ``starting``, ``up``...)."""
+        while self._core.runtime_state(runtime_id).name.lower() != state:
+            await self._changed.wait()
+
+    # -------------------------------------------------------------- flows
+
+    async def add_or_update_flow(self, document: object) -> Flow:
+        """Hold a flow, or bring a held one to this revision (hot, if it runs).
+
+        ``document`` is fbp-graph JSON (a mapping, or its text). Every module
+        that is new or changed is compiled in its runtime first: nothing
+        changes unless all compile. A running flow is updated without
+        stopping (see ``docs/flows.md``); the call returns once every changed
+        module runs its new version.
+
+        Raises:
+            InvalidFlow: with every problem of the document, or of the modules'
+                sources (with the line their runtime reported).
+        """
+        flow = parse_flow(
+            document, runtimes=self._config.runtimes.keys(), components=self._config.components
+        )
+        existing = next((r for r in self._core.flows() if r.id == flow.id), None)
+        await self._check_sources(flow, existing.modules if existing else {})
+        if existing is None:
+            self._apply(self._core.add_flow(flow))
+            return flow
+        running = existing.state is not FlowState.STOPPED
+        key = ("updated", flow.id)
+        self._results.pop(key, None)
+        self._apply(self._core.update_flow(flow, trio.current_time()))
+        if running:
+            await self._wait_for(key)
+        return flow
+
+    async def remove_flow(self, flow_id: str) -> None:
+        """Stop a flow if it runs, then forget it."""
+        await self.stop_flow(flow_id)
+        self._call(lambda: self._core.remove_flow(flow_id))
+
+    async def start_flow(self, flow_id: str) -> None:
+        """Start a stopped flow; returns once every module is loaded and its IIPs are sent.
+
+        Raises:
+            FlowNotFound: no such flow.
+            FlowStartFailed: a module could not load (its runtime cannot start);
+                the flow is stopped again.
+        """
+        key = ("started", flow_id)
+        self._results.pop(key, None)
+        self._failures[flow_id] = {}
+        self._call(lambda: self._core.start_flow(flow_id, trio.current_time()))
+        await self._wait_for(key)
+        failures = self._failures.pop(flow_id, {})
+        if failures:
+            await self.stop_flow(flow_id)
+            raise FlowStartFailed(flow_id, failures)
+
+    async def stop_flow(self, flow_id: str) -> int:
+        """Stop a flow: hold its inputs, let running invocations end, unload.
+
+        Returns how many queued messages were dropped.
+        """
+        record = self._record(flow_id)
+        if record.state is FlowState.STOPPED:
+            return 0
+        key = ("stopped", flow_id)
+        self._results.pop(key, None)
+        self._call(lambda: self._core.stop_flow(flow_id, trio.current_time()))
+        dropped: int = await self._wait_for(key)
+        return dropped
+
+    # ----------------------------------------------------------- messages
+
+    async def send(self, flow_id: str, port: str, message: object) -> None:
+        """Send ``message`` (JSON-able) into exported input ``port``; waits while it is full."""
+        body = orjson.dumps(message)
+        while True:
+            try:
+                self._call(lambda: self._core.offer(flow_id, port, body, trio.current_time()))
+                return
+            except PortFull:
+                await self._room.wait()
+
+    @contextlib.asynccontextmanager
+    async def output(self, flow_id: str, port: str) -> AsyncIterator[AsyncIterator[Any]]:
+        """The messages of exported output ``port``, decoded, from now on, while in the block.
+
+        A reader that falls :data:`SUBSCRIBER_BUFFER` messages behind loses
+        the newer ones.
+        """
+        record = self._record(flow_id)
+        if port not in record.flow.outports:
+            raise FlowRunnerError(f"flow {flow_id!r} has no exported output {port!r}")
+        subscribers = self._ports.setdefault((flow_id, port), _Subscribers())
+        with subscribers.subscribe() as receive:
+            yield _decoded(receive)
+
+    @contextlib.asynccontextmanager
+    async def events(self) -> AsyncIterator[trio.MemoryReceiveChannel[flow_core.FlowEvent]]:
+        """The runner's events (started, stopped, updated, errors, paused...), from now on."""
+        with self._events.subscribe() as receive:
+            yield receive
+
+    # -------------------------------------------------------- breakpoints
+
+    def set_breakpoint(
+        self, flow_module_id: str, port: str = "*", *, pause: str = "module"
+    ) -> None:
+        """Hold messages at a module's input ``port`` (``flow/module``).
+
+        ``pause``: ``module`` holds only that module; ``flow`` pauses the whole flow.
+        """
+        flow_id, module_id = _split(flow_module_id)
+        if pause not in ("module", "flow"):
+            raise FlowRunnerError(f"pause must be 'module' or 'flow', not {pause!r}")
+        self._call(
+            lambda: self._core.set_breakpoint(flow_id, module_id, port, pause_all=pause == "flow")
+        )
+
+    def remove_breakpoint(self, flow_module_id: str) -> None:
+        """Remove a module's breakpoints; what they held goes on."""
+        flow_id, module_id = _split(flow_module_id)
+        self._call(lambda: self._core.remove_breakpoint(flow_id, module_id))
+
+    def resume(self, flow_id: str) -> None:
+        """Let every paused module of a flow go on (until its next breakpoint)."""
+        self._call(lambda: self._core.resume(flow_id))
+
+    def drop_held(self, flow_module_id: str) -> None:
+        """Drop the oldest message a paused module holds."""
+        flow_id, module_id = _split(flow_module_id)
+        self._call(lambda: self._core.drop_held(flow_id, module_id))
+
+    async def single_step(self) -> dict[str, dict[str, Any]]:
+        """Run one held invocation (the oldest) of every paused module; what each did.
+
+        Returns ``{"flow/module": {"inputStates": {port: [queued]}, "outputStates":
+        {port: [emitted]}, "errors": [...], "context": {changed keys}}}``.
+        """
+        token = next(self._tokens)
+        key = ("step", token)
+        self._call(lambda: self._core.step(token, trio.current_time()))
+        results: dict[str, flow_core.StepResult] = await self._wait_for(key)
+        return {
+            name: {
+                "inputStates": result.input_states,
+                "outputStates": result.output_states,
+                "errors": result.errors,
+                "context": result.context,
+            }
+            for name, result in results.items()
+        }
+
+    # ----------------------------------------------------------- plumbing
+
+    def _record(self, flow_id: str) -> FlowRecord:
+        try:
+            return self._core.flow(flow_id)
+        except FlowCoreError:
+            raise FlowNotFound(f"no flow {flow_id!r}") from None
+
+    def _call(self, call: Callable[[], list[flow_core.Output]]) -> None:
+        try:
+            outputs = call()
+        except PortFull:
+            raise
+        except FlowCoreError as exc:
+            message = str(exc)
+            if message.startswith("no flow"):
+                raise FlowNotFound(message) from None
+            raise FlowRunnerError(message) from None
+        self._apply(outputs)
+
+    async def _check_sources(self, flow: Flow, held: dict[str, Any]) -> None:
+        checks = [
+            (m.id, m.runtime, m.source)
+            for m in flow.modules.values()
+            if m.id not in held
+            or (held[m.id].source, held[m.id].runtime_id) != (m.source, m.runtime)
+        ]
+        if not checks:
+            return
+        token = next(self._tokens)
+        self._apply(self._core.check_sources(token, checks, trio.current_time()))
+        problems: dict[str, tuple[str, int | None]] = await self._wait_for(("check", token))
+        if problems:
+            raise InvalidFlow(
+                Problem(
+                    f"processes.{module}.metadata.source",
+                    message + (f" (line {line})" if line is not None else ""),
+                    module,
+                )
+                for module, (message, line) in problems.items()
+            )
+
+    async def _wait_for(self, key: Any) -> Any:
+        while key not in self._results:
+            await self._changed.wait()
+        return self._results.pop(key)
+
+    def _apply(self, outputs: list[flow_core.Output]) -> None:
+        for output in outputs:
+            self._carry_out(output)
+        deadline = self._core.next_deadline()
+        if deadline != self._deadline:
+            self._deadline = deadline
+            self._changed.fire()
+
+    def _carry_out(self, output: flow_core.Output) -> None:
+        if isinstance(output, flow_core.ToRuntime):
+            self._keepers[output.runtime].send(output.data)
+        elif isinstance(output, flow_core.PortOutput):
+            subscribers = self._ports.get((output.flow, output.port))
+            if subscribers is not None:
+                subscribers.publish(output.body)
+        elif isinstance(output, flow_core.InportRoom):
+            self._room.fire()
+        elif isinstance(output, flow_core.StartRuntime):
+            self._keepers[output.runtime].start(self._nursery)
+        elif isinstance(output, flow_core.StopRuntime):
+            self._keepers[output.runtime].stop(output.reason)
+        else:
+            self._settle(output)
+
+    def _settle(self, output: flow_core.Output) -> None:
+        """Results a call waits for, and events."""
+        if isinstance(output, flow_core.CheckDone):
+            self._results[("check", output.token)] = output.problems
+        elif isinstance(output, flow_core.StepDone):
+            self._results[("step", output.token)] = output.results
+        else:
+            if isinstance(output, flow_core.FlowStarted):
+                self._results[("started", output.flow)] = None
+            elif isinstance(output, flow_core.FlowStopped):
+                self._results[("stopped", output.flow)] = output.dropped
+            elif isinstance(output, flow_core.FlowUpdated):
+                self._results[("updated", output.flow)] = output.revision
+            elif isinstance(output, flow_core.ModuleFailed) and output.flow in self._failures:
+                self._failures[output.flow][output.module] = output.message
+            self._events.publish(output)
+        self._changed.fire()
+
+    # --------------------------------------------- runtime keeper callbacks
+
+    def started(self, name: str, hello: Hello) -> None:
+        self._apply(self._core.runtime_started(name, hello.capabilities, trio.current_time()))
+
+    def frames(self, name: str, frames: list[Frame]) -> None:
+        self._apply(self._core.receive(name, frames, trio.current_time()))
+
+    def exited(self, name: str, reason: str) -> None:
+        self._apply(self._core.runtime_exited(name, reason, trio.current_time()))
+
+    def failed(self, name: str, reason: str) -> None:
+        self._apply(self._core.runtime_failed(name, reason, trio.current_time()))
+
+    async def _run_timers(self) -> NoReturn:
+        while True:
+            deadline = self._deadline if self._deadline is not None else math.inf
+            with trio.move_on_at(deadline):
+                await self._changed.wait()
+                continue
+            self._apply(self._core.advance_time(trio.current_time()))
+
+
+async def _decoded(receive: trio.MemoryReceiveChannel[bytes]) -> AsyncIterator[Any]:
+    async for body in receive:
+        yield orjson.loads(body)
+
+
+def _split(flow_module_id: str) -> tuple[str, str]:
+    flow_id, slash, module_id = flow_module_id.partition("/")
+    if not slash or not flow_id or not module_id:
+        raise FlowRunnerError(f"a module is named 'flow/module', not {flow_module_id!r}")
+    return flow_id, module_id
+
+
+@contextlib.asynccontextmanager
+async def open_flow_runner(config: FlowRunnerConfig | None = None) -> AsyncIterator[FlowRunner]:
+    """A running :class:`FlowRunner`; leaving the block stops every runtime process."""
+    async with trio.open_nursery() as nursery:
+        runner = FlowRunner(config or FlowRunnerConfig(), nursery)
+        nursery.start_soon(runner._run_timers)
+        try:
+            yield runner
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def run_flow_runner(
+    config: FlowRunnerConfig | None = None,
+    *,
+    task_status: trio.TaskStatus[FlowRunner] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Run a :class:`FlowRunner` until cancelled; ``nursery.start`` gives it back."""
+    async with open_flow_runner(config) as runner:
+        task_status.started(runner)
+        await trio.sleep_forever()
+    raise AssertionError("unreachable")  # pragma: no cover
