@@ -104,6 +104,7 @@ class FlowRunner(RuntimeCallbacks):
         self._events = _Subscribers()
         self._ports: dict[tuple[str, str], _Subscribers] = {}
         self._deadline: float | None = None
+        self._timer = Pulse()
         self._failures: dict[str, dict[str, str]] = {}
 
     def _backoff(self) -> Backoff:
@@ -376,9 +377,10 @@ class FlowRunner(RuntimeCallbacks):
         for output in outputs:
             self._carry_out(output)
         deadline = self._core.next_deadline()
-        if deadline != self._deadline:
+        if deadline is not None and (self._deadline is None or deadline < self._deadline):
+            # only an earlier deadline wakes the timer: a later one is seen when it wakes
             self._deadline = deadline
-            self._changed.fire()
+            self._timer.fire()
 
     def _carry_out(self, output: flow_core.Output) -> None:
         if isinstance(output, flow_core.ToRuntime):
@@ -432,9 +434,12 @@ class FlowRunner(RuntimeCallbacks):
         while True:
             deadline = self._deadline if self._deadline is not None else math.inf
             with trio.move_on_at(deadline):
-                await self._changed.wait()
+                await self._timer.wait()
                 continue
+            self._deadline = None
             self._apply(self._core.advance_time(trio.current_time()))
+            if self._deadline is None:
+                self._deadline = self._core.next_deadline()
 
 
 async def _decoded(receive: trio.MemoryReceiveChannel[bytes]) -> AsyncIterator[Any]:

@@ -56,7 +56,7 @@ __all__ = ["Runtime", "main"]
 
 PROTOCOL = 0
 CAPABILITIES = ["sync-modules", "async-modules", "local-edges"]
-_READ_SIZE = 1 << 20
+_READ_SIZE = 1 << 16
 _FLUSH_SIZE = 1 << 16
 
 
@@ -443,15 +443,20 @@ def main(argv: list[str]) -> int:
         output.flush()
 
     while runtime.loop is None:
-        data = os.read(in_fd, _READ_SIZE)
+        data = os.read(in_fd, max(_READ_SIZE, reader.missing))
         if not data:
             return 0
         handle(data)
-    _serve_on(runtime.loop, in_fd, handle)
+    _serve_on(runtime.loop, in_fd, handle, lambda: max(_READ_SIZE, reader.missing))
     return 0
 
 
-def _serve_on(loop: asyncio.AbstractEventLoop, in_fd: int, handle: Callable[[bytes], None]) -> None:
+def _serve_on(
+    loop: asyncio.AbstractEventLoop,
+    in_fd: int,
+    handle: Callable[[bytes], None],
+    read_size: Callable[[], int],
+) -> None:
     """Read IN from ``loop`` (``add_reader``) until EOF; an error in a callback ends it."""
     failures: list[BaseException] = []
 
@@ -460,7 +465,7 @@ def _serve_on(loop: asyncio.AbstractEventLoop, in_fd: int, handle: Callable[[byt
         loop.stop()
 
     def readable() -> None:
-        data = os.read(in_fd, _READ_SIZE)
+        data = os.read(in_fd, read_size())
         if data:
             handle(data)
         else:

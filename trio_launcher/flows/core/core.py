@@ -320,8 +320,12 @@ class FlowCore(FrameHandlers):
 
     def next_deadline(self) -> float | None:
         """When :meth:`advance_time` must next be called, or None."""
-        deadlines = [d for r in self._runtimes.values() for d in self._deadlines(r)]
-        return min(deadlines, default=None)
+        earliest: float | None = None
+        for runtime in self._runtimes.values():
+            deadline = self._earliest_deadline(runtime)
+            if deadline is not None and (earliest is None or deadline < earliest):
+                earliest = deadline
+        return earliest
 
     def advance_time(self, now: float) -> list[out.Output]:
         """Kill the runtime of every invocation that ran past its module's timeout."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from typing import Any
 
@@ -72,7 +73,13 @@ class Delivery(CoreState):
         header = {"t": "invoke", "id": invocation_id, "module": module.runtime_module}
         header["port"] = pending.port
         runtime.outgoing += encode_frame(header, pending.body)
-        runtime.in_flight[invocation_id] = Invocation(pending, module, self._now, module.is_async)
+        invocation = Invocation(pending, module, self._now, module.is_async)
+        runtime.in_flight[invocation_id] = invocation
+        if invocation.is_async:
+            deadline = self._now + module.spec.timeout
+            heapq.heappush(runtime.async_deadlines, (deadline, pending.message_id, invocation_id))
+        else:
+            runtime.sync_order.append(invocation_id)
         module.in_flight += 1
         if self._step is not None:
             self._step.invoked(module, invocation_id, pending)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
 from typing import Any
 
 import orjson
@@ -168,10 +168,25 @@ class FrameHandlers(Lifecycle):
         "wired": _on_wired,
     }
 
-    def _deadlines(self, runtime: RuntimeRecord) -> Iterable[float]:
+    @staticmethod
+    def _earliest_deadline(runtime: RuntimeRecord) -> float | None:
+        """The first deadline among the runtime's invocations in flight, or None."""
         if runtime.state is not RuntimeState.UP:
-            return ()
-        return (self._deadline(runtime, i) for i in self._running(runtime))
+            return None
+        in_flight = runtime.in_flight
+        order, heap = runtime.sync_order, runtime.async_deadlines
+        while order and order[0] not in in_flight:
+            order.popleft()
+        while heap and heap[0][2] not in in_flight:
+            heapq.heappop(heap)
+        earliest = heap[0][0] if heap else None
+        if order:
+            head = in_flight[order[0]]
+            started = max(head.sent_at, runtime.last_done_at)
+            deadline = started + head.module.spec.timeout
+            if earliest is None or deadline < earliest:
+                earliest = deadline
+        return earliest
 
     def _overdue(self, runtime: RuntimeRecord, now: float) -> list[Invocation]:
         return [i for i in self._running(runtime) if self._deadline(runtime, i) <= now]

@@ -138,6 +138,8 @@ class Lifecycle(Delivery):
         """
         invocations = list(runtime.in_flight.values())
         runtime.in_flight.clear()
+        runtime.sync_order.clear()
+        runtime.async_deadlines.clear()
         known = runtime.isolating or len(invocations) == 1
         again: list[Invocation] = []
         for invocation in invocations:

@@ -144,5 +144,10 @@ class RuntimeRecord:
     last_done_at: float = 0.0
     outgoing: bytearray = attrs.field(factory=bytearray)
     stop_reason: str | None = None
+    #: ids of the synchronous invocations in flight, in the order sent (ended ones are
+    #: dropped from the front lazily)
+    sync_order: deque[str] = attrs.field(factory=deque)
+    #: (deadline, message id, invocation id) of the asynchronous ones, a heap (lazily pruned)
+    async_deadlines: list[tuple[float, int, str]] = attrs.field(factory=list)
     #: after a crash: invocations run one at a time until what was in doubt has run again
     isolating: bool = False
