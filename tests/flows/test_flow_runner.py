@@ -11,6 +11,7 @@ from runner_flows import JS_ADD_ONE, PY_COUNT, PY_DOUBLE, PY_FORWARD, chain, mod
 
 from trio_launcher.flows import core
 from trio_launcher.flows.errors import FlowNotFound, InvalidFlow
+from trio_launcher.flows.config import FlowRunnerConfig
 from trio_launcher.flows.runner import FlowRunner, open_flow_runner
 
 
@@ -244,3 +245,15 @@ async def test_no_runtime_runs_while_no_flow_needs_one() -> None:
             await runner.wait_runtime_state("python", "down")
             with pytest.raises(ProcessLookupError):
                 os.kill(python.pid, 0)
+
+
+async def test_a_runtime_that_cannot_start_fails_the_start_with_the_reason() -> None:
+    config = FlowRunnerConfig(runtimes={"python": ("/nonexistent/python",)})
+    document = chain("nostart", ("a", module("python", PY_FORWARD)))
+    with trio.fail_after(20):
+        async with open_flow_runner(config) as runner:
+            with pytest.raises(InvalidFlow) as refused:
+                await runner.add_or_update_flow(document)
+            (problem,) = refused.value.problems
+            assert "cannot start" in problem.message
+            assert "/nonexistent/python" in problem.message
