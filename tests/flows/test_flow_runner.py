@@ -10,8 +10,8 @@ import trio
 from runner_flows import JS_ADD_ONE, PY_COUNT, PY_DOUBLE, PY_FORWARD, chain, module, needs_node
 
 from trio_launcher.flows import core
-from trio_launcher.flows.errors import FlowNotFound, InvalidFlow
 from trio_launcher.flows.config import FlowRunnerConfig
+from trio_launcher.flows.errors import FlowNotFound, InvalidFlow
 from trio_launcher.flows.runner import FlowRunner, open_flow_runner
 
 

@@ -279,17 +279,20 @@ class FlowRunner(RuntimeCallbacks):
     # -------------------------------------------------------- breakpoints
 
     def set_breakpoint(
-        self, flow_module_id: str, port: str = "*", *, pause: str = "module"
+        self, flow_module_id: str, port: str = "*", *, pause: str = "module", output: bool = False
     ) -> None:
-        """Hold messages at a module's input ``port`` (``flow/module``).
+        """Hold messages at a module's input ``port`` (``flow/module``; ``*``: any input).
 
+        ``output``: hold what the module sends on output ``port`` instead.
         ``pause``: ``module`` holds only that module; ``flow`` pauses the whole flow.
         """
         flow_id, module_id = _split(flow_module_id)
         if pause not in ("module", "flow"):
             raise FlowRunnerError(f"pause must be 'module' or 'flow', not {pause!r}")
         self._call(
-            lambda: self._core.set_breakpoint(flow_id, module_id, port, pause_all=pause == "flow")
+            lambda: self._core.set_breakpoint(
+                flow_id, module_id, port, output=output, pause_all=pause == "flow"
+            )
         )
 
     def remove_breakpoint(self, flow_module_id: str) -> None:

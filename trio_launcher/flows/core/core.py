@@ -166,15 +166,28 @@ class FlowCore(FrameHandlers):
         return self._take()
 
     def set_breakpoint(
-        self, flow_id: str, module_id: str, port: str = "*", *, pause_all: bool = False
+        self,
+        flow_id: str,
+        module_id: str,
+        port: str = "*",
+        *,
+        output: bool = False,
+        pause_all: bool = False,
     ) -> list[out.Output]:
         """Hold messages at input ``port`` of a module (``*``: every input).
 
+        ``output``: hold what the module sends on output ``port`` instead.
         ``pause_all``: a message held there pauses the whole flow, not only the module.
         """
         record = self.flow(flow_id)
         module = self._module_of(record, module_id)
-        module.breakpoints.add(port)
+        ports = module.spec.output_ports if output else module.spec.inports
+        if port != "*" and port not in ports:
+            kind = "output" if output else "input"
+            raise FlowCoreError(
+                f"module {module_id!r} has no {kind} port {port!r} (it has: {', '.join(ports)})"
+            )
+        (module.out_breakpoints if output else module.breakpoints).add(port)
         record.pause_all = pause_all
         self._rewire(record)
         return self._take()
@@ -184,7 +197,10 @@ class FlowCore(FrameHandlers):
         record = self.flow(flow_id)
         module = self._module_of(record, module_id)
         module.breakpoints.clear()
-        if record.pause_all and any(m.breakpoints for m in record.modules.values()):
+        module.out_breakpoints.clear()
+        if record.pause_all and any(
+            m.breakpoints or m.out_breakpoints for m in record.modules.values()
+        ):
             return self._take()
         record.pause_all = False
         return self.resume(flow_id)
@@ -194,6 +210,7 @@ class FlowCore(FrameHandlers):
         record = self.flow(flow_id)
         for module in record.modules.values():
             if module.state is _M.PAUSED:
+                self._release_held(module)
                 self._advance(module, "resume")
                 module.step_credit = 1 if module.breakpoints else 0
         self._rewire(record)
@@ -204,22 +221,33 @@ class FlowCore(FrameHandlers):
     def drop_held(self, flow_id: str, module_id: str) -> list[out.Output]:
         """Drop the oldest message a paused module holds."""
         module = self._module_of(self.flow(flow_id), module_id)
-        if module.state is not _M.PAUSED or not module.queue:
+        if module.state is not _M.PAUSED or not (module.queue or module.held_out):
             raise FlowCoreError(f"module {module_id!r} holds no message")
-        self._finish(module.queue.popleft())
+        if module.held_out:
+            module.held_out.popleft()
+        else:
+            self._finish(module.queue.popleft())
         return self._take()
 
     def step(self, token: int, now: float) -> list[out.Output]:
         """Run one held invocation of every paused module (its oldest message).
+
+        A module held at an output breakpoint lets its oldest held message go
+        instead, if it holds one.
 
         :class:`~.outputs.StepDone` with ``token`` comes when every one of them ended.
         """
         self._now = now
         if self._step is not None:
             raise FlowCoreError("a step is already running")
-        paused = [m for m in self._modules.values() if m.state is _M.PAUSED and m.queue]
+        paused = [
+            m for m in self._modules.values() if m.state is _M.PAUSED and (m.queue or m.held_out)
+        ]
         self._step = StepRecord(token, {m.runtime_module: m for m in paused})
         for module in paused:
+            if module.held_out:
+                self._release_held(module, 1)  # an output breakpoint lets one message go
+                continue
             module.step_credit = 1
             self._pump(module)
         self._maybe_stepped()

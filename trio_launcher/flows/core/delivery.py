@@ -138,6 +138,23 @@ class Delivery(CoreState):
             self._invoke(runtime, target, pending)
 
     def _route(self, module: ModuleRecord, port: Any, body: bytes) -> None:
+        if module.out_breakpoints and _held_out(module, port):
+            module.held_out.append((port, body))
+            if module.state is _M.READY:
+                self._pause(module, port, output=True)
+            return
+        self._forward(module, port, body)
+
+    def _release_held(self, module: ModuleRecord, count: int | None = None) -> None:
+        """Send on what an output breakpoint holds (the oldest ``count``, or all), in order."""
+        held = module.held_out
+        for _ in range(len(held) if count is None else min(count, len(held))):
+            port, body = held.popleft()
+            if self._step is not None:
+                self._step.released(module, port, body)
+            self._forward(module, port, body)
+
+    def _forward(self, module: ModuleRecord, port: Any, body: bytes) -> None:
         for edge in module.out_edges.get(port, ()):
             if edge.route in (Route.RUNNER, Route.TO_LOCAL):
                 target = self._flows[module.flow].modules[edge.key[2]]
@@ -158,13 +175,13 @@ class Delivery(CoreState):
             if module.runtime_id == runtime.name:
                 self._pump(module)
 
-    def _pause(self, module: ModuleRecord, port: str) -> None:
+    def _pause(self, module: ModuleRecord, port: str, *, output: bool = False) -> None:
         record = self._flows[module.flow]
         paused = record.modules.values() if record.pause_all else (module,)
         for each in paused:
             if each.state is _M.READY:
                 self._advance(each, "breakpoint")
-        self._outputs.append(out.Paused(module.flow, module.id, port))
+        self._outputs.append(out.Paused(module.flow, module.id, port, output))
         self._rewire(record)
 
     def _rewire(self, record: FlowRecord) -> None:
@@ -201,12 +218,18 @@ class Delivery(CoreState):
         if record.state is not FlowState.RUNNING or self._step is not None:
             return frozenset()
         return frozenset(
-            m.id for m in record.modules.values() if m.state is _M.READY and not m.breakpoints
+            m.id
+            for m in record.modules.values()
+            if m.state is _M.READY and not m.breakpoints and not m.out_breakpoints
         )
 
     def _next_fence(self) -> int:
         self._next_id += 1
         return self._next_id
+
+
+def _held_out(module: ModuleRecord, port: str) -> bool:
+    return "*" in module.out_breakpoints or port in module.out_breakpoints
 
 
 def _held(module: ModuleRecord, port: str) -> bool:

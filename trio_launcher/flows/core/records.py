@@ -116,6 +116,9 @@ class ModuleRecord:
     #: the version an update will load, with its source and runtime
     next_spec: tuple[Module, str] | None = None
     breakpoints: set[str] = attrs.field(factory=set)
+    #: output ports whose messages are held (``*``: every one), and what they hold, in order
+    out_breakpoints: set[str] = attrs.field(factory=set)
+    held_out: deque[tuple[str, bytes]] = attrs.field(factory=deque)
     step_credit: int = 0
     blocked: bool = False
     #: ``wire`` frames sent and not yet answered, oldest first: the edges each changed
