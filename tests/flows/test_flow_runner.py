@@ -257,3 +257,41 @@ async def test_a_runtime_that_cannot_start_fails_the_start_with_the_reason() -> 
             (problem,) = refused.value.problems
             assert "cannot start" in problem.message
             assert "/nonexistent/python" in problem.message
+
+
+SLEEPY = (
+    "import time\n"
+    "def handle(message, context, send):\n"
+    "    time.sleep(0.02)\n"
+    "    send('out', message)\n"
+)
+
+
+@pytest.mark.parametrize("runtime", ["python", pytest.param("node", marks=needs_node)])
+async def test_a_slow_module_within_its_timeout_is_never_stopped(runtime: str) -> None:
+    # 60 invocations are sent at once and take 1.2 s together: each must be seen to
+    # end as it ends, or the last would look 1.2 s old against a 0.3 s timeout
+    source = (
+        SLEEPY
+        if runtime == "python"
+        else (
+            "function handle(message, context, send) {\n"
+            "  const end = Date.now() + 20; while (Date.now() < end) {}\n"
+            "  send('out', message);\n}\n"
+        )
+    )
+    document = chain("slowly", ("a", module(runtime, source, timeout=0.3)))
+    with trio.fail_after(30):
+        async with open_flow_runner() as runner, runner.events() as events:
+            await runner.add_or_update_flow(document)
+            await runner.start_flow("slowly")
+            got = await collect(runner, "slowly", list(range(60)), 60)
+            assert got == list(range(60))
+            failures = []
+            while True:
+                try:
+                    failures.append(events.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            stopped = (core.InvocationFailed, core.RuntimeLost)
+            assert not [e for e in failures if isinstance(e, stopped)]

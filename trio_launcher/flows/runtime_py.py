@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 
@@ -57,6 +58,8 @@ __all__ = ["Runtime", "main"]
 PROTOCOL = 0
 CAPABILITIES = ["sync-modules", "async-modules", "local-edges"]
 _READ_SIZE = 1 << 16
+#: Seconds frames may wait in the output buffer while invocations run.
+_FLUSH_AGE = 0.002
 _FLUSH_SIZE = 1 << 16
 
 
@@ -410,10 +413,16 @@ class _Output:
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._pending = bytearray()
+        self._since = 0.0
 
     def write(self, data: bytes) -> None:
+        # Also flushed once what waits is _FLUSH_AGE old, so that the done of a
+        # slow module's invocations reaches the runner while the next ones run.
+        now = time.monotonic()
+        if not self._pending:
+            self._since = now
         self._pending += data
-        if len(self._pending) >= _FLUSH_SIZE:
+        if len(self._pending) >= _FLUSH_SIZE or now - self._since >= _FLUSH_AGE:
             self.flush()
 
     def flush(self) -> None:
