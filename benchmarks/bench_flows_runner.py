@@ -9,17 +9,24 @@
 - **1 MiB messages**: the same with M messages of 1 MiB of JSON; MB/s.
 - **single step**: a breakpoint holds a module; ``single_step()`` round trips, p50.
 - **hot update**: ``add_or_update_flow`` of a changed module on a running, idle flow, p50.
+- **pause-module**: messages/s through one path of a flow (Python -> Node) while a module
+  on another path of the same flow is paused at a breakpoint with its input full, over
+  the same without the pause.
+- **backpressure**: a producer (``send`` as fast as it goes) ten times or more faster than
+  its consumer (a Node module that spins 0.2 ms a message) for S seconds: the growth of
+  the resident memory of the runner and its runtimes (MB), and that nothing was lost.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import time
 from typing import Any
 
 import trio
-from _common import Target, arguments, emit, log, pct
+from _common import Target, arguments, emit, log, pct, tree_memory
 
 from trio_launcher.flows.runner import FlowRunner, open_flow_runner
 
@@ -56,6 +63,7 @@ function handle(message, context, send) {
 }
 """
 FORWARD_PY = "def handle(message, context, send):\n    send('out', message)\n"
+FORWARD_JS = "function handle(message, context, send) {\n  send('out', message);\n}\n"
 
 
 def module(runtime: str, source: str, **metadata: Any) -> dict[str, Any]:
@@ -145,6 +153,101 @@ async def step_and_update(runner: FlowRunner, times: int) -> tuple[list[float], 
     return steps, updates
 
 
+SLOW_JS = """
+function handle(message, context, send) {
+  const end = process.hrtime.bigint() + 200000n;
+  while (process.hrtime.bigint() < end) {}
+  send('out', message);
+}
+"""
+
+
+def two_paths() -> dict[str, Any]:
+    return {
+        "id": "paths",
+        "inports": {
+            "a": {"process": "a1", "port": "in"},
+            "b": {"process": "b1", "port": "in"},
+        },
+        "outports": {"a": {"process": "a2", "port": "out"}},
+        "processes": {
+            "a1": module("python", FORWARD_PY),
+            "a2": module("node", FORWARD_JS),
+            "b1": module("python", FORWARD_PY),
+        },
+        "connections": [
+            {"src": {"process": "a1", "port": "out"}, "tgt": {"process": "a2", "port": "in"}},
+        ],
+    }
+
+
+async def path_rate(runner: FlowRunner, count: int) -> float:
+    async with runner.output("paths", "a") as out, trio.open_nursery() as nursery:
+
+        async def feed() -> None:
+            for n in range(count):
+                await runner.send("paths", "a", n)
+
+        started = time.perf_counter()
+        nursery.start_soon(feed)
+        for _ in range(count):
+            await anext(out)
+        return count / (time.perf_counter() - started)
+
+
+async def pause_ratio(runner: FlowRunner, count: int) -> float:
+    await runner.add_or_update_flow(two_paths())
+    await runner.start_flow("paths")
+    await path_rate(runner, count // 10)  # warm up
+    free = await path_rate(runner, count)
+    runner.set_breakpoint("paths/b1")
+    for n in range(1000):  # its input fills up to its bound
+        await runner.send("paths", "b", n)
+    paused = await path_rate(runner, count)
+    await runner.remove_flow("paths")
+    return paused / free
+
+
+async def backpressure(runner: FlowRunner, seconds: float) -> dict[str, Any]:
+    flow = {
+        "id": "slow",
+        "inports": {"in": {"process": "slow", "port": "in"}},
+        "outports": {"out": {"process": "slow", "port": "out"}},
+        "processes": {"slow": module("node", SLOW_JS)},
+        "connections": [],
+    }
+    await runner.add_or_update_flow(flow)
+    await runner.start_flow("slow")
+    before = tree_memory(os.getpid())["rss_mb"]
+    sent = received = 0
+    fed, all_in = trio.Event(), trio.Event()
+    async with runner.output("slow", "out") as out, trio.open_nursery() as nursery:
+
+        async def count() -> None:
+            nonlocal received
+            async for _ in out:
+                received += 1
+                if fed.is_set() and received == sent:
+                    all_in.set()
+
+        nursery.start_soon(count)
+        deadline = trio.current_time() + seconds
+        while trio.current_time() < deadline:
+            await runner.send("slow", "in", {"n": sent, "text": "x" * 180})
+            sent += 1
+        after = tree_memory(os.getpid())["rss_mb"]
+        fed.set()
+        if received < sent:
+            await all_in.wait()
+        nursery.cancel_scope.cancel()
+    await runner.remove_flow("slow")
+    return {
+        "backpressure_rss_growth_mb": round(after - before, 1),
+        "backpressure_sent": sent,
+        "backpressure_lost": sent - received,
+    }
+
+
 async def measure(args: Any) -> dict[str, Any]:
     scale = 0.1 if args.quick else 1.0
     async with open_flow_runner() as runner:
@@ -158,7 +261,13 @@ async def measure(args: Any) -> dict[str, Any]:
         large_seconds = await burst(runner, large, "x" * (1 << 20))
         log("step and update")
         steps, updates = await step_and_update(runner, max(20, int(100 * scale)))
+        log("pause-module")
+        ratio = await pause_ratio(runner, int(20_000 * scale))
+        log("backpressure")
+        pressure = await backpressure(runner, 3.0 if args.quick else 20.0)
     return {
+        **pressure,
+        "pause_module_throughput_ratio": round(ratio, 3),
         "hop_one_way_p50_us": round(statistics.median(latencies), 1),
         "hop_one_way_p99_us": round(pct(latencies, 99), 1),
         "streamed_msgs_per_s": round(small / small_seconds),
@@ -177,6 +286,8 @@ def main() -> None:
         "large_mb_per_s": (">=", 250.0),
         "step_p50_ms": ("<=", 10.0),
         "hot_update_p50_ms": ("<=", 20.0),
+        "pause_module_throughput_ratio": (">=", 0.9),
+        "backpressure_rss_growth_mb": ("<=", 50.0),
     }
     if shutil.which("node") is None:
         emit("flows_runner", {"quick": args.quick}, {"skipped": "node is not on PATH"}, {})

@@ -37,6 +37,16 @@ class Mailbox(Generic[T]):
         await self._wait()
         return self._items.popleft()
 
+    def waiting(self) -> int:
+        """How many items wait."""
+        return len(self._items)
+
+    def take_waiting(self) -> list[T]:
+        """Every item waiting now, oldest first (none: an empty list); does not wait."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
     async def get_all(self) -> list[T]:
         """Every item waiting, oldest first, once there is at least one."""
         await self._wait()

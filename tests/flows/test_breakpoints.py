@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 from runner_flows import PY_COUNT, PY_DOUBLE, chain, module
 
 from trio_launcher.flows import core
+from trio_launcher.flows.errors import FlowRunnerError
 from trio_launcher.flows.runner import FlowRunner, open_flow_runner
 
 
@@ -88,3 +90,32 @@ async def test_pausing_the_flow_holds_every_module() -> None:
             assert step["dbg/double"]["outputStates"] == {"out": [4]}
             assert step["dbg/count"]["outputStates"] == {"out": [2]}
             assert step["dbg/count"]["inputStates"] == {"in": [4]}
+
+
+async def test_an_output_breakpoint_holds_what_the_module_sends_until_a_step_or_resume() -> None:
+    with trio.fail_after(30):
+        async with open_flow_runner() as runner, runner.events() as events:
+            await runner.add_or_update_flow(two_modules())
+            await runner.start_flow("dbg")
+            runner.set_breakpoint("dbg/double", "out", output=True)
+            async with runner.output("dbg", "out") as out:
+                await runner.send("dbg", "in", 1)
+                event = await paused(runner, events)
+                assert (event.module, event.port, event.output) == ("double", "out", True)
+                await runner.send("dbg", "in", 2)
+                await runner.send("dbg", "in", 3)
+
+                step = await runner.single_step()
+                assert step["dbg/double"]["outputStates"] == {"out": [2]}
+                assert await anext(out) == 2
+                assert runner.context("dbg", "count") == {"count": 1}
+
+                runner.remove_breakpoint("dbg/double")
+                assert [await anext(out) for _ in range(2)] == [4, 6]
+
+
+async def test_a_breakpoint_on_a_port_the_module_lacks_is_refused() -> None:
+    async with open_flow_runner() as runner:
+        await runner.add_or_update_flow(two_modules())
+        with pytest.raises(FlowRunnerError, match="no output port 'nope'"):
+            runner.set_breakpoint("dbg/double", "nope", output=True)

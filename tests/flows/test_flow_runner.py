@@ -10,6 +10,7 @@ import trio
 from runner_flows import JS_ADD_ONE, PY_COUNT, PY_DOUBLE, PY_FORWARD, chain, module, needs_node
 
 from trio_launcher.flows import core
+from trio_launcher.flows.config import FlowRunnerConfig
 from trio_launcher.flows.errors import FlowNotFound, InvalidFlow
 from trio_launcher.flows.runner import FlowRunner, open_flow_runner
 
@@ -244,3 +245,53 @@ async def test_no_runtime_runs_while_no_flow_needs_one() -> None:
             await runner.wait_runtime_state("python", "down")
             with pytest.raises(ProcessLookupError):
                 os.kill(python.pid, 0)
+
+
+async def test_a_runtime_that_cannot_start_fails_the_start_with_the_reason() -> None:
+    config = FlowRunnerConfig(runtimes={"python": ("/nonexistent/python",)})
+    document = chain("nostart", ("a", module("python", PY_FORWARD)))
+    with trio.fail_after(20):
+        async with open_flow_runner(config) as runner:
+            with pytest.raises(InvalidFlow) as refused:
+                await runner.add_or_update_flow(document)
+            (problem,) = refused.value.problems
+            assert "cannot start" in problem.message
+            assert "/nonexistent/python" in problem.message
+
+
+SLEEPY = (
+    "import time\n"
+    "def handle(message, context, send):\n"
+    "    time.sleep(0.02)\n"
+    "    send('out', message)\n"
+)
+
+
+@pytest.mark.parametrize("runtime", ["python", pytest.param("node", marks=needs_node)])
+async def test_a_slow_module_within_its_timeout_is_never_stopped(runtime: str) -> None:
+    # 60 invocations are sent at once and take 1.2 s together: each must be seen to
+    # end as it ends, or the last would look 1.2 s old against a 0.3 s timeout
+    source = (
+        SLEEPY
+        if runtime == "python"
+        else (
+            "function handle(message, context, send) {\n"
+            "  const end = Date.now() + 20; while (Date.now() < end) {}\n"
+            "  send('out', message);\n}\n"
+        )
+    )
+    document = chain("slowly", ("a", module(runtime, source, timeout=0.3)))
+    with trio.fail_after(30):
+        async with open_flow_runner() as runner, runner.events() as events:
+            await runner.add_or_update_flow(document)
+            await runner.start_flow("slowly")
+            got = await collect(runner, "slowly", list(range(60)), 60)
+            assert got == list(range(60))
+            failures = []
+            while True:
+                try:
+                    failures.append(events.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            stopped = (core.InvocationFailed, core.RuntimeLost)
+            assert not [e for e in failures if isinstance(e, stopped)]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import trio
 import trio.lowlevel
-from runner_flows import PY_FORWARD, chain, module
+from runner_flows import PY_FORWARD, chain, module, needs_node
 
 from trio_launcher.flows.runner import FlowRunner, open_flow_runner
 
@@ -91,3 +91,35 @@ async def test_updates_while_messages_flow_lose_double_and_reorder_nothing(sourc
             context = runner.context("hot", "middle")
     assert got == list(range(messages))
     assert context["count"] == messages + 1  # and the flush
+
+
+JS_COUNT = (
+    "function handle(message, context, send) {\n"
+    "  context.count = (context.count ?? 0) + 1;\n"
+    "  send('out', message);\n}\n"
+)
+
+
+@needs_node
+async def test_a_module_moved_to_another_runtime_keeps_its_context_and_every_message() -> None:
+    python = chain("move", ("middle", module("python", SYNC.format(version=0))))
+    node = chain("move", ("middle", module("node", JS_COUNT)))
+    node["revision"] = 1
+    with trio.fail_after(60):
+        async with open_flow_runner() as runner:
+            await runner.add_or_update_flow(python)
+            await runner.start_flow("move")
+            async with runner.output("move", "out") as out, trio.open_nursery() as nursery:
+
+                async def feed() -> None:
+                    for n in range(2000):
+                        await runner.send("move", "in", n)
+                        if n == 1000:
+                            nursery.start_soon(runner.add_or_update_flow, node)
+
+                nursery.start_soon(feed)
+                got = [await anext(out) for _ in range(2000)]
+            assert got == list(range(2000))
+            assert runner.context("move", "middle") == {"count": 2000}
+            assert runner.list_flows_for_runtime("node") == ["move"]
+            assert runner.list_flows_for_runtime("python") == []

@@ -104,6 +104,7 @@ class FlowRunner(RuntimeCallbacks):
         self._events = _Subscribers()
         self._ports: dict[tuple[str, str], _Subscribers] = {}
         self._deadline: float | None = None
+        self._timer = Pulse()
         self._failures: dict[str, dict[str, str]] = {}
 
     def _backoff(self) -> Backoff:
@@ -278,17 +279,20 @@ class FlowRunner(RuntimeCallbacks):
     # -------------------------------------------------------- breakpoints
 
     def set_breakpoint(
-        self, flow_module_id: str, port: str = "*", *, pause: str = "module"
+        self, flow_module_id: str, port: str = "*", *, pause: str = "module", output: bool = False
     ) -> None:
-        """Hold messages at a module's input ``port`` (``flow/module``).
+        """Hold messages at a module's input ``port`` (``flow/module``; ``*``: any input).
 
+        ``output``: hold what the module sends on output ``port`` instead.
         ``pause``: ``module`` holds only that module; ``flow`` pauses the whole flow.
         """
         flow_id, module_id = _split(flow_module_id)
         if pause not in ("module", "flow"):
             raise FlowRunnerError(f"pause must be 'module' or 'flow', not {pause!r}")
         self._call(
-            lambda: self._core.set_breakpoint(flow_id, module_id, port, pause_all=pause == "flow")
+            lambda: self._core.set_breakpoint(
+                flow_id, module_id, port, output=output, pause_all=pause == "flow"
+            )
         )
 
     def remove_breakpoint(self, flow_module_id: str) -> None:
@@ -376,9 +380,10 @@ class FlowRunner(RuntimeCallbacks):
         for output in outputs:
             self._carry_out(output)
         deadline = self._core.next_deadline()
-        if deadline != self._deadline:
+        if deadline is not None and (self._deadline is None or deadline < self._deadline):
+            # only an earlier deadline wakes the timer: a later one is seen when it wakes
             self._deadline = deadline
-            self._changed.fire()
+            self._timer.fire()
 
     def _carry_out(self, output: flow_core.Output) -> None:
         if isinstance(output, flow_core.ToRuntime):
@@ -432,9 +437,12 @@ class FlowRunner(RuntimeCallbacks):
         while True:
             deadline = self._deadline if self._deadline is not None else math.inf
             with trio.move_on_at(deadline):
-                await self._changed.wait()
+                await self._timer.wait()
                 continue
+            self._deadline = None
             self._apply(self._core.advance_time(trio.current_time()))
+            if self._deadline is None:
+                self._deadline = self._core.next_deadline()
 
 
 async def _decoded(receive: trio.MemoryReceiveChannel[bytes]) -> AsyncIterator[Any]:

@@ -394,6 +394,8 @@ class Runtime {
   }
 }
 
+const FLUSH_AGE_MS = 2;
+
 // Buffers the frames to send; `flush` writes them to OUT in one write.
 class Output {
   constructor(socket) {
@@ -401,8 +403,17 @@ class Output {
     this.pending = [];
   }
 
+  // Also flushed once what waits is FLUSH_AGE_MS old, so that the done of a slow
+  // module's invocations reaches the runner while the next ones run.
   write(data) {
+    const now = performance.now();
+    if (this.pending.length === 0) {
+      this.since = now;
+    }
     this.pending.push(data);
+    if (now - this.since >= FLUSH_AGE_MS) {
+      this.flush();
+    }
   }
 
   flush() {

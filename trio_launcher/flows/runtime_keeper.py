@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import trio
 
@@ -123,8 +124,8 @@ class RuntimeKeeper:
             if self._stopping:  # stopped while it started
                 self._scope.cancel()
             try:
-                while True:
-                    self._callbacks.frames(self.name, await process.receive_all())
+                process.deliver_to(partial(self._callbacks.frames, self.name))
+                await process.receive_all()  # returns only at the end: raises
             except RuntimeExited:
                 return f"it exited ({process.exited})"
             except FrameError as exc:

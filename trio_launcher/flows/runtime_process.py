@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import shlex
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -32,7 +32,7 @@ __all__ = ["Hello", "RuntimeProcess", "open_runtime"]
 
 log = logging.getLogger("trio_launcher.runtime_output")
 
-_READ_SIZE = 1 << 20
+_READ_SIZE = 1 << 16
 _STREAM_LEVELS = {"stdout": logging.INFO, "stderr": logging.WARNING}
 
 
@@ -70,6 +70,8 @@ class RuntimeProcess:
         self._fifos = fifos
         self._child = child
         self._outbox: Mailbox[bytes] = Mailbox()
+        self._writing = False
+        self._consumer: Callable[[list[Frame]], None] | None = None
         self._inbox: Mailbox[Frame | FrameError | ExitStatus] = Mailbox()
         self._reading = trio.CancelScope()
         self._exited = trio.Event()
@@ -101,9 +103,7 @@ class RuntimeProcess:
             RuntimeExited: the runtime's process has exited.
             FrameError: the header has no type, or the frame is too large.
         """
-        if self._status is not None:
-            raise RuntimeExited(f"runtime pid {self.pid} has exited ({self._status})")
-        self._outbox.put(encode_frame(header, body))
+        self.send_bytes(encode_frame(header, body))
 
     def send_bytes(self, data: bytes) -> None:
         """Queue whole frames, already encoded (see :func:`~.wire.encode_frame`).
@@ -113,7 +113,15 @@ class RuntimeProcess:
         """
         if self._status is not None:
             raise RuntimeExited(f"runtime pid {self.pid} has exited ({self._status})")
-        self._outbox.put(data)
+        if self._writing or self._outbox.waiting():
+            self._outbox.put(data)
+            return
+        try:
+            written = os.write(self._fifos.to_runtime.fileno(), data)
+        except BlockingIOError:
+            written = 0
+        if written < len(data):  # the FIFO is full: the writer task sends the rest
+            self._outbox.put(data[written:])
 
     async def receive_all(self) -> list[Frame]:
         """Every frame the runtime sent that was not received yet, once there is one.
@@ -174,10 +182,9 @@ class RuntimeProcess:
         try:
             with self._reading:
                 while True:
-                    for frame in reader.feed(await stream.receive_some(_READ_SIZE)):
-                        self._inbox.put(frame)
-            for frame in reader.feed(_read_what_is_left(stream.fileno())):
-                self._inbox.put(frame)
+                    size = max(_READ_SIZE, reader.missing)
+                    self._received(reader.feed(await stream.receive_some(size)))
+            self._received(reader.feed(_read_what_is_left(stream.fileno())))
         except FrameError as exc:
             self._inbox.put(exc)  # the stream is out of step: the owner stops the runtime
             await self._exited_process.wait()
@@ -185,11 +192,37 @@ class RuntimeProcess:
         self._inbox.put(self._status)
         self._exited.set()
 
+    def _received(self, frames: list[Frame]) -> None:
+        if self._consumer is not None:
+            if frames:
+                self._consumer(frames)
+            return
+        for frame in frames:
+            self._inbox.put(frame)
+
     async def _write(self) -> None:
         stream = self._fifos.to_runtime
         while True:
             frames = await self._outbox.get_all()
+            self._writing = True
             await stream.send_all(b"".join(frames))
+            self._writing = False
+
+    def deliver_to(self, consumer: Callable[[list[Frame]], None]) -> None:
+        """Hand every frame read from now on to ``consumer``, as it is read, in order.
+
+        Frames already received are handed over first. :meth:`receive_all` then
+        waits only for the end: it raises :class:`RuntimeExited` or
+        :class:`~.wire.FrameError`.
+        """
+        waiting = self._inbox.take_waiting()
+        frames = [item for item in waiting if isinstance(item, Frame)]
+        for item in waiting:
+            if not isinstance(item, Frame):
+                self._inbox.put(item)
+        self._consumer = consumer
+        if frames:
+            consumer(frames)
 
 
 def _read_what_is_left(fd: int) -> bytes:

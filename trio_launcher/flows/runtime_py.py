@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 
@@ -56,7 +57,9 @@ __all__ = ["Runtime", "main"]
 
 PROTOCOL = 0
 CAPABILITIES = ["sync-modules", "async-modules", "local-edges"]
-_READ_SIZE = 1 << 20
+_READ_SIZE = 1 << 16
+#: Seconds frames may wait in the output buffer while invocations run.
+_FLUSH_AGE = 0.002
 _FLUSH_SIZE = 1 << 16
 
 
@@ -410,10 +413,16 @@ class _Output:
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._pending = bytearray()
+        self._since = 0.0
 
     def write(self, data: bytes) -> None:
+        # Also flushed once what waits is _FLUSH_AGE old, so that the done of a
+        # slow module's invocations reaches the runner while the next ones run.
+        now = time.monotonic()
+        if not self._pending:
+            self._since = now
         self._pending += data
-        if len(self._pending) >= _FLUSH_SIZE:
+        if len(self._pending) >= _FLUSH_SIZE or now - self._since >= _FLUSH_AGE:
             self.flush()
 
     def flush(self) -> None:
@@ -443,15 +452,20 @@ def main(argv: list[str]) -> int:
         output.flush()
 
     while runtime.loop is None:
-        data = os.read(in_fd, _READ_SIZE)
+        data = os.read(in_fd, max(_READ_SIZE, reader.missing))
         if not data:
             return 0
         handle(data)
-    _serve_on(runtime.loop, in_fd, handle)
+    _serve_on(runtime.loop, in_fd, handle, lambda: max(_READ_SIZE, reader.missing))
     return 0
 
 
-def _serve_on(loop: asyncio.AbstractEventLoop, in_fd: int, handle: Callable[[bytes], None]) -> None:
+def _serve_on(
+    loop: asyncio.AbstractEventLoop,
+    in_fd: int,
+    handle: Callable[[bytes], None],
+    read_size: Callable[[], int],
+) -> None:
     """Read IN from ``loop`` (``add_reader``) until EOF; an error in a callback ends it."""
     failures: list[BaseException] = []
 
@@ -460,7 +474,7 @@ def _serve_on(loop: asyncio.AbstractEventLoop, in_fd: int, handle: Callable[[byt
         loop.stop()
 
     def readable() -> None:
-        data = os.read(in_fd, _READ_SIZE)
+        data = os.read(in_fd, read_size())
         if data:
             handle(data)
         else:

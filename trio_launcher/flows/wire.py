@@ -89,6 +89,12 @@ class FrameReader:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self._wanted = 0  #: the length of the frame in the buffer, once its length is read
+
+    @property
+    def missing(self) -> int:
+        """How many more bytes the frame in progress needs (0 if none or not yet known)."""
+        return max(0, self._wanted - len(self._buffer))
 
     def feed(self, data: bytes) -> list[Frame]:
         """Add ``data``; return the frames it completes, oldest first.
@@ -97,20 +103,33 @@ class FrameReader:
             FrameError: a length over :data:`MAX_FRAME_LENGTH` or too short, a
                 header that is not a JSON object, or one without a type ``t``.
         """
-        buffer = self._buffer
-        buffer += data
+        if self._buffer:
+            self._buffer += data
+            if len(self._buffer) < self._wanted:
+                return []  # a large frame, still coming: no copy until it is whole
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        self._wanted = 0
         frames: list[Frame] = []
-        start = 0
-        with memoryview(buffer) as view:
-            while len(buffer) - start >= _LENGTH.size:
-                (length,) = _LENGTH.unpack_from(buffer, start)
+        append = frames.append
+        unpack_length, unpack_head = _LENGTH.unpack_from, _HEADER_LENGTH.unpack_from
+        start, size = 0, len(data)
+        while size - start >= 4:
+            (length,) = unpack_length(data, start)
+            if length > MAX_FRAME_LENGTH or length < 2:
                 _check_length(length)
-                end = start + _LENGTH.size + length
-                if len(buffer) < end:
-                    break
-                frames.append(_parse(view[start + _LENGTH.size : end]))
-                start = end
-        del buffer[:start]
+            end = start + 4 + length
+            if end > size:
+                self._wanted = end - start
+                break
+            (head_length,) = unpack_head(data, start + 4)
+            body_start = start + 6 + head_length
+            if body_start > end:
+                raise FrameError(f"header length {head_length} is over the frame's {length - 2}")
+            append(Frame(_header(data[start + 6 : body_start]), data[body_start:end]))
+            start = end
+        if start < size:
+            self._buffer += data[start:]
         return frames
 
 
@@ -121,18 +140,13 @@ def _check_length(length: int) -> None:
         raise FrameError(f"frame length {length} is too short for a header length")
 
 
-def _parse(frame: memoryview) -> Frame:
-    """One frame from its ``N`` bytes (after the length)."""
-    (head_length,) = _HEADER_LENGTH.unpack_from(frame)
-    body_start = _HEADER_LENGTH.size + head_length
-    if body_start > len(frame):
-        raise FrameError(f"header length {head_length} is over the frame's {len(frame) - 2}")
+def _header(head: bytes) -> dict[str, Any]:
     try:
-        header = orjson.loads(frame[_HEADER_LENGTH.size : body_start])
+        header = orjson.loads(head)
     except orjson.JSONDecodeError as exc:
         raise FrameError(f"frame header is not JSON: {exc}") from None
-    if not isinstance(header, dict):
+    if type(header) is not dict:
         raise FrameError("frame header is not a JSON object")
-    if not isinstance(header.get("t"), str):
+    if type(header.get("t")) is not str:
         raise FrameError("frame header has no type 't' (a string)")
-    return Frame(header, bytes(frame[body_start:]))
+    return header

@@ -139,11 +139,12 @@ class ModuleLog:
 
 @attrs.frozen
 class Paused:
-    """``module`` holds a message at a breakpoint on input ``port``."""
+    """``module`` holds a message at a breakpoint on ``port`` (an output port if ``output``)."""
 
     flow: str
     module: str
     port: str
+    output: bool = False
 
 
 @attrs.frozen

@@ -116,6 +116,9 @@ class ModuleRecord:
     #: the version an update will load, with its source and runtime
     next_spec: tuple[Module, str] | None = None
     breakpoints: set[str] = attrs.field(factory=set)
+    #: output ports whose messages are held (``*``: every one), and what they hold, in order
+    out_breakpoints: set[str] = attrs.field(factory=set)
+    held_out: deque[tuple[str, bytes]] = attrs.field(factory=deque)
     step_credit: int = 0
     blocked: bool = False
     #: ``wire`` frames sent and not yet answered, oldest first: the edges each changed
@@ -144,5 +147,10 @@ class RuntimeRecord:
     last_done_at: float = 0.0
     outgoing: bytearray = attrs.field(factory=bytearray)
     stop_reason: str | None = None
+    #: ids of the synchronous invocations in flight, in the order sent (ended ones are
+    #: dropped from the front lazily)
+    sync_order: deque[str] = attrs.field(factory=deque)
+    #: (deadline, message id, invocation id) of the asynchronous ones, a heap (lazily pruned)
+    async_deadlines: list[tuple[float, int, str]] = attrs.field(factory=list)
     #: after a crash: invocations run one at a time until what was in doubt has run again
     isolating: bool = False

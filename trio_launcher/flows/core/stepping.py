@@ -45,6 +45,12 @@ class StepRecord:
                 orjson.loads(body) if body else None
             )
 
+    def released(self, module: ModuleRecord, port: str, body: bytes) -> None:
+        """An output breakpoint of ``module`` let one message go in this step."""
+        step = self._steps.get(module.runtime_module)
+        if step is not None:
+            step.emitted.setdefault(port, []).append(orjson.loads(body) if body else None)
+
     def failed(self, module: ModuleRecord, invocation: Any, message: str) -> None:
         step = self._steps.get(module.runtime_module)
         if step is not None:

@@ -1,0 +1,242 @@
+"""Messages on their way: queues, invocations, bounds and backpressure, local-edge wiring."""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Any
+
+import orjson
+
+from ..wire import encode_frame
+from . import outputs as out
+from .flow_record import FlowRecord, FlowState
+from .records import (
+    EdgeRecord,
+    Invocation,
+    ModuleRecord,
+    Pending,
+    Route,
+    RuntimeRecord,
+)
+from .state import _INVOKING, _LOADED, ASYNC_WINDOW, CoreState
+from .states import ModuleState, RuntimeState
+from .wiring import desired_wiring
+
+__all__ = ["Delivery"]
+
+_M = ModuleState
+
+
+class Delivery(CoreState):
+    """Messages on their way: queues, invocations, bounds and backpressure, local-edge wiring."""
+
+    def _deliver(
+        self, target: ModuleRecord, port: str, body: bytes, edge: EdgeRecord | None
+    ) -> None:
+        self._next_id += 1
+        if edge is not None:
+            edge.add(len(body))
+        target.queue.append(Pending(self._next_id, port, body, edge))
+        if target.state in _INVOKING:
+            self._pump(target)
+
+    def _pump(self, module: ModuleRecord) -> None:
+        """Invoke ``module`` for what it has queued, as far as its window and edges allow."""
+        if module.state not in _INVOKING or not module.queue:
+            return
+        runtime = self._runtimes.get(module.runtime_id)
+        if runtime is None or runtime.state is not RuntimeState.UP:
+            return
+        window = ASYNC_WINDOW if module.is_async else self._sync_window
+        queue = module.queue
+        while queue and module.in_flight < window:
+            if runtime.isolating and runtime.in_flight:
+                return
+            if module.state is _M.PAUSED:
+                if module.step_credit <= 0:
+                    return
+                module.step_credit -= 1
+            elif module.breakpoints and _held(module, queue[0].port):
+                if module.step_credit <= 0:
+                    self._pause(module, queue[0].port)
+                    return
+                module.step_credit -= 1  # resumed: the message it held goes on
+            if self._blocked(module):
+                module.blocked = True
+                self._flows[module.flow].blocked.add(module)
+                return
+            self._invoke(runtime, module, queue.popleft())
+
+    def _invoke(self, runtime: RuntimeRecord, module: ModuleRecord, pending: Pending) -> None:
+        invocation_id = str(pending.message_id)
+        header = {"t": "invoke", "id": invocation_id, "module": module.runtime_module}
+        header["port"] = pending.port
+        runtime.outgoing += encode_frame(header, pending.body)
+        invocation = Invocation(pending, module, self._now, module.is_async)
+        runtime.in_flight[invocation_id] = invocation
+        if invocation.is_async:
+            deadline = self._now + module.spec.timeout
+            heapq.heappush(runtime.async_deadlines, (deadline, pending.message_id, invocation_id))
+        else:
+            runtime.sync_order.append(invocation_id)
+        module.in_flight += 1
+        if self._step is not None:
+            self._step.invoked(module, invocation_id, pending)
+
+    def _finish(self, pending: Pending) -> None:
+        """A message left the runner for good: free its place on its edge."""
+        edge = pending.edge
+        if edge is None or not edge.release(len(pending.body)):
+            return
+        record = self._flows.get(edge.flow)
+        if record is None:
+            return
+        if edge.key[0] is None:
+            self._outputs.append(out.InportRoom(edge.flow, edge.key[1]))
+        blocked = list(record.blocked)
+        record.blocked.clear()
+        for module in blocked:
+            module.blocked = False
+            self._pump(module)
+
+    def _blocked(self, module: ModuleRecord) -> bool:
+        reach = self._reach.get(module)
+        if reach is None:
+            reach = self._reach[module] = self._reachable_edges(module)
+        return any(edge.full for edge in reach)
+
+    def _reachable_edges(self, module: ModuleRecord) -> list[EdgeRecord]:
+        """The runner's edges an invocation of ``module`` may emit onto, through local edges."""
+        record = self._flows[module.flow]
+        edges: list[EdgeRecord] = []
+        seen = {module}
+        todo = [module]
+        while todo:
+            current = todo.pop()
+            for port_edges in current.out_edges.values():
+                for edge in port_edges:
+                    if edge.route in (Route.RUNNER, Route.TO_LOCAL):
+                        edges.append(edge)
+                    if edge.route is not Route.RUNNER:
+                        target = record.modules[edge.key[2]]
+                        if target not in seen:
+                            seen.add(target)
+                            todo.append(target)
+        return edges
+
+    def _flush_to_runtime(self, edge: EdgeRecord) -> None:
+        """Send the runtime every message the runner holds for an edge it now carries itself."""
+        record = self._flows[edge.flow]
+        target = record.modules[edge.key[2]]
+        runtime = self._runtimes[target.runtime_id]
+        held = [p for p in target.queue if p.edge is edge]
+        if not held:
+            return
+        target.queue = deque(p for p in target.queue if p.edge is not edge)
+        for pending in held:
+            self._invoke(runtime, target, pending)
+
+    def _route(self, module: ModuleRecord, port: Any, body: bytes) -> None:
+        if module.out_breakpoints and _held_out(module, port):
+            module.held_out.append((port, body))
+            if module.state is _M.READY:
+                self._pause(module, port, output=True)
+            return
+        self._forward(module, port, body)
+
+    def _release_held(self, module: ModuleRecord, count: int | None = None) -> None:
+        """Send on what an output breakpoint holds (the oldest ``count``, or all), in order."""
+        held = module.held_out
+        for _ in range(len(held) if count is None else min(count, len(held))):
+            port, body = held.popleft()
+            if self._step is not None:
+                self._step.released(module, port, body)
+            self._forward(module, port, body)
+
+    def _forward(self, module: ModuleRecord, port: Any, body: bytes) -> None:
+        for edge in module.out_edges.get(port, ()):
+            if edge.route in (Route.RUNNER, Route.TO_LOCAL):
+                target = self._flows[module.flow].modules[edge.key[2]]
+                self._deliver(target, edge.key[3], body, edge)
+        for public in self._flows[module.flow].outports.get((module.id, port), ()):
+            self._outputs.append(out.PortOutput(module.flow, public, body))
+
+    def _heard(self, runtime: str, invocation_id: Any) -> None:
+        invocation = self._runtimes[runtime].in_flight.get(invocation_id)
+        if invocation is not None:
+            invocation.heard = True
+
+    def _pump_runtime(self, runtime: RuntimeRecord) -> None:
+        """After a crash, one invocation at a time until what was in doubt has run."""
+        if not any(m.queue for m in self._modules.values() if m.runtime_id == runtime.name):
+            runtime.isolating = False
+        for module in self._modules.values():
+            if module.runtime_id == runtime.name:
+                self._pump(module)
+
+    def _pause(self, module: ModuleRecord, port: str, *, output: bool = False) -> None:
+        record = self._flows[module.flow]
+        paused = record.modules.values() if record.pause_all else (module,)
+        for each in paused:
+            if each.state is _M.READY:
+                self._advance(each, "breakpoint")
+        self._outputs.append(out.Paused(module.flow, module.id, port, output))
+        self._rewire(record)
+
+    def _rewire(self, record: FlowRecord) -> None:
+        """Tell each runtime which of the flow's edges it carries itself, where that changed."""
+        for module in record.modules.values():
+            runtime = self._runtimes.get(module.runtime_id)
+            if runtime is None or runtime.state is not RuntimeState.UP:
+                continue
+            if "local-edges" not in runtime.capabilities or module.state not in _LOADED:
+                continue
+            wiring, routes = desired_wiring(record, module, self._modules_ready(record))
+            if wiring == module.wiring:
+                continue
+            changed = [e for e, route in routes.items() if _moving(e, route)]
+            for edge in changed:
+                edge.route = Route.TO_LOCAL if routes[edge] is Route.LOCAL else Route.TO_RUNNER
+            module.wiring = wiring
+            module.wires_out.append(changed)
+            fence = (
+                str(self._next_fence()) if any(routes[e] is Route.LOCAL for e in changed) else None
+            )
+            ports = {
+                port: {"local": [list(t) for t in local], "runner": runner}
+                for port, (local, runner) in wiring.items()
+            }
+            self._send(
+                runtime.name,
+                {"t": "wire", "module": module.runtime_module},
+                orjson.dumps({"ports": ports, "fence": fence}),
+            )
+        self._reach.clear()
+
+    def _modules_ready(self, record: FlowRecord) -> frozenset[str]:
+        if record.state is not FlowState.RUNNING or self._step is not None:
+            return frozenset()
+        return frozenset(
+            m.id
+            for m in record.modules.values()
+            if m.state is _M.READY and not m.breakpoints and not m.out_breakpoints
+        )
+
+    def _next_fence(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+
+def _held_out(module: ModuleRecord, port: str) -> bool:
+    return "*" in module.out_breakpoints or port in module.out_breakpoints
+
+
+def _held(module: ModuleRecord, port: str) -> bool:
+    return "*" in module.breakpoints or port in module.breakpoints
+
+
+def _moving(edge: EdgeRecord, route: Route) -> bool:
+    if route is Route.LOCAL:
+        return edge.route in (Route.RUNNER, Route.TO_RUNNER)
+    return edge.route in (Route.LOCAL, Route.TO_LOCAL)
