@@ -43,6 +43,7 @@ import bench_flows_nodered as nodered
 import trio
 from _common import Target, arguments, emit, log, pct
 
+from trio_launcher.flows.core.outputs import InvocationFailed, ModuleFailed, RuntimeLost
 from trio_launcher.flows.runner import FlowRunner, open_flow_runner
 
 FLOW = "hot"
@@ -51,6 +52,8 @@ TAIL_S = 0.5
 GAP_S = 0.05
 END_TIMEOUT_S = 10.0
 HELD = 400
+#: The events a run reports among its figures.
+FAILURES = (InvocationFailed, ModuleFailed, RuntimeLost)
 
 PY_FORWARD = "def handle(message, context, send):\n    send('out', message)\n"
 JS_FORWARD = "function handle(message, context, send) {\n  send('out', message);\n}\n"
@@ -194,7 +197,7 @@ async def watch_errors(runner: FlowRunner, run: Run, *, task_status: Any) -> Non
     async with runner.events() as events:
         task_status.started()
         async for event in events:
-            if type(event).__name__ in ("ModuleFailed", "InvocationFailed", "RuntimeLost"):
+            if isinstance(event, FAILURES):
                 run.errors.append(repr(event)[:200])
 
 
