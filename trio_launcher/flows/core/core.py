@@ -30,6 +30,7 @@ from .records import (
 )
 from .states import MODULE_TRANSITIONS, RUNTIME_TRANSITIONS, ModuleState, RuntimeState
 from .stepping import StepRecord
+from .taps import edge_data
 from .wiring import desired_wiring
 
 if TYPE_CHECKING:
@@ -272,6 +273,13 @@ class FlowCore:
             module.step_credit = 1
             self._pump(module)
         self._maybe_stepped()
+        return self._take()
+
+    def set_tap(self, flow_id: str, tapped: bool) -> list[out.Output]:
+        """Report every message delivered in the flow as :class:`~.taps.EdgeData` (or stop)."""
+        record = self.flow(flow_id)
+        record.tapped = tapped
+        self._rewire(record)
         return self._take()
 
     # --------------------------------------------------------- compile checks
@@ -572,6 +580,8 @@ class FlowCore:
         self._next_id += 1
         if edge is not None:
             edge.add(len(body))
+        if self._flows[target.flow].tapped:
+            self._outputs.append(edge_data(target, port, body, edge))
         target.queue.append(Pending(self._next_id, port, body, edge))
         if target.state in _INVOKING:
             self._pump(target)
@@ -837,7 +847,7 @@ class FlowCore:
         self._reach.clear()
 
     def _modules_ready(self, record: FlowRecord) -> frozenset[str]:
-        if record.state is not FlowState.RUNNING or self._step is not None:
+        if record.state is not FlowState.RUNNING or self._step is not None or record.tapped:
             return frozenset()
         return frozenset(
             m.id
