@@ -28,9 +28,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "not needed for Python and Node.js",
     )
     check.add_argument("runtime_command", nargs="+", metavar="COMMAND", help="after --")
+    from . import flows_serve
+
+    serve = actions.add_parser(
+        "serve",
+        help="run a flow runner and its FBP endpoint",
+        description="Run a flow runner (the shipped runtimes) and serve it over the FBP "
+        "network protocol on WebSocket, until SIGTERM or SIGINT.",
+    )
+    flows_serve.add_arguments(serve)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the action."""
+    if args.action == "serve":
+        from . import flows_serve
+
+        return flows_serve.run(args)
+    return _check_runtime(args)
+
+
+def _check_runtime(args: argparse.Namespace) -> int:
     """Print each check as ``PASS name`` or ``FAIL name: why``; 0 if all passed."""
     from pathlib import Path
 

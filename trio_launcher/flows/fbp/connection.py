@@ -11,9 +11,6 @@ the runner or grow its memory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import attrs
 import trio
 
@@ -39,15 +36,13 @@ class Watch:
 class Connection:
     """A client's WebSocket as the endpoint's commands and events see it."""
 
-    def __init__(self, ws: WebSocket, *, authorized: bool) -> None:
+    def __init__(self, ws: WebSocket) -> None:
         self._ws = ws
         self._send, self._receive = trio.open_memory_channel[str](OUTBOX_SIZE)
         #: graph id -> how this connection follows it
         self.watches: dict[str, Watch] = {}
         #: whether it has used an extension (then it also gets their events)
         self.extended = False
-        #: whether its secret was right (or none is needed)
-        self.authorized = authorized
         self.dropped = 0
 
     def watch(self, graph: str, *, data: bool = False) -> None:
@@ -66,13 +61,13 @@ class Connection:
         self,
         protocol: str,
         command: str,
-        payload: Mapping[str, Any],
+        payload: object,
         response_to: str | None = None,
     ) -> None:
         """Queue an answer, waiting for room."""
         await self._send.send(encode(protocol, command, payload, response_to))
 
-    def event(self, protocol: str, command: str, payload: Mapping[str, Any]) -> None:
+    def event(self, protocol: str, command: str, payload: object) -> None:
         """Queue an event; dropped if the queue is full."""
         try:
             self._send.send_nowait(encode(protocol, command, payload))

@@ -112,9 +112,7 @@ def parse_request(text: str | bytes) -> Request:
     )
 
 
-def encode(
-    protocol: str, command: str, payload: Mapping[str, Any], response_to: str | None = None
-) -> str:
+def encode(protocol: str, command: str, payload: object, response_to: str | None = None) -> str:
     """The message as JSON text; ``responseTo`` only when it answers a request with an id."""
     message: dict[str, Any] = {"protocol": protocol, "command": command, "payload": payload}
     if response_to is not None:

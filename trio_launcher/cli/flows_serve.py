@@ -1,0 +1,88 @@
+"""``trio-launcher flows serve``: a flow runner and its FBP endpoint, until SIGTERM or SIGINT.
+
+It prints one line to standard output once it listens (``fbp-test`` waits
+for it). Off loopback it needs a secret (``--secret`` or
+TRIO_LAUNCHER_FLOWS_SECRET): every message but ``runtime:getruntime`` must
+carry it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["SECRET_VARIABLE", "add_arguments", "is_loopback", "run"]
+
+SECRET_VARIABLE = "TRIO_LAUNCHER_FLOWS_SECRET"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--host``, ``--port``, ``--secret``."""
+    from .broker import port_number
+
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (127.0.0.1)")
+    parser.add_argument("--port", type=port_number, default=3569, help="listen port (3569)")
+    parser.add_argument(
+        "--secret", help=f"the secret clients must send (default: {SECRET_VARIABLE})"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until a stop signal; 1 if it cannot listen, 2 without a secret off loopback."""
+    import logging
+    import os
+    import signal
+
+    import trio
+
+    from ..flows.fbp import serve_fbp
+    from ..flows.runner import open_flow_runner
+    from ..logging_setup import setup_logging
+    from ..ports import cannot_listen_message, first_os_error
+
+    setup_logging()
+    log = logging.getLogger("trio_launcher")
+    secret = args.secret or os.environ.get(SECRET_VARIABLE) or None
+    if secret is None and not is_loopback(args.host):
+        log.error(
+            "refusing to listen on %s without a secret: give --secret or set %s",
+            args.host,
+            SECRET_VARIABLE,
+        )
+        return 2
+    listening = False
+
+    async def main() -> None:
+        nonlocal listening
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with open_flow_runner() as runner, trio.open_nursery() as nursery:
+                endpoint = await nursery.start(serve_fbp, runner, args.host, args.port, secret)
+                listening = True
+                print(f"FBP endpoint listening on {endpoint.url}", flush=True)
+                async for _ in signals:
+                    break
+                nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    except BaseException as exc:
+        error = None if listening else first_os_error(exc)
+        if error is None:
+            raise
+        message = cannot_listen_message(
+            error, host=args.host, port=args.port, port_setting="--port", host_setting="--host"
+        )
+        log.error("%s", message)
+        return 1
+    return 0
