@@ -360,8 +360,7 @@ class FlowRunner(RuntimeCallbacks):
         checks = [
             (m.id, m.runtime, m.source)
             for m in flow.modules.values()
-            if m.id not in held
-            or (held[m.id].source, held[m.id].runtime_id) != (m.source, m.runtime)
+            if m.id not in held or (held[m.id].source, held[m.id].runtime_id) != (m.source, m.runtime)
         ]
         if not checks:
             return
@@ -482,3 +481,4 @@ async def run_flow_runner(
         task_status.started(runner)
         await trio.sleep_forever()
     raise AssertionError("unreachable")  # pragma: no cover
+

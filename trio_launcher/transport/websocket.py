@@ -215,8 +215,9 @@ async def accept(
 
     The caller has checked the request (path, credentials); this answers it
     with 101, choosing the first of the client's proposed subprotocols that is
-    in ``subprotocols`` (none if none is). Raises :class:`~trio_websocket.HandshakeError` if it is not a
-    valid upgrade (wsproto answers it with 400) or the client is gone. An
+    in ``subprotocols`` (none if none is). Raises
+    :class:`~trio_websocket.HandshakeError` if it is not a valid upgrade
+    (wsproto answers it with 400) or the client is gone. An
     exception out of the block closes the connection with 1011 before it
     propagates.
     """

@@ -466,9 +466,7 @@ class FlowCore:
         rid = header.get("module", "")
         if rid in self._checks:
             body = _json(frame.body)
-            self._check_answer(
-                rid, self._checks[rid][0], str(body.get("message")), body.get("line")
-            )
+            self._check_answer(rid, self._checks[rid][0], str(body.get("message")), body.get("line"))
             return
         module = self._modules.get(rid)
         if module is None or module.runtime_id != name:
@@ -712,9 +710,7 @@ class FlowCore:
         self._maybe_updated(record)
         self._pump(module)
 
-    def _change_module(
-        self, module: ModuleRecord, spec: Module, source: str, running: bool
-    ) -> None:
+    def _change_module(self, module: ModuleRecord, spec: Module, source: str, running: bool) -> None:
         if not running or module.state is _M.STOPPED:
             module.spec, module.source, module.runtime_id = spec, source, spec.runtime
             return
@@ -840,13 +836,9 @@ class FlowCore:
                 edge.route = Route.TO_LOCAL if routes[edge] is Route.LOCAL else Route.TO_RUNNER
             module.wiring = wiring
             module.wires_out.append(changed)
-            fence = (
-                str(self._next_fence()) if any(routes[e] is Route.LOCAL for e in changed) else None
-            )
-            ports = {
-                port: {"local": [list(t) for t in local], "runner": runner}
-                for port, (local, runner) in wiring.items()
-            }
+            fence = str(self._next_fence()) if any(routes[e] is Route.LOCAL for e in changed) else None
+            ports = {port: {"local": [list(t) for t in local], "runner": runner}
+                     for port, (local, runner) in wiring.items()}
             self._send(
                 runtime.name,
                 {"t": "wire", "module": module.runtime_module},
@@ -858,7 +850,9 @@ class FlowCore:
         if record.state is not FlowState.RUNNING or self._step is not None or record.tapped:
             return frozenset()
         return frozenset(
-            m.id for m in record.modules.values() if m.state is _M.READY and not m.breakpoints
+            m.id
+            for m in record.modules.values()
+            if m.state is _M.READY and not m.breakpoints
         )
 
     def _next_fence(self) -> int:
@@ -882,9 +876,7 @@ class FlowCore:
     def _maybe_stopped(self, record: FlowRecord) -> None:
         if record.state is not FlowState.STOPPING:
             return
-        if any(
-            m.state is not _M.STOPPED and m.state is not _M.FAILED for m in record.modules.values()
-        ):
+        if any(m.state is not _M.STOPPED and m.state is not _M.FAILED for m in record.modules.values()):
             return
         dropped = 0
         for module in record.modules.values():
