@@ -1,4 +1,8 @@
-"""``trio-launcher flows``: the flow runner's commands (so far: ``check-runtime``).
+"""``trio-launcher flows``: the flow runner's commands.
+
+``serve`` runs a flow runner with its FBP endpoint (:mod:`.flows_serve`);
+``runtimes``, ``ls``, ``deploy``, ``rm``, ``start``, ``stop``, ``break``,
+``unbreak``, ``step``, ``send`` and ``tail`` talk to one (:mod:`.flows_client`).
 
 ``check-runtime [--modules DIR] -- COMMAND...`` runs the pipe protocol's
 conformance checks against a runtime command and prints one line per check;
@@ -37,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "network protocol on WebSocket, until SIGTERM or SIGINT.",
     )
     flows_serve.add_arguments(serve)
+    from . import flows_client
+
+    flows_client.add_parsers(actions)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         from . import flows_serve
 
         return flows_serve.run(args)
+    if args.action != "check-runtime":
+        from . import flows_client
+
+        return flows_client.run(args)
     return _check_runtime(args)
 
 

@@ -1,7 +1,9 @@
 """``trio-launcher flows serve``: a flow runner and its FBP endpoint, until SIGTERM or SIGINT.
 
 It prints one line to standard output once it listens (``fbp-test`` waits
-for it). Off loopback it needs a secret (``--secret`` or
+for it). When standard output is a pipe or a socket, the program reading it started it:
+then it also stops when that process ends (``fbp-test`` starts it through a
+shell, and stops only the shell). Off loopback it needs a secret (``--secret`` or
 TRIO_LAUNCHER_FLOWS_SECRET): every message but ``runtime:getruntime`` must
 carry it.
 """
@@ -50,9 +52,12 @@ def run(args: argparse.Namespace) -> int:
     from ..flows.runner import open_flow_runner
     from ..logging_setup import setup_logging
     from ..ports import cannot_listen_message, first_os_error
+    from ..prctl import set_parent_death_signal
 
     setup_logging()
     log = logging.getLogger("trio_launcher")
+    if _stdout_is_read_by_a_program():
+        set_parent_death_signal(signal.SIGTERM)
     secret = args.secret or os.environ.get(SECRET_VARIABLE) or None
     if secret is None and not is_loopback(args.host):
         log.error(
@@ -86,3 +91,15 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", message)
         return 1
     return 0
+
+
+def _stdout_is_read_by_a_program() -> bool:
+    import os
+    import stat
+    import sys
+
+    try:
+        mode = os.fstat(sys.stdout.fileno()).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
