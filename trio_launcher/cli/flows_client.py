@@ -56,7 +56,7 @@ def _flow(sub: argparse.ArgumentParser) -> None:
 
 
 def _module(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("module", metavar="FLOW/MODULE")
+    sub.add_argument("flow_module", metavar="FLOW/MODULE")
 
 
 def _break_arguments(sub: argparse.ArgumentParser) -> None:
@@ -151,7 +151,7 @@ def _check(args: argparse.Namespace) -> None:
         except ValueError as exc:
             raise Usage(f"the message is not JSON: {exc}") from None
     elif args.action in ("break", "unbreak"):
-        args.flow, args.node = _split_module(args.module)
+        args.flow, args.node = _split_module(args.flow_module)
     elif args.action == "tail" and args.count is not None and args.count < 1:
         raise Usage("--count is 1 or more")
 
@@ -218,13 +218,15 @@ async def _stop(client: FbpClient, args: argparse.Namespace) -> None:
 async def _break(client: FbpClient, args: argparse.Namespace) -> None:
     payload = {"graph": args.flow, "node": args.node, "port": args.port, "pause": args.pause}
     answer = await client.request("network", "setbreakpoint", payload)
-    _print(args, answer, f"breakpoint on {args.module} port {args.port} (pauses the {args.pause})")
+    _print(
+        args, answer, f"breakpoint on {args.flow_module} port {args.port} (pauses the {args.pause})"
+    )
 
 
 async def _unbreak(client: FbpClient, args: argparse.Namespace) -> None:
     payload = {"graph": args.flow, "node": args.node}
     answer = await client.request("network", "removebreakpoint", payload)
-    _print(args, answer, f"no breakpoint on {args.module}")
+    _print(args, answer, f"no breakpoint on {args.flow_module}")
 
 
 async def _step(client: FbpClient, args: argparse.Namespace) -> None:
