@@ -13,7 +13,9 @@ found), started as the runner starts them (``open_runtime``: FIFOs, ``run_child`
   the runner's side is the slower stage of the pipeline and hides the runtime's.
   Median over several runs.
 - **cold start**: spawn -> ``hello`` -> ``loaded`` -> the first ``done`` of an echo
-  module, p50 of 20 starts (one warm-up start first).
+  module, p50 of 20 starts (one warm-up start first). ``*_bare_*``: the same with
+  ``subprocess.Popen`` and the ``load`` and ``invoke`` written to the FIFO before the
+  spawn, which leaves out the runner's side (``run_child``, Trio, three round trips).
 - **idle RSS**: VmRSS (``/proc/PID/status``) after loading and invoking one module;
   for Python also after loading one async module (which imports asyncio).
 
@@ -26,7 +28,9 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ from _common import NODE, PYTHON, Target, arguments, emit, log, median, pct, rea
 
 import trio_launcher.flows
 from trio_launcher.flows.runtime_process import RuntimeProcess, open_runtime
+from trio_launcher.flows.wire import FrameReader, encode_frame
 
 NODE_SCRIPT = str(Path(trio_launcher.flows.__file__).with_name("runtime.mjs"))
 CHAIN = 10
@@ -132,6 +137,30 @@ async def hop(command: list[str], language: str, count: int, runs: int) -> dict[
     }
 
 
+def bare_cold_start(command: list[str], language: str) -> float:
+    """Milliseconds from Popen to the first done, the frames written ahead (no Trio)."""
+    with tempfile.TemporaryDirectory() as folder:
+        to_runtime, from_runtime = os.path.join(folder, "in"), os.path.join(folder, "out")
+        os.mkfifo(to_runtime, 0o600)
+        os.mkfifo(from_runtime, 0o600)
+        to_fd, from_fd = os.open(to_runtime, os.O_RDWR), os.open(from_runtime, os.O_RDWR)
+        body = orjson.dumps({"source": TRIVIAL[language], "context": {}})
+        os.write(to_fd, encode_frame({"t": "load", "module": "echo"}, body))
+        os.write(to_fd, encode_frame({"t": "invoke", "id": "1", "module": "echo", "port": "in"}))
+        start = time.perf_counter()
+        process = subprocess.Popen([*command, to_runtime, from_runtime])
+        reader = FrameReader()
+        try:
+            while not any(frame.type == "done" for frame in reader.feed(os.read(from_fd, 1 << 16))):
+                pass
+            return (time.perf_counter() - start) * 1000
+        finally:
+            process.kill()
+            process.wait()
+            os.close(to_fd)
+            os.close(from_fd)
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -164,7 +193,9 @@ async def measure(name: str, language: str, command: list[str], args: Any) -> di
     count = args.messages or (5_000 if args.quick else 20_000)
     count *= 1 if language == "python" else 2
     runs, starts = (3, 5) if args.quick else (7, 20)
-    figures: dict[str, Any] = {f"{name}_{k}": v for k, v in (await hop(command, language, count, runs)).items()}
+    figures: dict[str, Any] = {
+        f"{name}_{k}": v for k, v in (await hop(command, language, count, runs)).items()
+    }
     await cold_start(command, language)  # warm the page cache
     timings, memory = [], []
     for _ in range(starts):
@@ -174,6 +205,8 @@ async def measure(name: str, language: str, command: list[str], args: Any) -> di
     figures[f"{name}_cold_start_p50_ms"] = median(timings)
     figures[f"{name}_cold_start_p90_ms"] = round(pct(timings, 90), 1)
     figures[f"{name}_idle_rss_mb"] = median(memory)
+    bare = [bare_cold_start(command, language) for _ in range(starts)]
+    figures[f"{name}_cold_start_bare_p50_ms"] = median(bare)
     if language == "python":
         figures[f"{name}_idle_rss_with_async_module_mb"] = await async_rss(command)
     log(f"{name}: {figures}")

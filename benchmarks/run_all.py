@@ -24,6 +24,7 @@ ORDER = [
     "launcher_cold_start",
     "codec",
     "executor",
+    "flows_runtime",
 ]
 
 

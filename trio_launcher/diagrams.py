@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import attrs
 
+from .flows.core.states import MODULE_TRANSITIONS, RUNTIME_TRANSITIONS
 from .launcher.phases import PHASE_TRANSITIONS
 from .protocol import broker, handshake, runner
 from .protocol.codec import wire_name
@@ -44,6 +45,10 @@ MACHINES: Final[dict[str, tuple[tuple[str, TransitionTable[Any]], ...]]] = {
     "docs/launcher.md": (("A runner type's loop: `phases.PHASE_TRANSITIONS`", PHASE_TRANSITIONS),),
     "docs/supervisor.md": (
         ("A plugin's life: `lifecycle.LIFECYCLE_TRANSITIONS`", LIFECYCLE_TRANSITIONS),
+    ),
+    "docs/flows.md": (
+        ("A module in the runner: `states.MODULE_TRANSITIONS`", MODULE_TRANSITIONS),
+        ("A runtime process in the runner: `states.RUNTIME_TRANSITIONS`", RUNTIME_TRANSITIONS),
     ),
 }
 

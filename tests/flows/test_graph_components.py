@@ -55,8 +55,8 @@ async def test_repeat_sends_on_what_it_gets_and_drop_sends_nothing(
         frames = await receive_until(process, "done")
         frames += await receive_until(process, "done")
     assert [summary(frame) for frame in frames] == [
-        ("loaded", "repeat", None),
-        ("loaded", "drop", None),
+        ("loaded", "repeat", {"async": False}),
+        ("loaded", "drop", {"async": False}),
         ("emit", "1", "repeat", "out", {"n": [1, 2]}),
         ("done", "1", None),
         ("done", "2", None),

@@ -12,10 +12,11 @@ from runtime_helpers import (
     summary,
     wire,
 )
-from runtime_languages import Language, in_language
+from runtime_languages import LANGUAGES, Language, in_language
 
 from trio_launcher.flows.wire import Frame
 
+PYTHON_LANGUAGE: Language = LANGUAGES[0].values[0]  # type: ignore[attr-defined]
 #: Every invocation waits until one gets "open"; then each sends its message on "out".
 GATE = {
     "python": """\
@@ -175,4 +176,18 @@ async def test_a_cascade_through_an_async_module_ends_with_one_done(language: La
         ("ctx.set", "counter", {"key": "count", "value": 1}),
         ("emit", "1", "counter", "out", 1),
         ("done", "1", None),
+    ]
+
+
+async def test_the_python_runtime_imports_asyncio_with_the_first_async_module_only() -> None:
+    probe = "import sys\ndef handle(m, context, send):\n    send('out', 'asyncio' in sys.modules)\n"
+    async with started_runtime(PYTHON_LANGUAGE.command) as runtime:
+        load(runtime, "probe", probe)
+        invoke(runtime, "probe", "before", None)
+        load(runtime, "gate", in_language(PYTHON_LANGUAGE, GATE))
+        invoke(runtime, "probe", "after", None)
+        frames = await receive_dones(runtime, 2)
+    assert [summary(frame) for frame in frames if frame.type == "emit"] == [
+        ("emit", "before", "probe", "out", False),
+        ("emit", "after", "probe", "out", True),
     ]

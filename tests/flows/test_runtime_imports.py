@@ -27,5 +27,6 @@ def test_the_runtime_loads_no_trio_attrs_or_cattrs() -> None:
     assert ours == {
         "trio_launcher.flows",
         "trio_launcher.flows.runtime_py",
+        "trio_launcher.flows.runtime_py_module",
         "trio_launcher.flows.wire",
     }

@@ -6,7 +6,8 @@
 
 ``check-runtime [--modules DIR] -- COMMAND...`` runs the pipe protocol's
 conformance checks against a runtime command and prints one line per check;
-it exits 0 if every check passed, 1 otherwise.
+it exits 0 if every check passed or was skipped (a capability the runtime
+does not announce), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument(
         "--modules",
         metavar="DIR",
-        help="the kit's modules in the runtime's language (echo.*, fail.*, count.*); "
-        "not needed for Python and Node.js",
+        help="the kit's modules in the runtime's language (echo.*, fail.*, count.*, and "
+        "sleepy.* for async modules); not needed for Python and Node.js",
     )
     check.add_argument("runtime_command", nargs="+", metavar="COMMAND", help="after --")
     from . import flows_serve
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_runtime(args: argparse.Namespace) -> int:
-    """Print each check as ``PASS name`` or ``FAIL name: why``; 0 if all passed."""
+    """Print each check as ``PASS name``, ``FAIL name: why`` or ``SKIP name: why``; 0 if
+    none failed."""
     from pathlib import Path
 
     import trio
@@ -76,7 +78,11 @@ def _check_runtime(args: argparse.Namespace) -> int:
             return 2
     results = trio.run(lambda: check_runtime(args.runtime_command, modules=modules))
     for result in results:
-        print(f"PASS {result.name}" if result.passed else f"FAIL {result.name}: {result.detail}")
+        if result.passed:
+            print(f"PASS {result.name}")
+        else:
+            print(f"{'SKIP' if result.skipped else 'FAIL'} {result.name}: {result.detail}")
     passed = sum(result.passed for result in results)
-    print(f"{passed} of {len(results)} checks passed")
-    return 0 if passed == len(results) else 1
+    skipped = sum(result.skipped for result in results)
+    print(f"{passed} of {len(results)} checks passed" + (f", {skipped} skipped" * bool(skipped)))
+    return 0 if passed + skipped == len(results) else 1

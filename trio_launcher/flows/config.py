@@ -17,7 +17,9 @@ __all__ = ["FlowRunnerConfig", "shipped_runtimes"]
 
 def shipped_runtimes() -> dict[str, tuple[str, ...]]:
     """The shipped runtimes' commands: Python always, Node.js when ``node`` is on PATH."""
-    commands = {"python": (sys.executable, "-m", "trio_launcher.flows.runtime_py")}
+    commands: dict[str, tuple[str, ...]] = {
+        "python": (sys.executable, "-m", "trio_launcher.flows.runtime_py")
+    }
     node = shutil.which("node")
     if node is not None:
         script = resources.files("trio_launcher.flows").joinpath("runtime.mjs")

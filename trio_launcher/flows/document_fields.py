@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from trio_launcher.flows.errors import Problem
 from trio_launcher.flows.graph import canonical_json
@@ -23,6 +23,7 @@ __all__ = [
     "json_array",
     "json_object",
     "limit",
+    "listing",
     "name",
     "port_names",
     "revision",
@@ -70,6 +71,11 @@ def show(value: object) -> str:
     except (TypeError, ValueError, RecursionError):
         shown = f"a Python {type(value).__name__}"
     return shown if len(shown) <= _SHOWN else shown[: _SHOWN - 3] + "..."
+
+
+def listing(names: Iterable[str]) -> str:
+    """``names`` for a message: ``a, b, c``, or ``none``."""
+    return ", ".join(names) or "none"
 
 
 def is_json(value: object) -> bool:

@@ -50,10 +50,6 @@ class InvalidFlow(Exception):
         count = len(self.problems)
         listed = "".join(f"\n  {problem}" for problem in self.problems)
         super().__init__(f"invalid flow ({count} problem{'s' if count != 1 else ''}):{listed}")
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        count = len(self.problems)
-        listed = "".join(f"\n  {problem}" for problem in self.problems)
-        super().__init__(f"invalid flow ({count} problem{'s' if count != 1 else ''}):{listed}")
 
 
 class FlowRunnerError(Exception):

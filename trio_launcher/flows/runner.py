@@ -27,6 +27,7 @@ from .components import Component, ComponentLibrary
 from .config import FlowRunnerConfig
 from .core import FlowCore, FlowCoreError, ModuleState, PortFull
 from .core.flow_record import FlowRecord, FlowState
+from .core.records import EdgeKey, Route
 from .errors import FlowNotFound, FlowRunnerError, FlowStartFailed, InvalidFlow, Problem
 from .graph import Flow
 from .runtime_keeper import RuntimeCallbacks, RuntimeKeeper
@@ -159,6 +160,22 @@ class FlowRunner(RuntimeCallbacks):
         if module_id not in modules:
             raise FlowNotFound(f"flow {flow_id!r} has no module {module_id!r}")
         return dict(modules[module_id].context)
+
+    def edge_counts(self, flow_id: str) -> dict[EdgeKey, int]:
+        """Messages on each edge (waiting at the runner or being handled), by edge key."""
+        return {key: edge.count for key, edge in self._record(flow_id).edges.items()}
+
+    def edge_routes(self, flow_id: str) -> dict[EdgeKey, str]:
+        """Who carries each edge now: ``runner``, or ``local`` (inside one runtime)."""
+        return {
+            key: "local" if edge.route in (Route.LOCAL, Route.TO_RUNNER) else "runner"
+            for key, edge in self._record(flow_id).edges.items()
+        }
+
+    async def wait_runtime_state(self, runtime_id: str, state: str) -> None:
+        """Wait until runtime ``runtime_id`` is in ``state`` (``down``, ``starting``, ``up``...)."""
+        while self._core.runtime_state(runtime_id).name.lower() != state:
+            await self._changed.wait()
 
     # -------------------------------------------------------------- flows
 
@@ -360,7 +377,8 @@ class FlowRunner(RuntimeCallbacks):
         checks = [
             (m.id, m.runtime, m.source)
             for m in flow.modules.values()
-            if m.id not in held or (held[m.id].source, held[m.id].runtime_id) != (m.source, m.runtime)
+            if m.id not in held
+            or (held[m.id].source, held[m.id].runtime_id) != (m.source, m.runtime)
         ]
         if not checks:
             return
@@ -481,4 +499,3 @@ async def run_flow_runner(
         task_status.started(runner)
         await trio.sleep_forever()
     raise AssertionError("unreachable")  # pragma: no cover
-

@@ -20,12 +20,20 @@
 import fs from "node:fs";
 import net from "node:net";
 import process from "node:process";
-import vm from "node:vm";
+
+import {
+  ModuleError,
+  compile,
+  filenameOf,
+  isAsyncFunction,
+  isThenable,
+  moduleError,
+  writeThroughContext,
+} from "./runtime_module.mjs";
+import { FrameReader, encodeFrame, jsonBytes } from "./runtime_wire.mjs";
 
 const PROTOCOL = 0;
 const CAPABILITIES = ["sync-modules", "async-modules", "local-edges"];
-const MAX_FRAME_LENGTH = 64 * 1024 * 1024;
-const MAX_HEADER_LENGTH = 0xffff;
 const REQUIRED_FIELDS = {
   load: ["module"],
   unload: ["module"],
@@ -37,175 +45,12 @@ const REQUIRED_FIELDS = {
   ping: ["id"],
 };
 
-class ModuleError extends Error {
-  constructor(message, line) {
-    super(message);
-    this.line = line;
-  }
-}
-
-class FrameError extends Error {}
-
-function encodeFrame(header, body) {
-  const head = Buffer.from(JSON.stringify(header), "utf8");
-  if (head.length > MAX_HEADER_LENGTH) {
-    throw new FrameError(`frame header of ${head.length} bytes is over ${MAX_HEADER_LENGTH}`);
-  }
-  const length = 2 + head.length + body.length;
-  if (length > MAX_FRAME_LENGTH) {
-    throw new FrameError(`frame length ${length} is over the limit of ${MAX_FRAME_LENGTH}`);
-  }
-  const prefix = Buffer.allocUnsafe(6);
-  prefix.writeUInt32BE(length, 0);
-  prefix.writeUInt16BE(head.length, 4);
-  return Buffer.concat([prefix, head, body]);
-}
-
-function jsonBytes(value) {
-  return Buffer.from(JSON.stringify(value === undefined ? null : value), "utf8");
-}
-
-// Splits the byte stream from the runner into frames, however it is chunked.
-class FrameReader {
-  constructor() {
-    this.chunks = [];
-    this.size = 0;
-  }
-
-  feed(chunk) {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    const frames = [];
-    let needed = this.nextFrameEnd();
-    while (needed !== null && this.size >= needed) {
-      const buffer = this.take(needed);
-      frames.push(parseFrame(buffer.subarray(4)));
-      needed = this.nextFrameEnd();
-    }
-    return frames;
-  }
-
-  nextFrameEnd() {
-    if (this.size < 4) {
-      return null;
-    }
-    const first = this.chunks[0].length >= 4 ? this.chunks[0] : this.join();
-    const length = first.readUInt32BE(0);
-    if (length > MAX_FRAME_LENGTH) {
-      throw new FrameError(`frame length ${length} is over the limit of ${MAX_FRAME_LENGTH}`);
-    }
-    if (length < 2) {
-      throw new FrameError(`frame length ${length} is too short for a header length`);
-    }
-    return 4 + length;
-  }
-
-  join() {
-    const whole = Buffer.concat(this.chunks, this.size);
-    this.chunks = [whole];
-    return whole;
-  }
-
-  take(count) {
-    const whole = this.chunks.length === 1 ? this.chunks[0] : this.join();
-    const rest = whole.subarray(count);
-    this.chunks = rest.length ? [rest] : [];
-    this.size = rest.length;
-    return whole.subarray(0, count);
-  }
-}
-
-function parseFrame(frame) {
-  const headLength = frame.readUInt16BE(0);
-  const bodyStart = 2 + headLength;
-  if (bodyStart > frame.length) {
-    throw new FrameError(`header length ${headLength} is over the frame's ${frame.length - 2}`);
-  }
-  let header;
-  try {
-    header = JSON.parse(frame.toString("utf8", 2, bodyStart));
-  } catch (error) {
-    throw new FrameError(`frame header is not JSON: ${error.message}`);
-  }
-  if (header === null || typeof header !== "object" || Array.isArray(header)) {
-    throw new FrameError("frame header is not a JSON object");
-  }
-  if (typeof header.t !== "string") {
-    throw new FrameError("frame header has no type 't' (a string)");
-  }
-  return { header, body: frame.subarray(bodyStart) };
-}
-
-function filenameOf(module) {
-  return `<flow module ${module}>`;
-}
-
-// The innermost line of the module's source in `error`'s stack, or null.
-function lineIn(error, filename) {
-  const stack = error instanceof Error && typeof error.stack === "string" ? error.stack : "";
-  const escaped = filename.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const match = new RegExp(`${escaped}:(\\d+)`).exec(stack);
-  return match ? Number(match[1]) : null;
-}
-
-function moduleError(error, filename) {
-  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return new ModuleError(message, lineIn(error, filename));
-}
-
-// The `handle` function that `source` defines, as module `module`.
-function compile(module, source) {
-  const filename = filenameOf(module);
-  const body = `${source}\n;return typeof handle === "function" ? handle : undefined;`;
-  let define;
-  try {
-    define = vm.compileFunction(body, [], { filename });
-  } catch (error) {
-    throw moduleError(error, filename);
-  }
-  let handle;
-  try {
-    handle = define();
-  } catch (error) {
-    throw moduleError(error, filename);
-  }
-  if (typeof handle !== "function") {
-    throw new ModuleError("the module defines no function handle(message, context, send)", null);
-  }
-  return handle;
-}
-
-// A module's context: an object whose every property set is written through.
-function writeThroughContext(data, writeThrough) {
-  return new Proxy(data, {
-    set(target, key, value) {
-      if (typeof key !== "string") {
-        throw new TypeError("context keys are strings");
-      }
-      writeThrough(key, value);
-      target[key] = value;
-      return true;
-    },
-    deleteProperty() {
-      throw new TypeError("context keys cannot be deleted (protocol v0); set them to null");
-    },
-  });
-}
-
-function isThenable(value) {
-  return value !== null && typeof value === "object" && typeof value.then === "function";
-}
-
 // The invocations rooted at one `invoke` of the runner; `done` when none is left.
 class Cascade {
   constructor(id) {
     this.id = id;
     this.pending = 1;
   }
-}
-
-function isAsyncFunction(fn) {
-  return Object.prototype.toString.call(fn) === "[object AsyncFunction]";
 }
 
 // Turns the runner's frames into calls of module functions, and results into frames.

@@ -7,6 +7,7 @@ backoff, reset by a run that lasted) for as long as the core asks.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import trio
@@ -59,6 +60,7 @@ class RuntimeKeeper:
         self._running = False
         self._scope: trio.CancelScope | None = None
         self._stop_reason = ""
+        self._stopping = False
 
     def start(self, nursery: trio.Nursery) -> None:
         """Run the runtime (again, after the backoff, if it just ended)."""
@@ -70,6 +72,7 @@ class RuntimeKeeper:
     def stop(self, reason: str) -> None:
         """Stop the runtime's process; the keeper then reports it exited with ``reason``."""
         self._stop_reason = reason
+        self._stopping = True
         if self._scope is not None:
             self._scope.cancel()
 
@@ -78,10 +81,8 @@ class RuntimeKeeper:
         process = self.process
         if process is None:
             return
-        try:
+        with contextlib.suppress(RuntimeExited):
             process.send_bytes(data)
-        except RuntimeExited:
-            pass
 
     async def _keep(self) -> None:
         try:
@@ -95,6 +96,7 @@ class RuntimeKeeper:
 
     async def _run_once(self) -> None:
         self._stop_reason = ""
+        self._stopping = False
         started_at = trio.current_time()
         try:
             async with open_runtime(
@@ -118,6 +120,8 @@ class RuntimeKeeper:
         self.process = process
         self._callbacks.started(self.name, process.hello)
         with trio.CancelScope() as self._scope:
+            if self._stopping:  # stopped while it started
+                self._scope.cancel()
             try:
                 while True:
                     self._callbacks.frames(self.name, await process.receive_all())

@@ -24,13 +24,19 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-import traceback
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator, MutableMapping
+from collections.abc import Callable, Coroutine
 
 import orjson
 
 from trio_launcher import __version__
+from trio_launcher.flows.runtime_py_module import (
+    Context,
+    ModuleError,
+    compile_module,
+    filename_of,
+    module_error,
+)
 from trio_launcher.flows.wire import Frame, FrameReader, encode_frame
 
 TYPE_CHECKING = False  # keep `typing` out of the runtime
@@ -52,42 +58,6 @@ PROTOCOL = 0
 CAPABILITIES = ["sync-modules", "async-modules", "local-edges"]
 _READ_SIZE = 1 << 20
 _FLUSH_SIZE = 1 << 16
-
-
-class ModuleError(Exception):
-    """A module failed to load or to run; ``line`` is in its source, if known."""
-
-    def __init__(self, message: str, line: int | None) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-class Context(MutableMapping[str, object]):
-    """A module's context: a dict whose every change is written through to the runner."""
-
-    def __init__(self, data: dict[str, object], write_through: Callable[[str, object], None]):
-        self._data = data
-        self._write_through = write_through
-
-    def __getitem__(self, key: str) -> object:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: object) -> None:
-        self._write_through(key, value)
-        self._data[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        raise TypeError("context keys cannot be deleted (protocol v0); set them to None")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def _replace(self, data: dict[str, object]) -> None:
-        """Replace every key (the runner restoring the context): no write-through."""
-        self._data = data
 
 
 class _Cascade:
@@ -114,11 +84,7 @@ class _Module:
         self.handle = handle
         self.context = context
         self.send = send
-        self.filename = _filename(name)
-
-
-def _filename(module: str) -> str:
-    return f"<flow module {module}>"
+        self.filename = filename_of(name)
 
 
 class Runtime:
@@ -209,7 +175,7 @@ class Runtime:
         name = frame.header["module"]
         try:
             spec = orjson.loads(frame.body)
-            handle = _compile(name, spec["source"])
+            handle = compile_module(name, spec["source"])
         except ModuleError as exc:
             self._error(name, exc)
             return
@@ -238,7 +204,7 @@ class Runtime:
         module = self._modules.get(frame.header["module"])
         context = orjson.loads(frame.body)["context"]
         if module is not None:
-            module.context._replace(dict(context))
+            module.context.restore(dict(context))
 
     def _context_writer(self, module: str) -> Callable[[str, object], None]:
         def write_through(key: str, value: object) -> None:
@@ -280,7 +246,7 @@ class Runtime:
             try:
                 module.handle(message, module.context, module.send)
             except Exception as exc:
-                self._error(name, _module_error(exc, module.filename), cascade.id)
+                self._error(name, module_error(exc, module.filename), cascade.id)
         self._end(cascade)
 
     def _end(self, cascade: _Cascade) -> None:
@@ -297,7 +263,7 @@ class Runtime:
                 message, module.context, self._task_sender(module, cascade)
             )
         except Exception as exc:
-            self._error(module.name, _module_error(exc, module.filename), cascade.id)
+            self._error(module.name, module_error(exc, module.filename), cascade.id)
             self._end(cascade)
             return
         self._tasks[module.name] = self._tasks.get(module.name, 0) + 1
@@ -313,7 +279,7 @@ class Runtime:
         try:
             await coroutine
         except (Exception, CancelledError) as exc:
-            self._error(module.name, _module_error(exc, module.filename), cascade.id)
+            self._error(module.name, module_error(exc, module.filename), cascade.id)
         self._end(cascade)
         self._tasks[module.name] -= 1
         self._wake()
@@ -429,35 +395,6 @@ class Runtime:
 
     def _ping(self, frame: Frame) -> None:
         self._send({"t": "pong", "id": frame.header["id"]})
-
-
-def _compile(name: str, source: str) -> Callable[..., object]:
-    """The ``handle`` function that ``source`` defines."""
-    filename = _filename(name)
-    namespace: dict[str, object] = {"__name__": f"flow_module_{name}"}
-    try:
-        code = compile(source, filename, "exec")
-    except SyntaxError as exc:
-        raise ModuleError(f"{type(exc).__name__}: {exc.msg}", exc.lineno) from None
-    except ValueError as exc:  # e.g. a NUL byte in the source
-        raise ModuleError(f"{type(exc).__name__}: {exc}", None) from None
-    try:
-        exec(code, namespace)
-    except Exception as exc:
-        raise _module_error(exc, filename) from None
-    handle = namespace.get("handle")
-    if not callable(handle):
-        raise ModuleError("the module defines no function handle(message, context, send)", None)
-    return handle
-
-
-def _module_error(exc: BaseException, filename: str) -> ModuleError:
-    """``exc`` as a module error, with the innermost line of the module's source it passed."""
-    line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == filename:
-            line = frame.lineno
-    return ModuleError(f"{type(exc).__name__}: {exc}", line)
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:

@@ -23,6 +23,7 @@ from trio_launcher.flows.document_fields import (
     json_array,
     json_object,
     limit,
+    listing,
     name,
     port_names,
     revision,
@@ -175,14 +176,12 @@ class _Reader:
             module_id,
             DEFAULT_TIMEOUT,
         )
-        inline = "source" in metadata
+        inline = metadata.get("source") is not None
         if inline:
             code = self.own_code(meta_path, metadata, module_id)
         else:
             code = self.library_code(path, component, runtime, module_id)
-        if not module_id or component is None or runtime is None or timeout is None:
-            return None
-        if code is None:
+        if not module_id or component is None or runtime is None or timeout is None or not code:
             return None
         own_keys = _SOURCE_KEYS if inline else _MODULE_KEYS
         return Module(
@@ -199,7 +198,7 @@ class _Reader:
         )
 
     def runtime(self, path: FieldPath, value: object, module_id: str) -> str | None:
-        known = ", ".join(sorted(self.runtimes)) or "none"
+        known = listing(sorted(self.runtimes))
         if value is None:
             self.problems.add(path, f"no runtime: give one of: {known}", module_id)
             return None
@@ -230,7 +229,7 @@ class _Reader:
             return None
         found = self.components.get(component)
         if found is None:
-            library = ", ".join(sorted(self.components)) or "none"
+            library = listing(sorted(self.components))
             message = f"unknown component {show(component)} and no metadata.source"
             self.problems.add((*path, "component"), f"{message} (library: {library})", module_id)
             return None
@@ -239,7 +238,7 @@ class _Reader:
             return None
         source = found.sources.get(runtime)
         if source is None:
-            has = ", ".join(sorted(found.sources)) or "none"
+            has = listing(sorted(found.sources))
             message = f"component {component} has no source for runtime {runtime} (it has: {has})"
             self.problems.add((*path, "metadata", "runtime"), message, module_id)
             return None
@@ -327,7 +326,7 @@ class _Reader:
         if process is None or port is None:
             return None
         if self.declared and process not in self.declared:
-            known = ", ".join(sorted(self.declared))
+            known = listing(sorted(self.declared))
             message = f"unknown process {show(process)} (processes: {known})"
             self.problems.add((*path, "process"), message)
             return None
@@ -342,12 +341,12 @@ class _Reader:
         if port in wanted:
             return True
         kind, other_kind = ("output", "input") if output else ("input", "output")
-        listed = f"{kind}s: {', '.join(wanted) or 'none'}"
+        listed = f"{kind}s: {listing(wanted)}"
         if port in other:
             found = f"{show(port)} is an {other_kind} port of {process}"
             message = f"{found}: an {kind} port is needed here ({listed})"
         else:
-            others = f"{other_kind}s: {', '.join(other) or 'none'}"
+            others = f"{other_kind}s: {listing(other)}"
             message = f"module {process} has no port {show(port)} ({listed}; {others})"
         self.problems.add(path, message, process)
         return False

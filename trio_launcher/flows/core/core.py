@@ -26,7 +26,6 @@ from .records import (
     Pending,
     Route,
     RuntimeRecord,
-    runtime_module_id,
 )
 from .states import MODULE_TRANSITIONS, RUNTIME_TRANSITIONS, ModuleState, RuntimeState
 from .stepping import StepRecord
@@ -66,6 +65,7 @@ class FlowCore:
         self._next_id = 0
         self._outputs: list[out.Output] = []
         self._checks: dict[str, tuple[int, str, str]] = {}
+        self._checks_sent: set[str] = set()
         self._check_results: dict[int, dict[str, tuple[str, int | None]]] = {}
         self._check_waiting: dict[int, set[str]] = {}
         self._step: StepRecord | None = None
@@ -298,7 +298,7 @@ class FlowCore:
             self._checks[name] = (token, runtime, source)
             waiting.add(name)
             if self._runtime(runtime).state is RuntimeState.UP:
-                self._send_load(runtime, name, source, {})
+                self._send_check(runtime, name, source)
             else:
                 self._need_runtime(runtime)
         self._check_results[token] = {}
@@ -315,11 +315,13 @@ class FlowCore:
         self._now = now
         runtime = self._runtime(name)
         runtime.state = RUNTIME_TRANSITIONS.advance(runtime.state, "hello")
+        if runtime.state is RuntimeState.STOPPING:
+            return self._take()  # no longer needed: its keeper is stopping it
         runtime.capabilities = frozenset(capabilities)
         runtime.last_done_at = now
         for check, (_, check_runtime, source) in self._checks.items():
-            if check_runtime == name:
-                self._send_load(name, check, source, {})
+            if check_runtime == name and check not in self._checks_sent:
+                self._send_check(name, check, source)
         for module in self._modules.values():
             if module.runtime_id == name and module.state in (_M.LOADING, _M.SWAPPING):
                 self._load(module)
@@ -358,7 +360,7 @@ class FlowCore:
                 self._lose_runtime(module)
                 touched.add(self._flows[module.flow])
         for check, (token, check_runtime, _) in list(self._checks.items()):
-            if check_runtime == name:
+            if check_runtime == name and check in self._checks_sent:
                 self._check_answer(check, token, f"runtime {name!r} exited: {reason}", None)
         self._reach.clear()
         for record in touched:
@@ -435,9 +437,15 @@ class FlowCore:
         if module is None or module.runtime_id != name:
             return
         port = header.get("port")
+        self._heard(name, header.get("id"))
         if self._step is not None:
             self._step.emitted(module, header.get("id"), port, frame.body)
         self._route(module, port, frame.body)
+
+    def _heard(self, runtime: str, invocation_id: Any) -> None:
+        invocation = self._runtimes[runtime].in_flight.get(invocation_id)
+        if invocation is not None:
+            invocation.heard = True
 
     def _route(self, module: ModuleRecord, port: Any, body: bytes) -> None:
         for edge in module.out_edges.get(port, ()):
@@ -458,15 +466,27 @@ class FlowCore:
         self._finish(invocation.pending)
         if self._step is not None and self._step.done(frame.header["id"]):
             self._maybe_stepped()
-        if module.state in _INVOKING:
+        if runtime.isolating:
+            self._pump_runtime(runtime)
+        elif module.state in _INVOKING:
             self._pump(module)
+
+    def _pump_runtime(self, runtime: RuntimeRecord) -> None:
+        """After a crash, one invocation at a time until what was in doubt has run."""
+        if not any(m.queue for m in self._modules.values() if m.runtime_id == runtime.name):
+            runtime.isolating = False
+        for module in self._modules.values():
+            if module.runtime_id == runtime.name:
+                self._pump(module)
 
     def _on_error(self, name: str, frame: Frame) -> None:
         header = frame.header
         rid = header.get("module", "")
         if rid in self._checks:
             body = _json(frame.body)
-            self._check_answer(rid, self._checks[rid][0], str(body.get("message")), body.get("line"))
+            self._check_answer(
+                rid, self._checks[rid][0], str(body.get("message")), body.get("line")
+            )
             return
         module = self._modules.get(rid)
         if module is None or module.runtime_id != name:
@@ -477,6 +497,7 @@ class FlowCore:
             self._load_failed(module, message, line)
             return
         message_id = int(header["id"]) if str(header["id"]).isdigit() else None
+        self._heard(name, header["id"])
         if self._step is not None:
             self._step.failed(module, header["id"], message)
         if module.out_edges.get("error"):
@@ -596,6 +617,8 @@ class FlowCore:
         window = ASYNC_WINDOW if module.is_async else self._sync_window
         queue = module.queue
         while queue and module.in_flight < window:
+            if runtime.isolating and runtime.in_flight:
+                return
             if module.state is _M.PAUSED:
                 if module.step_credit <= 0:
                     return
@@ -710,7 +733,9 @@ class FlowCore:
         self._maybe_updated(record)
         self._pump(module)
 
-    def _change_module(self, module: ModuleRecord, spec: Module, source: str, running: bool) -> None:
+    def _change_module(
+        self, module: ModuleRecord, spec: Module, source: str, running: bool
+    ) -> None:
         if not running or module.state is _M.STOPPED:
             module.spec, module.source, module.runtime_id = spec, source, spec.runtime
             return
@@ -784,24 +809,26 @@ class FlowCore:
         self._advance(module, "runtime lost")
 
     def _account_lost_invocations(self, runtime: RuntimeRecord, reason: str) -> None:
-        """Report what may have run when the runtime died; queue again what had not started."""
+        """Sort what was in flight when the runtime died or was killed: report, or run again.
+
+        An invocation the runner heard from (an ``emit`` or ``error``) had
+        run, at least in part: it is reported, never run twice. One it heard
+        nothing from may not have started, or may have ended with its frames
+        still in the runtime's output buffer: unless it was the only one in
+        flight, it runs again, and the runtime runs one invocation at a time
+        (``isolating``) until those have run, so the message that kills its
+        runtime (or runs past its timeout) again is the one reported.
+        """
         invocations = list(runtime.in_flight.values())
         runtime.in_flight.clear()
-        started = True
+        known = runtime.isolating or len(invocations) == 1
         again: list[Invocation] = []
         for invocation in invocations:
-            if not started:
-                again.append(invocation)
-                continue
-            if invocation.timed_out:
-                message = f"ran past its timeout of {invocation.module.spec.timeout:g} s"
-            elif invocation.is_async:
-                message = f"its runtime died while it may have been running ({reason})"
+            if invocation.heard or known:
+                self._report_lost(invocation, _lost_message(invocation, reason))
             else:
-                message = f"its runtime died while running it ({reason})"
-            if not invocation.is_async:
-                started = False
-            self._report_lost(invocation, message)
+                again.append(invocation)
+        runtime.isolating = bool(again)
         for invocation in reversed(again):
             invocation.module.queue.appendleft(invocation.pending)
 
@@ -836,9 +863,13 @@ class FlowCore:
                 edge.route = Route.TO_LOCAL if routes[edge] is Route.LOCAL else Route.TO_RUNNER
             module.wiring = wiring
             module.wires_out.append(changed)
-            fence = str(self._next_fence()) if any(routes[e] is Route.LOCAL for e in changed) else None
-            ports = {port: {"local": [list(t) for t in local], "runner": runner}
-                     for port, (local, runner) in wiring.items()}
+            fence = (
+                str(self._next_fence()) if any(routes[e] is Route.LOCAL for e in changed) else None
+            )
+            ports = {
+                port: {"local": [list(t) for t in local], "runner": runner}
+                for port, (local, runner) in wiring.items()
+            }
             self._send(
                 runtime.name,
                 {"t": "wire", "module": module.runtime_module},
@@ -850,9 +881,7 @@ class FlowCore:
         if record.state is not FlowState.RUNNING or self._step is not None or record.tapped:
             return frozenset()
         return frozenset(
-            m.id
-            for m in record.modules.values()
-            if m.state is _M.READY and not m.breakpoints
+            m.id for m in record.modules.values() if m.state is _M.READY and not m.breakpoints
         )
 
     def _next_fence(self) -> int:
@@ -876,7 +905,9 @@ class FlowCore:
     def _maybe_stopped(self, record: FlowRecord) -> None:
         if record.state is not FlowState.STOPPING:
             return
-        if any(m.state is not _M.STOPPED and m.state is not _M.FAILED for m in record.modules.values()):
+        if any(
+            m.state is not _M.STOPPED and m.state is not _M.FAILED for m in record.modules.values()
+        ):
             return
         dropped = 0
         for module in record.modules.values():
@@ -918,10 +949,14 @@ class FlowCore:
             return
         self._check_waiting.pop(token, None)
         self._outputs.append(out.CheckDone(token, self._check_results.pop(token, {})))
-        self._stop_unneeded_runtimes()
+
+    def _send_check(self, runtime: str, check: str, source: str) -> None:
+        self._checks_sent.add(check)
+        self._send_load(runtime, check, source, {})
 
     def _check_answer(self, check: str, token: int, error: str | None, line: int | None) -> None:
         self._checks.pop(check, None)
+        self._checks_sent.discard(check)
         module_id = check.split(":", 2)[2]
         if error is not None:
             self._check_results.setdefault(token, {})[module_id] = (error, line)
@@ -947,11 +982,11 @@ class FlowCore:
 
     def _stop_unneeded_runtimes(self) -> None:
         for runtime in self._runtimes.values():
-            if runtime.state in (RuntimeState.UP, RuntimeState.STARTING):
-                if not self.needs_runtime(runtime.name):
-                    runtime.state = RUNTIME_TRANSITIONS.advance(runtime.state, "unneeded")
-                    runtime.stop_reason = "no module needs it"
-                    self._outputs.append(out.StopRuntime(runtime.name, "no module needs it"))
+            running = runtime.state in (RuntimeState.UP, RuntimeState.STARTING)
+            if running and not self.needs_runtime(runtime.name):
+                runtime.state = RUNTIME_TRANSITIONS.advance(runtime.state, "unneeded")
+                runtime.stop_reason = "no module needs it"
+                self._outputs.append(out.StopRuntime(runtime.name, "no module needs it"))
 
     @staticmethod
     def _uses(module: ModuleRecord, name: str) -> bool:
@@ -998,6 +1033,12 @@ def _json(body: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _lost_message(invocation: Invocation, reason: str) -> str:
+    if invocation.timed_out:
+        return f"ran past its timeout of {invocation.module.spec.timeout:g} s"
+    return f"its runtime died while running it ({reason})"
 
 
 def _held(module: ModuleRecord, port: str) -> bool:

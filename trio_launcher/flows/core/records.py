@@ -95,6 +95,7 @@ class Invocation:
     sent_at: float
     is_async: bool
     timed_out: bool = False
+    heard: bool = False  #: an ``emit`` or ``error`` of it came back
 
 
 @attrs.define(eq=False, slots=True)
@@ -143,3 +144,5 @@ class RuntimeRecord:
     last_done_at: float = 0.0
     outgoing: bytearray = attrs.field(factory=bytearray)
     stop_reason: str | None = None
+    #: after a crash: invocations run one at a time until what was in doubt has run again
+    isolating: bool = False

@@ -82,6 +82,7 @@ RUNTIME_TRANSITIONS: TransitionTable[RuntimeState] = TransitionTable(
         Transition(_R.UP, "timeout", _R.STOPPING),
         Transition(_R.UP, "bad frame", _R.STOPPING),
         Transition(_R.UP, "unneeded", _R.STOPPING),
+        Transition(_R.STOPPING, "hello", _R.STOPPING),
         Transition(_R.STOPPING, "exited", _R.DOWN),
     ],
 )

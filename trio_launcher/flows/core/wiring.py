@@ -3,7 +3,8 @@
 An edge is **local** when both its modules run in the same runtime process,
 that runtime has the ``local-edges`` capability, both modules are ready
 (not paused, not being updated, no breakpoint, the flow running, no step
-under way) and the target module is synchronous: then its messages never
+under way) and the target module is synchronous, and the edge does not leave the
+module's ``error`` port (the runner makes those messages): then its messages never
 leave the runtime. Every other edge goes through the runner, which bounds
 it. This module computes what a module's wiring should be; the core sends a
 ``wire`` frame where it differs from what the runtime was last told.
@@ -16,7 +17,10 @@ from collections.abc import Set
 from .flow_record import FlowRecord
 from .records import EdgeRecord, ModuleRecord, Route, runtime_module_id
 
-__all__ = ["PortWiring", "desired_wiring"]
+__all__ = ["ERROR_PORT", "PortWiring", "desired_wiring"]
+
+#: The output port a module's errors go to: the runner makes those messages, so never local.
+ERROR_PORT = "error"
 
 #: Output port -> (local targets as (runtime module id, input port), whether the runner gets it too)
 PortWiring = dict[str, tuple[tuple[tuple[str, str], ...], bool]]
@@ -57,6 +61,7 @@ def _can_be_local(
     target = record.modules.get(edge.key[2])
     return (
         target is not None
+        and edge.key[1] != ERROR_PORT
         and module.id in ready
         and target.id in ready
         and target.runtime_id == module.runtime_id

@@ -1,0 +1,199 @@
+"""The flow runner, through the Runner API and real runtimes: hops, throughput, step, update.
+
+- **cross-runtime hop**: a Python module and a Node.js module send a message back and
+  forth through the runner (each one-way hop: runtime -> runner -> other runtime); each
+  message carries the sender's CLOCK_MONOTONIC time, the receiver notes the latency.
+  p50/p99 of the one-way hops.
+- **streamed throughput**: one invocation of a Python module sends N small messages to a
+  Node.js module, which counts them; messages per second from the trigger to the count.
+- **1 MiB messages**: the same with M messages of 1 MiB of JSON; MB/s.
+- **single step**: a breakpoint holds a module; ``single_step()`` round trips, p50.
+- **hot update**: ``add_or_update_flow`` of a changed module on a running, idle flow, p50.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import time
+from typing import Any
+
+import trio
+from _common import Target, arguments, emit, log, pct
+
+from trio_launcher.flows.runner import FlowRunner, open_flow_runner
+
+PING_PY = """
+import time
+lat = []
+def handle(message, context, send):
+    if 't' in message:
+        lat.append(time.monotonic_ns() - message['t'])
+    lat.extend(message.get('lat', []))
+    if message['i'] >= message['n']:
+        send('out', sorted(lat))
+        return
+    send('ping', {'i': message['i'] + 1, 'n': message['n'], 't': time.monotonic_ns()})
+"""
+PONG_JS = """
+function handle(message, context, send) {
+  const now = process.hrtime.bigint();
+  const lat = Number(now - BigInt(message.t));
+  send('out', {i: message.i, n: message.n, t: Number(process.hrtime.bigint()), lat: [lat]});
+}
+"""
+BURST_PY = """
+def handle(message, context, send):
+    body = message['body']
+    for i in range(message['n']):
+        send('out', body)
+"""
+COUNT_JS = """
+let seen = 0;
+function handle(message, context, send) {
+  seen += 1;
+  if (seen % COUNT === 0) send('out', seen);
+}
+"""
+FORWARD_PY = "def handle(message, context, send):\n    send('out', message)\n"
+
+
+def module(runtime: str, source: str, **metadata: Any) -> dict[str, Any]:
+    return {"component": "m", "metadata": {"runtime": runtime, "source": source, **metadata}}
+
+
+def ping_flow() -> dict[str, Any]:
+    return {
+        "id": "ping",
+        "inports": {"in": {"process": "py", "port": "in"}},
+        "outports": {"out": {"process": "py", "port": "out"}},
+        "processes": {
+            "py": module("python", PING_PY, outports=["ping", "out"]),
+            "js": module("node", PONG_JS),
+        },
+        "connections": [
+            {"src": {"process": "py", "port": "ping"}, "tgt": {"process": "js", "port": "in"}},
+            {"src": {"process": "js", "port": "out"}, "tgt": {"process": "py", "port": "in"}},
+        ],
+    }
+
+
+def burst_flow(count: int, max_messages: int) -> dict[str, Any]:
+    return {
+        "id": "burst",
+        "inports": {"in": {"process": "py", "port": "in"}},
+        "outports": {"out": {"process": "js", "port": "out"}},
+        "processes": {
+            "py": module("python", BURST_PY),
+            "js": module("node", COUNT_JS.replace("COUNT", str(count))),
+        },
+        "connections": [
+            {
+                "src": {"process": "py", "port": "out"},
+                "tgt": {"process": "js", "port": "in"},
+                "metadata": {"maxMessages": max_messages, "maxBytes": 1 << 40},
+            }
+        ],
+    }
+
+
+async def hop(runner: FlowRunner, round_trips: int) -> list[float]:
+    await runner.add_or_update_flow(ping_flow())
+    await runner.start_flow("ping")
+    async with runner.output("ping", "out") as out:
+        await runner.send("ping", "in", {"i": 0, "n": round_trips})
+        latencies: list[int] = await anext(out)
+    await runner.remove_flow("ping")
+    return [ns / 1000 for ns in latencies[len(latencies) // 10 :]]
+
+
+async def burst(runner: FlowRunner, count: int, body: Any) -> float:
+    await runner.add_or_update_flow(burst_flow(count, count + 1))
+    await runner.start_flow("burst")
+    async with runner.output("burst", "out") as out:
+        started = time.perf_counter()
+        await runner.send("burst", "in", {"n": count, "body": body})
+        await anext(out)
+        elapsed = time.perf_counter() - started
+    await runner.remove_flow("burst")
+    return elapsed
+
+
+async def step_and_update(runner: FlowRunner, times: int) -> tuple[list[float], list[float]]:
+    flow = {
+        "id": "dbg",
+        "inports": {"in": {"process": "a", "port": "in"}},
+        "processes": {"a": module("python", FORWARD_PY)},
+        "connections": [],
+    }
+    await runner.add_or_update_flow(flow)
+    await runner.start_flow("dbg")
+    updates = []
+    for version in range(times):
+        changed = dict(flow, revision=version + 1)
+        changed["processes"] = {"a": module("python", f"# {version}\n{FORWARD_PY}")}
+        started = time.perf_counter()
+        await runner.add_or_update_flow(changed)
+        updates.append((time.perf_counter() - started) * 1000)
+    runner.set_breakpoint("dbg/a")
+    steps = []
+    for n in range(times):
+        await runner.send("dbg", "in", n)
+        started = time.perf_counter()
+        await runner.single_step()
+        steps.append((time.perf_counter() - started) * 1000)
+    return steps, updates
+
+
+async def measure(args: Any) -> dict[str, Any]:
+    scale = 0.1 if args.quick else 1.0
+    async with open_flow_runner() as runner:
+        log("cross-runtime hop")
+        latencies = await hop(runner, int(20_000 * scale))
+        log("streamed throughput")
+        small = int(200_000 * scale)
+        small_seconds = await burst(runner, small, {"n": 1, "text": "x" * 180})
+        log("1 MiB messages")
+        large = max(20, int(200 * scale))
+        large_seconds = await burst(runner, large, "x" * (1 << 20))
+        log("step and update")
+        steps, updates = await step_and_update(runner, max(20, int(100 * scale)))
+    return {
+        "hop_one_way_p50_us": round(statistics.median(latencies), 1),
+        "hop_one_way_p99_us": round(pct(latencies, 99), 1),
+        "streamed_msgs_per_s": round(small / small_seconds),
+        "large_mb_per_s": round(large * (1 << 20) / large_seconds / 1e6, 1),
+        "step_p50_ms": round(statistics.median(steps), 2),
+        "hot_update_p50_ms": round(statistics.median(updates), 2),
+    }
+
+
+def main() -> None:
+    args = arguments(__doc__ or "")
+    targets: dict[str, Target] = {
+        "hop_one_way_p50_us": ("<=", 30.0),
+        "hop_one_way_p99_us": ("<=", 100.0),
+        "streamed_msgs_per_s": (">=", 250_000.0),
+        "large_mb_per_s": (">=", 250.0),
+        "step_p50_ms": ("<=", 10.0),
+        "hot_update_p50_ms": ("<=", 20.0),
+    }
+    if shutil.which("node") is None:
+        emit("flows_runner", {"quick": args.quick}, {"skipped": "node is not on PATH"}, {})
+        return
+    figures = trio.run(measure, args)
+    emit(
+        "flows_runner",
+        {"quick": args.quick},
+        figures,
+        targets,
+        [
+            "hop: python <-> node through the runner; one-way latency from CLOCK_MONOTONIC",
+            "streamed: 214-byte messages from one Python invocation to a Node module",
+            "hot update: a changed module of an idle running flow (compile check included)",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""The Runner API against the shipped runtimes: flows end to end, errors, crashes, timeouts."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+import trio
+from runner_flows import JS_ADD_ONE, PY_COUNT, PY_DOUBLE, PY_FORWARD, chain, module, needs_node
+
+from trio_launcher.flows import core
+from trio_launcher.flows.errors import FlowNotFound, InvalidFlow
+from trio_launcher.flows.runner import FlowRunner, open_flow_runner
+
+
+async def collect(runner: FlowRunner, flow: str, messages: list[Any], expected: int) -> list[Any]:
+    """Send ``messages`` into ``in`` and read ``expected`` messages from ``out``."""
+    got: list[Any] = []
+    async with runner.output(flow, "out") as out, trio.open_nursery() as nursery:
+
+        async def feed() -> None:
+            for message in messages:
+                await runner.send(flow, "in", message)
+
+        nursery.start_soon(feed)
+        async for message in out:
+            got.append(message)
+            if len(got) == expected:
+                break
+    return got
+
+
+@needs_node
+async def test_a_flow_across_python_and_node_runs_end_to_end() -> None:
+    document = chain(
+        "mixed",
+        ("double", module("python", PY_DOUBLE)),
+        ("add", module("node", JS_ADD_ONE)),
+        ("count", module("python", PY_COUNT)),
+    )
+    with trio.fail_after(30):
+        async with open_flow_runner() as runner:
+            await runner.add_or_update_flow(document)
+            await runner.start_flow("mixed")
+            got = await collect(runner, "mixed", list(range(500)), 500)
+            assert got == [2 * n + 1 for n in range(500)]
+            assert runner.context("mixed", "count") == {"count": 500}
+            assert sorted(runner.list_flows_for_runtime("node")) == ["mixed"]
+            assert await runner.stop_flow("mixed") == 0
+
+
+async def test_modules_of_one_runtime_pass_messages_inside_it_in_order() -> None:
+    document = chain(
+        "local",
+        ("a", module("python", PY_DOUBLE)),
+        ("b", module("python", PY_FORWARD)),
+        ("c", module("python", PY_COUNT)),
+    )
+    with trio.fail_after(30):
+        async with open_flow_runner() as runner:
+            await runner.add_or_update_flow(document)
+            await runner.start_flow("local")
+            got = await collect(runner, "local", list(range(2000)), 2000)
+            assert got == [2 * n for n in range(2000)]
+            assert runner.context("local", "c") == {"count": 2000}
+            routes = runner.edge_routes("local")
+            assert set(routes.values()) == {"local"}
+
+
+async def test_a_document_with_problems_is_refused_with_every_one() -> None:
+    document = chain(
+        "bad",
+        ("a", module("python", "def handle(message, context, send):\n    send('out',\n")),
+        ("b", module("cobol", PY_FORWARD)),
+    )
+    document["connections"].append(
+        {"src": {"process": "a", "port": "nope"}, "tgt": {"process": "b", "port": "in"}}
+    )
+    async with open_flow_runner() as runner:
+        with pytest.raises(InvalidFlow) as refused:
+            await runner.add_or_update_flow(document)
+        paths = {problem.path for problem in refused.value.problems}
+        assert "processes.b.metadata.runtime" in paths
+        assert any(p.startswith("connections[1].src.port") for p in paths)
+        assert runner.list_flows() == []
+
+
+async def test_source_that_does_not_compile_is_refused_with_its_line() -> None:
+    document = chain("bad", ("a", module("python", "def handle(m, c, s):\n    x = (\n")))
+    async with open_flow_runner() as runner:
+        with trio.fail_after(20), pytest.raises(InvalidFlow) as refused:
+            await runner.add_or_update_flow(document)
+        (problem,) = refused.value.problems
+        assert problem.module == "a"
+        assert problem.path == "processes.a.metadata.source"
+        assert "(line 2)" in problem.message
+        assert runner.list_flows() == []
+
+
+CRASHER = (
+    "import os\n"
+    "def handle(message, context, send):\n"
+    "    context['seen'] = context.get('seen', 0) + 1\n"
+    "    if message == 'crash':\n"
+    "        os._exit(3)\n"
+    "    send('out', message)\n"
+)
+
+
+async def test_a_runtime_that_crashes_is_restarted_and_loses_only_the_message_it_ran() -> None:
+    document = chain("crashy", ("a", module("python", CRASHER)))
+    messages: list[Any] = [*range(50), "crash", *range(50, 100)]
+    with trio.fail_after(30):
+        async with open_flow_runner() as runner, runner.events() as events:
+            await runner.add_or_update_flow(document)
+            await runner.start_flow("crashy")
+            got = await collect(runner, "crashy", messages, 100)
+            assert got == list(range(100))
+            failures = []
+            while not failures:
+                event = await events.receive()
+                if isinstance(event, core.InvocationFailed):
+                    failures.append(event)
+            assert failures[0].module == "a"
+            assert "died while running it" in failures[0].message
+            # the 100 that ran; what the crashing one set died with it
+            assert runner.context("crashy", "a")["seen"] == 100
+
+
+LOOPER = (
+    "def handle(message, context, send):\n"
+    "    while message == 'loop':\n"
+    "        pass\n"
+    "    send('out', message)\n"
+)
+
+
+async def test_an_invocation_past_its_timeout_is_stopped_and_reported() -> None:
+    document = chain("loops", ("a", module("python", LOOPER, timeout=0.5)))
+    with trio.fail_after(30):
+        async with open_flow_runner() as runner, runner.events() as events:
+            await runner.add_or_update_flow(document)
+            await runner.start_flow("loops")
+            got = await collect(runner, "loops", [1, "loop", 2, 3], 3)
+            assert got == [1, 2, 3]
+            event = await events.receive()
+            while not isinstance(event, core.InvocationFailed):
+                event = await events.receive()
+            assert "timeout of 0.5 s" in event.message
+
+
+FAILER = (
+    "def handle(message, context, send):\n"
+    "    if message % 2:\n"
+    "        raise ValueError(f'odd {message}')\n"
+    "    send('out', message)\n"
+)
+CATCHER = "def handle(message, context, send):\n    send('out', message['message'])\n"
+
+
+async def test_an_error_goes_to_the_error_port_when_it_is_wired() -> None:
+    document = chain("errs", ("a", module("python", FAILER)))
+    document["processes"]["catch"] = module("python", CATCHER)
+    document["connections"].append(
+        {"src": {"process": "a", "port": "error"}, "tgt": {"process": "catch", "port": "in"}}
+    )
+    document["outports"]["caught"] = {"process": "catch", "port": "out"}
+    with trio.fail_after(30):
+        async with open_flow_runner() as runner:
+            await runner.add_or_update_flow(document)
+            await runner.start_flow("errs")
+            async with runner.output("errs", "caught") as caught:
+                got = await collect(runner, "errs", list(range(10)), 5)
+                assert got == [0, 2, 4, 6, 8]
+                errors = [await anext(caught) for _ in range(5)]
+            assert errors == [f"ValueError: odd {n}" for n in (1, 3, 5, 7, 9)]
+
+
+SLOW = (
+    "import time\n"
+    "def handle(message, context, send):\n"
+    "    time.sleep(0.002)\n"
+    "    send('out', message)\n"
+)
+
+
+@needs_node
+async def test_a_full_edge_stops_its_producer_and_the_sender() -> None:
+    document = chain(
+        "slow",
+        ("fast", module("python", PY_FORWARD)),
+        (
+            "slow",
+            module(
+                "node",
+                "function handle(m, c, send) {\n"
+                "  const end = Date.now() + 2; while (Date.now() < end) {}\n"
+                "  send('out', m);\n}\n",
+            ),
+        ),
+        maxMessages=20,
+    )
+    most = 0
+    with trio.fail_after(60):
+        async with open_flow_runner() as runner:
+            await runner.add_or_update_flow(document)
+            await runner.start_flow("slow")
+            async with runner.output("slow", "out") as out, trio.open_nursery() as nursery:
+
+                async def feed() -> None:
+                    for n in range(500):
+                        await runner.send("slow", "in", n)
+
+                nursery.start_soon(feed)
+                got = []
+                async for message in out:
+                    got.append(message)
+                    counts = runner.edge_counts("slow")
+                    most = max(most, counts[("fast", "out", "slow", "in")])
+                    if len(got) == 500:
+                        break
+    assert got == list(range(500))
+    assert most <= 20 + 64  # the bound, plus what the producer had in flight
+
+
+async def test_unknown_flows_are_named_in_the_error() -> None:
+    async with open_flow_runner() as runner:
+        with pytest.raises(FlowNotFound, match="nope"):
+            await runner.start_flow("nope")
+        with pytest.raises(FlowNotFound):
+            await runner.send("nope", "in", 1)
+
+
+async def test_no_runtime_runs_while_no_flow_needs_one() -> None:
+    document = chain("idle", ("a", module("python", PY_FORWARD)))
+    with trio.fail_after(20):
+        async with open_flow_runner() as runner:
+            await runner.add_or_update_flow(document)
+            await runner.start_flow("idle")
+            (python,) = [r for r in runner.list_runtimes() if r.id == "python"]
+            assert python.state == "up" and python.pid is not None
+            await runner.stop_flow("idle")
+            await runner.wait_runtime_state("python", "down")
+            with pytest.raises(ProcessLookupError):
+                os.kill(python.pid, 0)

@@ -1,0 +1,85 @@
+"""A module of the shipped Python runtime: its source compiled, its context, its errors.
+
+Imported by :mod:`.runtime_py`, in the runtime process: standard library only.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterator, MutableMapping
+
+__all__ = ["Context", "ModuleError", "compile_module", "filename_of", "module_error"]
+
+
+class ModuleError(Exception):
+    """A module failed to load or to run; ``line`` is in its source, if known."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class Context(MutableMapping[str, object]):
+    """A module's context: a dict whose every change is written through to the runner."""
+
+    def __init__(self, data: dict[str, object], write_through: Callable[[str, object], None]):
+        self._data = data
+        self._write_through = write_through
+
+    def __getitem__(self, key: str) -> object:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: object) -> None:
+        self._write_through(key, value)
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("context keys cannot be deleted (protocol v0); set them to None")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def restore(self, data: dict[str, object]) -> None:
+        """Replace every key (the runner restoring the context): no write-through."""
+        self._data = data
+
+
+def filename_of(module: str) -> str:
+    """The file name of a module's code, in its tracebacks."""
+    return f"<flow module {module}>"
+
+
+def compile_module(name: str, source: str) -> Callable[..., object]:
+    """The ``handle`` function that ``source`` defines, as module ``name``.
+
+    Raises:
+        ModuleError: the source does not compile, raises, or defines no ``handle``.
+    """
+    filename = filename_of(name)
+    namespace: dict[str, object] = {"__name__": f"flow_module_{name}"}
+    try:
+        code = compile(source, filename, "exec")
+    except SyntaxError as exc:
+        raise ModuleError(f"{type(exc).__name__}: {exc.msg}", exc.lineno) from None
+    except ValueError as exc:  # e.g. a NUL byte in the source
+        raise ModuleError(f"{type(exc).__name__}: {exc}", None) from None
+    try:
+        exec(code, namespace)
+    except Exception as exc:
+        raise module_error(exc, filename) from None
+    handle = namespace.get("handle")
+    if not callable(handle):
+        raise ModuleError("the module defines no function handle(message, context, send)", None)
+    return handle
+
+
+def module_error(exc: BaseException, filename: str) -> ModuleError:
+    """``exc`` as a module error, with the innermost line of the module's source it passed."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == filename:
+            line = frame.lineno
+    return ModuleError(f"{type(exc).__name__}: {exc}", line)
