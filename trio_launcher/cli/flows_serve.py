@@ -19,13 +19,19 @@ SECRET_VARIABLE = "TRIO_LAUNCHER_FLOWS_SECRET"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--host``, ``--port``, ``--secret``."""
-    from .broker import port_number
-
     parser.add_argument("--host", default="127.0.0.1", help="listen address (127.0.0.1)")
-    parser.add_argument("--port", type=port_number, default=3569, help="listen port (3569)")
+    parser.add_argument(
+        "--port", type=_port_or_zero, default=3569, help="listen port (3569; 0: any free one)"
+    )
     parser.add_argument(
         "--secret", help=f"the secret clients must send (default: {SECRET_VARIABLE})"
     )
+
+
+def _port_or_zero(text: str) -> int:
+    from .broker import port_number
+
+    return 0 if text == "0" else port_number(text)
 
 
 def is_loopback(host: str) -> bool:
