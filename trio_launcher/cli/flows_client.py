@@ -200,19 +200,18 @@ async def _deploy(client: FbpClient, args: argparse.Namespace) -> None:
     _print(args, answer, f"deployed {answer['graph']} (revision {answer['revision']})")
 
 
-async def _rm(client: FbpClient, args: argparse.Namespace) -> None:
-    answer = await client.request("graph", "delete", {"graph": args.flow})
-    _print(args, answer, f"removed {args.flow}")
+#: action on one flow -> its protocol, command, and what is done
+_ON_A_FLOW = {
+    "rm": ("graph", "delete", "removed"),
+    "start": ("network", "start", "started"),
+    "stop": ("network", "stop", "stopped"),
+}
 
 
-async def _start(client: FbpClient, args: argparse.Namespace) -> None:
-    answer = await client.request("network", "start", {"graph": args.flow})
-    _print(args, answer, f"started {args.flow}")
-
-
-async def _stop(client: FbpClient, args: argparse.Namespace) -> None:
-    answer = await client.request("network", "stop", {"graph": args.flow})
-    _print(args, answer, f"stopped {args.flow}")
+async def _on_a_flow(client: FbpClient, args: argparse.Namespace) -> None:
+    protocol, command, done = _ON_A_FLOW[args.action]
+    answer = await client.request(protocol, command, {"graph": args.flow})
+    _print(args, answer, f"{done} {args.flow}")
 
 
 async def _break(client: FbpClient, args: argparse.Namespace) -> None:
@@ -267,9 +266,9 @@ _ACT = {
     "runtimes": _runtimes,
     "ls": _ls,
     "deploy": _deploy,
-    "rm": _rm,
-    "start": _start,
-    "stop": _stop,
+    "rm": _on_a_flow,
+    "start": _on_a_flow,
+    "stop": _on_a_flow,
     "break": _break,
     "unbreak": _unbreak,
     "step": _step,

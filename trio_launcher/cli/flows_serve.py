@@ -11,6 +11,7 @@ carry it.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 __all__ = ["SECRET_VARIABLE", "add_arguments", "is_loopback", "run"]
 
@@ -57,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from ..flows.fbp import serve_fbp
     from ..flows.runner import open_flow_runner
     from ..logging_setup import setup_logging
-    from ..ports import cannot_listen_message, first_os_error
     from ..prctl import set_parent_death_signal
+    from .listening import run_listening
 
     setup_logging()
     log = logging.getLogger("trio_launcher")
@@ -72,31 +73,24 @@ def run(args: argparse.Namespace) -> int:
             SECRET_VARIABLE,
         )
         return 2
-    listening = False
 
-    async def main() -> None:
-        nonlocal listening
+    async def main(listened: Callable[[], None]) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with open_flow_runner() as runner, trio.open_nursery() as nursery:
                 endpoint = await nursery.start(serve_fbp, runner, args.host, args.port, secret)
-                listening = True
+                listened()
                 print(f"FBP endpoint listening on {endpoint.url}", flush=True)
                 async for _ in signals:
                     break
                 nursery.cancel_scope.cancel()
 
-    try:
-        trio.run(main)
-    except BaseException as exc:
-        error = None if listening else first_os_error(exc)
-        if error is None:
-            raise
-        message = cannot_listen_message(
-            error, host=args.host, port=args.port, port_setting="--port", host_setting="--host"
-        )
-        log.error("%s", message)
-        return 1
-    return 0
+    where = {
+        "host": args.host,
+        "port": args.port,
+        "port_setting": "--port",
+        "host_setting": "--host",
+    }
+    return run_listening(main, log, **where)
 
 
 def _stdout_is_read_by_a_program() -> bool:

@@ -130,25 +130,17 @@ async def _setbreakpoint(hub: Hub, connection: Connection, request: Request) -> 
     await connection.answer("network", "setbreakpoint", answer, request.request_id)
 
 
-async def _removebreakpoint(hub: Hub, connection: Connection, request: Request) -> None:
-    graph, node = _graph(request), _text(request, "node")
-    hub.runner.remove_breakpoint(f"{graph}/{node}")
-    answer = {"ok": True, "graph": graph, "node": node}
-    await connection.answer("network", "removebreakpoint", answer, request.request_id)
-
-
-async def _resume(hub: Hub, connection: Connection, request: Request) -> None:
+async def _on_a_module(hub: Hub, connection: Connection, request: Request) -> None:
+    """``removebreakpoint``, ``drop`` (a module's), ``resume`` (a flow's)."""
     graph = _graph(request)
-    hub.runner.resume(graph)
-    answer = {"ok": True, "graph": graph}
-    await connection.answer("network", "resume", answer, request.request_id)
-
-
-async def _drop(hub: Hub, connection: Connection, request: Request) -> None:
-    graph, node = _graph(request), _text(request, "node")
-    hub.runner.drop_held(f"{graph}/{node}")
-    answer = {"ok": True, "graph": graph, "node": node}
-    await connection.answer("network", "drop", answer, request.request_id)
+    answer: dict[str, Any] = {"ok": True, "graph": graph}
+    if request.command == "resume":
+        hub.runner.resume(graph)
+    else:
+        answer["node"] = node = _text(request, "node")
+        act = {"removebreakpoint": hub.runner.remove_breakpoint, "drop": hub.runner.drop_held}
+        act[request.command](f"{graph}/{node}")
+    await connection.answer("network", request.command, answer, request.request_id)
 
 
 async def _step(hub: Hub, connection: Connection, request: Request) -> None:
@@ -163,8 +155,8 @@ NETWORK_HANDLERS = {
     "debug": _debug,
     "edges": _edges,
     "setbreakpoint": _setbreakpoint,
-    "removebreakpoint": _removebreakpoint,
-    "resume": _resume,
-    "drop": _drop,
+    "removebreakpoint": _on_a_module,
+    "resume": _on_a_module,
+    "drop": _on_a_module,
     "step": _step,
 }
