@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import orjson
 import pytest
 from fbp_helpers import PY_DOUBLE, client_of, double_flow, endpoint, next_of
@@ -257,3 +259,36 @@ async def test_a_message_that_is_not_json_is_answered_with_an_error() -> None:
         unknown["command"] == "error"
         and "unknown command trace:start" in unknown["payload"]["message"]
     )
+
+
+ODD_VALUES = [None, 1, [], {"a": []}, "", "x"]
+
+
+async def test_odd_payloads_are_answered_and_the_endpoint_goes_on() -> None:
+    keys = ["graph", "id", "node", "port", "public", "src", "tgt", "edges", "enable", "name"]
+    keys += ["component", "metadata", "from", "to", "event", "payload", "language", "code"]
+    reasons: list[str] = []
+    async with endpoint() as (_, url), client_of(url) as client:
+        await client.request("graph", "set", {"graph": double_flow()})
+        commands = _command_names()
+        for protocol, command in commands:
+            for value, graph in itertools.product(ODD_VALUES, (None, "double")):
+                payload = dict.fromkeys(keys, value)
+                if graph is not None:
+                    payload["graph"] = graph
+                try:
+                    await client.request(protocol, command, payload)
+                except FbpRefused as exc:
+                    reasons.append(f"{protocol}:{command} {value!r}: {exc.reason}")
+        assert (await client.request("runtime", "getruntime"))["type"] == "trio-launcher"
+    assert [reason for reason in reasons if "internal error" in reason] == []
+
+
+def _command_names() -> list[tuple[str, str]]:
+    from trio_launcher.flows.fbp.graph_commands import GRAPH_HANDLERS
+    from trio_launcher.flows.fbp.network_commands import NETWORK_HANDLERS
+
+    names = [("graph", c) for c in GRAPH_HANDLERS if c not in ("clear", "delete")]
+    names += [("network", c) for c in NETWORK_HANDLERS if c != "step"]
+    names += [("runtime", "packet"), ("component", "getsource"), ("component", "source")]
+    return names

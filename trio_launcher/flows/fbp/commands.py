@@ -12,6 +12,7 @@ capabilities).
 from __future__ import annotations
 
 import hmac
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -52,6 +53,8 @@ EXTENSION_COMMANDS = frozenset(
     }
 )
 _DENIED = "access denied: this runtime needs the right secret"
+
+log = logging.getLogger(__name__)
 
 
 class Commands:
@@ -94,6 +97,10 @@ class Commands:
             await handler(self._hub, connection, request)
         except (Refused, FlowRunnerError, InvalidFlow) as exc:
             await _refuse(connection, request, _refusal(exc), extension=extension)
+        except Exception as exc:  # a client's message never stops the endpoint
+            log.exception("FBP command %s:%s failed", request.protocol, request.command)
+            refusal = Refused(f"internal error ({type(exc).__name__}); the runtime logged it")
+            await _refuse(connection, request, refusal, extension=extension)
         finally:
             self._hub.sync()
 
