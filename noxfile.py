@@ -1,8 +1,9 @@
-"""Sessions: tests, lint, typecheck, interop (the real n8n peer), bench."""
+"""Sessions: tests, lint, typecheck, interop (the real n8n peer), fbp (fbp-test), bench."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -12,6 +13,8 @@ nox.options.default_venv_backend = "venv"
 
 ROOT = Path(__file__).parent
 PEER = ROOT.parent / "shared" / "peers" / "n8n"
+#: The FBP protocol's conformance suite (its command fbp-test), from npm.
+FBP_PROTOCOL = "fbp-protocol@0.9.8"
 
 
 @nox.session
@@ -54,6 +57,58 @@ def interop(session: nox.Session) -> None:
         "tests/interop",
         *session.posargs,
         env={"N8N_PEER_DIR": str(peer), "TRIO_LAUNCHER_INTEROP": "1"},
+    )
+
+
+@nox.session
+def fbp(session: nox.Session) -> None:
+    """Run fbp-test, the FBP protocol's conformance suite, against ``trio-launcher flows serve``.
+
+    fbp-protocol 0.9.8 is installed with npm into a cache folder (FBP_PROTOCOL_DIR, else
+    ~/.cache/trio-launcher/fbp-protocol-0.9.8), configured there as ``fbp-init`` does it,
+    and run; then the opt-in test that runs it on a free port. Without npm the session is
+    skipped (exit 0), saying so.
+    """
+    npm = shutil.which("npm")
+    if npm is None:
+        session.skip("npm is not on PATH (fbp-test comes from the npm package fbp-protocol)")
+    default = Path.home() / ".cache" / "trio-launcher" / "fbp-protocol-0.9.8"
+    cache = Path(os.environ.get("FBP_PROTOCOL_DIR", default))
+    session.install("-e", ".[test]")
+    package = cache / "node_modules" / "fbp-protocol"
+    if not (package / "package.json").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        session.run(
+            npm,
+            "install",
+            "--prefix",
+            str(cache),
+            "--no-audit",
+            "--no-fund",
+            FBP_PROTOCOL,
+            external=True,
+        )
+    with session.chdir(cache):
+        command = "trio-launcher flows serve --port 3569"
+        init = [
+            "--name",
+            "trio-launcher",
+            "--port",
+            "3569",
+            "--command",
+            command,
+            "--collection",
+            "core",
+        ]
+        session.run("node", str(package / "bin" / "fbp-init"), *init, external=True)
+        session.run("node", str(package / "bin" / "fbp-test"), external=True)
+    session.run(
+        "pytest",
+        "-m",
+        "fbp",
+        "tests/flows/test_fbp_suite.py",
+        *session.posargs,
+        env={"FBP_PROTOCOL_DIR": str(cache)},
     )
 
 

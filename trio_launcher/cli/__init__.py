@@ -26,7 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "launch": ("launch", "launch runners on demand (drop-in for n8n's task-runner-launcher)"),
     "supervise": ("supervise", "run the plugin supervisor from launcher.yaml"),
     "plugins": ("plugins", "control a running plugin supervisor"),
-    "flows": ("flows", "the flow runner's commands: check a language runtime"),
+    "flows": ("flows", "the flow runner: serve flows over FBP, control them, check a runtime"),
 }
 
 DESCRIPTION = """\

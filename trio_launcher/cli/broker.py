@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 __all__ = ["add_arguments", "port_number", "run"]
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from ..broker import BrokerConfig, serve_broker
     from ..config_error import ConfigError
     from ..logging_setup import setup_logging
-    from ..ports import cannot_listen_message, first_os_error
+    from .listening import run_listening
 
     setup_logging()
     log = logging.getLogger("trio_launcher")
@@ -61,16 +62,13 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 2
 
-    listening = False
-
-    async def main() -> None:
-        nonlocal listening
+    async def main(listened: Callable[[], None]) -> None:
         # Signals are caught before the broker listens, so a stop right after
         # "listening" still drains it.
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
                 broker = await nursery.start(serve_broker, config)
-                listening = True
+                listened()
                 if not config.auth_token:
                     log.warning(
                         "N8N_RUNNERS_AUTH_TOKEN is not set, so no launcher or runner can "
@@ -82,19 +80,10 @@ def run(args: argparse.Namespace) -> int:
                 await broker.shutdown()
                 nursery.cancel_scope.cancel()
 
-    try:
-        trio.run(main)
-    except BaseException as exc:
-        error = None if listening else first_os_error(exc)
-        if error is None:
-            raise
-        message = cannot_listen_message(
-            error,
-            host=config.host,
-            port=config.port,
-            port_setting="--port" if args.port else "N8N_RUNNERS_BROKER_PORT",
-            host_setting="--host" if args.host else "N8N_RUNNERS_BROKER_LISTEN_ADDRESS",
-        )
-        log.error("%s", message)
-        return 1
-    return 0
+    where = {
+        "host": config.host,
+        "port": config.port,
+        "port_setting": "--port" if args.port else "N8N_RUNNERS_BROKER_PORT",
+        "host_setting": "--host" if args.host else "N8N_RUNNERS_BROKER_LISTEN_ADDRESS",
+    }
+    return run_listening(main, log, **where)

@@ -1,4 +1,8 @@
-"""``trio-launcher flows``: the flow runner's commands (so far: ``check-runtime``).
+"""``trio-launcher flows``: the flow runner's commands.
+
+``serve`` runs a flow runner with its FBP endpoint (:mod:`.flows_serve`);
+``runtimes``, ``ls``, ``deploy``, ``rm``, ``start``, ``stop``, ``break``,
+``unbreak``, ``step``, ``send`` and ``tail`` talk to one (:mod:`.flows_client`).
 
 ``check-runtime [--modules DIR] -- COMMAND...`` runs the pipe protocol's
 conformance checks against a runtime command and prints one line per check;
@@ -29,9 +33,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "sleepy.* for async modules); not needed for Python and Node.js",
     )
     check.add_argument("runtime_command", nargs="+", metavar="COMMAND", help="after --")
+    from . import flows_serve
+
+    serve = actions.add_parser(
+        "serve",
+        help="run a flow runner and its FBP endpoint",
+        description="Run a flow runner (the shipped runtimes) and serve it over the FBP "
+        "network protocol on WebSocket, until SIGTERM or SIGINT.",
+    )
+    flows_serve.add_arguments(serve)
+    from . import flows_client
+
+    flows_client.add_parsers(actions)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the action."""
+    if args.action == "serve":
+        from . import flows_serve
+
+        return flows_serve.run(args)
+    if args.action != "check-runtime":
+        from . import flows_client
+
+        return flows_client.run(args)
+    return _check_runtime(args)
+
+
+def _check_runtime(args: argparse.Namespace) -> int:
     """Print each check as ``PASS name``, ``FAIL name: why`` or ``SKIP name: why``; 0 if
     none failed."""
     from pathlib import Path

@@ -23,6 +23,7 @@ import trio
 from ..process.backoff import Backoff
 from ..pulse import Pulse
 from . import core as flow_core
+from .components import Component, ComponentLibrary
 from .config import FlowRunnerConfig
 from .core import FlowCore, FlowCoreError, ModuleState, PortFull
 from .core.flow_record import FlowRecord, FlowState
@@ -106,6 +107,7 @@ class FlowRunner(RuntimeCallbacks):
         self._deadline: float | None = None
         self._timer = Pulse()
         self._failures: dict[str, dict[str, str]] = {}
+        self._components = config.components
 
     def _backoff(self) -> Backoff:
         return Backoff(initial=self._config.restart_initial, maximum=self._config.restart_maximum)
@@ -192,7 +194,7 @@ class FlowRunner(RuntimeCallbacks):
                 sources (with the line their runtime reported).
         """
         flow = parse_flow(
-            document, runtimes=self._config.runtimes.keys(), components=self._config.components
+            document, runtimes=self._config.runtimes.keys(), components=self._components
         )
         existing = next((r for r in self._core.flows() if r.id == flow.id), None)
         await self._check_sources(flow, existing.modules if existing else {})
@@ -328,6 +330,32 @@ class FlowRunner(RuntimeCallbacks):
             }
             for name, result in results.items()
         }
+
+    # ------------------------------------ for the FBP endpoint (flows.fbp)
+
+    @property
+    def components(self) -> ComponentLibrary:
+        """The component library flows name: the configured one, and what was registered."""
+        return self._components
+
+    def register_component(self, component: Component) -> None:
+        """Add ``component`` to the library, or replace the one of that name.
+
+        Flows read the library when they are added or updated: a held flow
+        runs its module's old source until it is updated again.
+        """
+        self._components = ComponentLibrary([*self._components.values(), component])
+
+    def set_tap(self, flow_id: str, tapped: bool) -> None:
+        """Report every message delivered in the flow as an event (:class:`~.core.EdgeData`).
+
+        A tapped flow keeps every edge at the runner, none local to a runtime.
+        """
+        self._call(lambda: self._core.set_tap(flow_id, tapped))
+
+    def flow_busy(self, flow_id: str) -> bool:
+        """Whether a module of the flow has messages queued or being handled."""
+        return any(m.queue or m.in_flight for m in self._record(flow_id).modules.values())
 
     # ----------------------------------------------------------- plumbing
 

@@ -160,8 +160,11 @@ async def connect(
     max_message_size: int = NO_SIZE_LIMIT,
     connect_timeout: float = math.inf,
     ssl_context: ssl.SSLContext | None = None,
+    subprotocols: Sequence[str] = (),
 ) -> AsyncIterator[WebSocket]:
     """Open a ``ws://`` or ``wss://`` connection for the duration of the block, then close it.
+
+    ``subprotocols`` are proposed to the server, in order of preference.
 
     ``wss://`` uses ``ssl_context``, or the system's default CA certificates.
     Raises :class:`~trio_websocket.ConnectionRejected` if the server answers
@@ -190,6 +193,7 @@ async def connect(
                 target.host_header,
                 target.resource,
                 extra_headers=extra_headers,
+                subprotocols=subprotocols or None,
                 message_queue_size=RECEIVE_QUEUE_SIZE,
                 max_message_size=max_message_size,
                 receive_buffer_size=RECEIVE_SIZE,
@@ -202,21 +206,27 @@ async def connect(
 
 @asynccontextmanager
 async def accept(
-    stream: trio.abc.Stream, *, max_message_size: int = NO_SIZE_LIMIT
+    stream: trio.abc.Stream,
+    *,
+    max_message_size: int = NO_SIZE_LIMIT,
+    subprotocols: Sequence[str] = (),
 ) -> AsyncIterator[WebSocket]:
     """Take over ``stream``, which starts with a WebSocket upgrade request, for the block.
 
     The caller has checked the request (path, credentials); this answers it
-    with 101. Raises :class:`~trio_websocket.HandshakeError` if it is not a
-    valid upgrade (wsproto answers it with 400) or the client is gone. An
+    with 101, choosing the first of the client's proposed subprotocols that is
+    in ``subprotocols`` (none if none is). Raises
+    :class:`~trio_websocket.HandshakeError` if it is not a valid upgrade
+    (wsproto answers it with 400) or the client is gone. An
     exception out of the block closes the connection with 1011 before it
     propagates.
     """
     batching = BatchingStream(stream)
     async with _reading(batching) as nursery:
         request = await _request(nursery, batching, max_message_size)
+        chosen = next((p for p in request.proposed_subprotocols if p in subprotocols), None)
         try:
-            connection = await request.accept()
+            connection = await request.accept(subprotocol=chosen)
         except ConnectionClosed:
             raise HandshakeError("the client left before the answer") from None
         async with _open(connection, batching) as ws:

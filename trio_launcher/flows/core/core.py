@@ -253,6 +253,13 @@ class FlowCore(FrameHandlers):
         self._maybe_stepped()
         return self._take()
 
+    def set_tap(self, flow_id: str, tapped: bool) -> list[out.Output]:
+        """Report every message delivered in the flow as :class:`~.taps.EdgeData` (or stop)."""
+        record = self.flow(flow_id)
+        record.tapped = tapped
+        self._rewire(record)
+        return self._take()
+
     def check_sources(
         self, token: int, modules: Iterable[tuple[str, str, str]], now: float
     ) -> list[out.Output]:

@@ -21,6 +21,7 @@ from .records import (
 )
 from .state import _INVOKING, _LOADED, ASYNC_WINDOW, CoreState
 from .states import ModuleState, RuntimeState
+from .taps import edge_data
 from .wiring import desired_wiring
 
 __all__ = ["Delivery"]
@@ -37,6 +38,8 @@ class Delivery(CoreState):
         self._next_id += 1
         if edge is not None:
             edge.add(len(body))
+        if self._flows[target.flow].tapped:
+            self._outputs.append(edge_data(target, port, body, edge))
         target.queue.append(Pending(self._next_id, port, body, edge))
         if target.state in _INVOKING:
             self._pump(target)
@@ -215,7 +218,7 @@ class Delivery(CoreState):
         self._reach.clear()
 
     def _modules_ready(self, record: FlowRecord) -> frozenset[str]:
-        if record.state is not FlowState.RUNNING or self._step is not None:
+        if record.state is not FlowState.RUNNING or self._step is not None or record.tapped:
             return frozenset()
         return frozenset(
             m.id

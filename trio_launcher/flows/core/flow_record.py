@@ -43,6 +43,7 @@ class FlowRecord:
     pause_all: bool = False
     updating: int | None = None  #: the revision a hot update is bringing in
     blocked: set[ModuleRecord] = attrs.field(factory=set)
+    tapped: bool = False  #: every delivery is reported (:mod:`.taps`); no edge is local
 
     @property
     def id(self) -> str:

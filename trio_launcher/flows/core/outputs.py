@@ -12,8 +12,11 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from .taps import EdgeData
+
 __all__ = [
     "CheckDone",
+    "EdgeData",
     "FlowEvent",
     "FlowStarted",
     "FlowStopped",
@@ -182,6 +185,7 @@ FlowEvent: TypeAlias = (
     | ModuleLog
     | Paused
     | RuntimeLost
+    | EdgeData
 )
 Output: TypeAlias = (
     ToRuntime
