@@ -226,7 +226,9 @@ class FlowCore(FrameHandlers):
         if module.held_out:
             module.held_out.popleft()
         else:
-            self._finish(module.queue.popleft())
+            queue = module.queue
+            queue.extendleft(reversed(queue.popleft().split()))
+            self._finish(queue.popleft())
         return self._take()
 
     def step(self, token: int, now: float) -> list[out.Output]:
