@@ -15,7 +15,7 @@ A *crash* drops a runtime with what it had not sent; a module that raises
 from __future__ import annotations
 
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -291,3 +291,82 @@ class Harness:
         self.apply(self.core.start_flow(document["id"], self.now))
         self.settle()
         assert self.of_type(flow_core.FlowStarted), self.events
+
+
+class Dag:
+    """A flow of counting modules ``m0``..``mN`` (edges go from lower to higher), and its oracle.
+
+    Messages enter ``m0`` and leave ``mN``: each message that enters leaves once per
+    path from ``m0`` to ``mN``, unless it was dropped on the way.
+    """
+
+    def __init__(self, runtimes: list[str], edges: list[tuple[int, int]], bound: int) -> None:
+        self.names = [f"m{i}" for i in range(len(runtimes))]
+        self.runtimes = dict(zip(self.names, runtimes, strict=True))
+        self.edges = [(self.names[i], self.names[j]) for i, j in edges]
+        self.bound = bound
+        self.versions = dict.fromkeys(self.names, 0)
+        self.revision = 0
+        self.paths = self._paths()
+        self.killed: set[tuple[int, tuple[str, ...]]] = set()
+
+    def __repr__(self) -> str:
+        runtimes = [self.runtimes[name] for name in self.names]
+        return f"Dag({runtimes!r}, {self.edges!r}, bound={self.bound})"
+
+    def document(self) -> dict[str, Any]:
+        """The flow's document at its current revision."""
+        return flow_document(
+            self.runtimes,
+            self.edges,
+            entry=self.names[0],
+            exit=self.names[-1],
+            revision=self.revision,
+            versions=self.versions,
+            bound=self.bound,
+        )
+
+    def _paths(self) -> dict[str, list[tuple[str, ...]]]:
+        paths: dict[str, list[tuple[str, ...]]] = {self.names[0]: [(self.names[0],)]}
+        for name in self.names[1:]:
+            paths[name] = [(*p, name) for src, tgt in self.edges if tgt == name for p in paths[src]]
+        return paths
+
+    def paths_between(self, source: str, target: str) -> int:
+        """How many paths lead from ``source`` to ``target`` (1 if they are the same)."""
+        if source == target:
+            return 1
+        return sum(self.paths_between(tgt, target) for src, tgt in self.edges if src == source)
+
+    def overshoot(self, source: str, window: int) -> int:
+        """How far over its bound an edge out of ``source`` may go: what was in flight."""
+        return window * sum(self.paths_between(name, source) for name in self.names)
+
+    def dropped(self, module: str, body: bytes) -> None:
+        """The message ``body`` held at ``module`` was dropped."""
+        held = orjson.loads(body)
+        self.killed.add((held["id"], (*held["path"], module)))
+
+    def expected(self, module: str, entered: Iterable[int]) -> set[tuple[int, tuple[str, ...]]]:
+        """The (message, path) pairs ``module`` must have handled."""
+        return {
+            (number, path)
+            for number in entered
+            for path in self.paths[module]
+            if not any((number, path[:k]) in self.killed for k in range(1, len(path) + 1))
+        }
+
+
+def check_outputs(outputs: list[Any], expected: set[tuple[int, tuple[str, ...]]]) -> None:
+    """Each expected (message, path) came out once, and, per path, in the order they entered."""
+    seen = [(o["id"], tuple(o["path"])) for o in outputs]
+    doubled = sorted(pair for pair, times in Counter(seen).items() if times > 1)
+    assert not doubled, f"doubled: {doubled}"
+    assert set(seen) == expected, (
+        f"lost: {sorted(expected - set(seen))}, unexpected: {sorted(set(seen) - expected)}"
+    )
+    per_path: dict[tuple[str, ...], list[int]] = {}
+    for number, path in seen:
+        per_path.setdefault(path, []).append(number)
+    for path, numbers in per_path.items():
+        assert numbers == sorted(numbers), f"reordered on {path}: {numbers}"
