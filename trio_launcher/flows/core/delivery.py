@@ -139,7 +139,7 @@ class Delivery(CoreState):
 
     def _route(self, module: ModuleRecord, port: Any, body: bytes) -> None:
         for edge in module.out_edges.get(port, ()):
-            if edge.route in (Route.RUNNER, Route.TO_LOCAL):
+            if not edge.runtime_local:
                 target = self._flows[module.flow].modules[edge.key[2]]
                 self._deliver(target, edge.key[3], body, edge)
         for public in self._flows[module.flow].outports.get((module.id, port), ()):
@@ -182,7 +182,7 @@ class Delivery(CoreState):
             for edge in changed:
                 edge.route = Route.TO_LOCAL if routes[edge] is Route.LOCAL else Route.TO_RUNNER
             module.wiring = wiring
-            module.wires_out.append(changed)
+            module.wires_out.append([(e, routes[e] is Route.LOCAL) for e in changed])
             fence = (
                 str(self._next_fence()) if any(routes[e] is Route.LOCAL for e in changed) else None
             )

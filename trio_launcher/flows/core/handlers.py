@@ -144,8 +144,9 @@ class FrameHandlers(Lifecycle):
         if module is None or module.runtime_id != name or not module.wires_out:
             return
         changed = module.wires_out.popleft()
-        later = {id(e): e for wire in module.wires_out for e in wire}
-        for edge in changed:
+        later = {id(e): e for wire in module.wires_out for e, _ in wire}
+        for edge, local in changed:
+            edge.runtime_local = local
             if id(edge) in later:
                 continue
             if edge.route is Route.TO_LOCAL:

@@ -123,6 +123,7 @@ class Lifecycle(Delivery):
         for edges in module.out_edges.values():
             for edge in edges:
                 edge.route = Route.RUNNER
+                edge.runtime_local = False
         self._advance(module, "runtime lost")
 
     def _account_lost_invocations(self, runtime: RuntimeRecord, reason: str) -> None:
@@ -195,6 +196,7 @@ class Lifecycle(Delivery):
             module.wires_out.clear()
         for edge in record.edges.values():
             edge.route = Route.RUNNER
+            edge.runtime_local = False
         record.state = FlowState.STOPPED
         record.updating = None
         self._outputs.append(out.FlowStopped(record.id, dropped))

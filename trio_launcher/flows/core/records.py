@@ -57,6 +57,8 @@ class EdgeRecord:
     count: int = 0
     size: int = 0
     route: Route = Route.RUNNER
+    #: whether the runtime carries it now, as its last ``wired`` said: what its emits mean
+    runtime_local: bool = False
     removed: bool = False  #: gone from the flow; kept until what is on it is delivered
 
     @property
@@ -118,8 +120,9 @@ class ModuleRecord:
     breakpoints: set[str] = attrs.field(factory=set)
     step_credit: int = 0
     blocked: bool = False
-    #: ``wire`` frames sent and not yet answered, oldest first: the edges each changed
-    wires_out: deque[list[EdgeRecord]] = attrs.field(factory=deque)
+    #: ``wire`` frames sent and not yet answered, oldest first: the edges each changed,
+    #: each with whether that ``wire`` made it local
+    wires_out: deque[list[tuple[EdgeRecord, bool]]] = attrs.field(factory=deque)
     #: output port -> (local targets, runner too) as the runtime was last told
     wiring: dict[str, tuple[tuple[tuple[str, str], ...], bool]] = attrs.field(factory=dict)
 
