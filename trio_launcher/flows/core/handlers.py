@@ -13,6 +13,7 @@ from .flow_record import FlowState
 from .lifecycle import Lifecycle
 from .records import (
     Invocation,
+    ModuleRecord,
     Route,
     RuntimeRecord,
 )
@@ -47,6 +48,8 @@ class FrameHandlers(Lifecycle):
         module = invocation.module
         module.in_flight -= 1
         self._finish(invocation.pending)
+        if module.drain_answered:
+            self._maybe_drained(module)
         if self._step is not None and self._step.done(frame.header["id"]):
             self._maybe_stepped()
         if runtime.isolating:
@@ -111,12 +114,21 @@ class FrameHandlers(Lifecycle):
         module = self._modules.get(frame.header.get("module", ""))
         if module is None or module.runtime_id != name:
             return
-        if module.state is _M.DRAINING and module.in_flight == 0:
+        if module.state in (_M.DRAINING, _M.STOPPING):
+            module.drain_answered = True
+            self._maybe_drained(module)
+
+    def _maybe_drained(self, module: ModuleRecord) -> None:
+        """A drained module goes on once its invocations' cascades ended too."""
+        if module.in_flight:
+            return  # a cascade rooted at it is not done: its done comes later
+        module.drain_answered = False
+        if module.state is _M.DRAINING:
             self._advance(module, "drained")
             self._swap(module)
-        elif module.state is _M.STOPPING and module.in_flight == 0:
+        elif module.state is _M.STOPPING:
             self._advance(module, "drained")
-            self._send(name, {"t": "unload", "module": module.runtime_module})
+            self._send(module.runtime_id, {"t": "unload", "module": module.runtime_module})
             self._maybe_stopped(self._flows[module.flow])
 
     def _on_ctx_set(self, name: str, frame: Frame) -> None:

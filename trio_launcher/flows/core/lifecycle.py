@@ -120,6 +120,7 @@ class Lifecycle(Delivery):
         module.wires_out.clear()
         module.wiring.clear()
         module.in_flight = 0
+        module.drain_answered = False
         for edges in module.out_edges.values():
             for edge in edges:
                 edge.route = Route.RUNNER

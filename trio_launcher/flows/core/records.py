@@ -120,6 +120,8 @@ class ModuleRecord:
     breakpoints: set[str] = attrs.field(factory=set)
     step_credit: int = 0
     blocked: bool = False
+    #: its runtime said ``drained`` while a cascade rooted at it still ran (fenced)
+    drain_answered: bool = False
     #: ``wire`` frames sent and not yet answered, oldest first: the edges each changed,
     #: each with whether that ``wire`` made it local
     wires_out: deque[list[tuple[EdgeRecord, bool]]] = attrs.field(factory=deque)
