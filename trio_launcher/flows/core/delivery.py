@@ -183,9 +183,9 @@ class Delivery(CoreState):
                 edge.route = Route.TO_LOCAL if routes[edge] is Route.LOCAL else Route.TO_RUNNER
             module.wiring = wiring
             module.wires_out.append([(e, routes[e] is Route.LOCAL) for e in changed])
-            fence = (
-                str(self._next_fence()) if any(routes[e] is Route.LOCAL for e in changed) else None
-            )
+            # a fence whenever a port has local targets: deliveries on an unchanged
+            # local edge must not overtake what an earlier fence of the port holds
+            fence = str(self._next_fence()) if any(t for t, _ in wiring.values()) else None
             ports = {
                 port: {"local": [list(t) for t in local], "runner": runner}
                 for port, (local, runner) in wiring.items()
