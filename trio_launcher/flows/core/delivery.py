@@ -116,7 +116,7 @@ class Delivery(CoreState):
             current = todo.pop()
             for port_edges in current.out_edges.values():
                 for edge in port_edges:
-                    if edge.route in (Route.RUNNER, Route.TO_LOCAL):
+                    if edge.route is not Route.LOCAL:  # on it, or will be: it bounds
                         edges.append(edge)
                     if edge.route is not Route.RUNNER:
                         target = record.modules[edge.key[2]]

@@ -166,6 +166,7 @@ class FrameHandlers(Lifecycle):
                 self._flush_to_runtime(edge)
             elif edge.route is Route.TO_RUNNER:
                 edge.route = Route.RUNNER
+        self._reach.clear()
         fence = _json(frame.body).get("fence")
         if fence is not None:
             self._send(name, {"t": "release"}, orjson.dumps({"fence": fence}))
