@@ -159,11 +159,12 @@ class FrameHandlers(Lifecycle):
         later = {id(e): e for wire in module.wires_out for e, _ in wire}
         for edge, local in changed:
             edge.runtime_local = local
+            if local:  # what the runner holds for it is older than what the fence holds
+                self._flush_to_runtime(edge)
             if id(edge) in later:
                 continue
             if edge.route is Route.TO_LOCAL:
                 edge.route = Route.LOCAL
-                self._flush_to_runtime(edge)
             elif edge.route is Route.TO_RUNNER:
                 edge.route = Route.RUNNER
         self._reach.clear()
