@@ -156,6 +156,6 @@ def parse_document(dag: Dag) -> object:
 
 
 CoreMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=40, deadline=None
+    max_examples=400, stateful_step_count=50, deadline=None
 )
 TestCore = CoreMachine.TestCase
