@@ -154,6 +154,8 @@ class Delivery(CoreState):
         """After a crash, one invocation at a time until what was in doubt has run."""
         if not any(m.queue for m in self._modules.values() if m.runtime_id == runtime.name):
             runtime.isolating = False
+            for record in {self._flows[m.flow] for m in self._modules.values()}:
+                self._rewire(record)  # its local edges, held back while it isolated
         for module in self._modules.values():
             if module.runtime_id == runtime.name:
                 self._pump(module)
@@ -201,8 +203,15 @@ class Delivery(CoreState):
         if record.state is not FlowState.RUNNING or self._step is not None:
             return frozenset()
         return frozenset(
-            m.id for m in record.modules.values() if m.state is _M.READY and not m.breakpoints
+            m.id
+            for m in record.modules.values()
+            if m.state is _M.READY and not m.breakpoints and not self._isolating(m.runtime_id)
         )
+
+    def _isolating(self, name: str) -> bool:
+        """Whether runtime ``name`` runs one invocation at a time: no local edges then."""
+        runtime = self._runtimes.get(name)
+        return runtime is not None and runtime.isolating
 
     def _next_fence(self) -> int:
         self._next_id += 1
