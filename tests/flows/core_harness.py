@@ -146,6 +146,7 @@ class Harness:
         self.events: list[flow_core.Output] = []
         self.outputs: list[Any] = []  #: messages of the exported outputs, decoded
         self.invoked: dict[int, tuple[str, Any]] = {}  #: message id -> (module, message)
+        self.heard: set[int] = set()  #: invocations whose emit reached the core
         self.starts: dict[str, int] = {}
         self.kills: list[flow_core.StopRuntime] = []
         self.crashes = 0
@@ -231,6 +232,7 @@ class Harness:
         if frames and frames[0].type == "hello":
             capabilities = orjson.loads(frames.pop(0).body)["capabilities"]
             self.apply(self.core.runtime_started(name, capabilities, self.now))
+        self.heard.update(int(f.header["id"]) for f in frames if f.type == "emit")
         if frames:
             self.apply(self.core.receive(name, frames, self.now))
 
@@ -370,3 +372,37 @@ def check_outputs(outputs: list[Any], expected: set[tuple[int, tuple[str, ...]]]
         per_path.setdefault(path, []).append(number)
     for path, numbers in per_path.items():
         assert numbers == sorted(numbers), f"reordered on {path}: {numbers}"
+
+
+def delivered_and_reported(harness: Harness) -> tuple[Counter[int], Counter[int], set[int]]:
+    """Per message number: how often it left the flow, and how often it was reported failed.
+
+    And the numbers reported for an invocation the core had heard an emit of (which
+    the core reports, never runs again, though its output may all have been routed).
+    """
+    delivered = Counter(output["id"] for output in harness.outputs)
+    reported: Counter[int] = Counter()
+    heard: set[int] = set()
+    for failure in harness.failures():
+        assert failure.message_id is not None, failure
+        _, body = harness.invoked[failure.message_id]
+        reported[body["id"]] += 1
+        if failure.message_id in harness.heard:
+            heard.add(body["id"])
+    return delivered, reported, heard
+
+
+def chain(
+    runtimes: list[str], *, poison: dict[str, tuple[int, ...]] | None = None, **options: Any
+) -> dict[str, Any]:
+    """The document of a chain of counting modules ``m0 -> m1 -> ...`` on ``runtimes``."""
+    names = [f"m{i}" for i in range(len(runtimes))]
+    sources = {name: counter_source(name, poison=ids) for name, ids in (poison or {}).items()}
+    return flow_document(
+        dict(zip(names, runtimes, strict=True)),
+        list(zip(names, names[1:])),
+        entry=names[0],
+        exit=names[-1],
+        sources=sources,
+        **options,
+    )

@@ -155,7 +155,5 @@ def parse_document(dag: Dag) -> object:
     return parse(dag.document())
 
 
-CoreMachine.TestCase.settings = settings(
-    max_examples=400, stateful_step_count=50, deadline=None
-)
+CoreMachine.TestCase.settings = settings(max_examples=400, stateful_step_count=50, deadline=None)
 TestCore = CoreMachine.TestCase
