@@ -50,7 +50,9 @@ def test_a_fast_input_meets_port_full_and_every_edge_stays_bounded(
         assert counts[(None, "in", "m0", "in")] <= DEFAULT_INPORT_BOUND[0]
         assert counts[("m0", "out", "m1", "in")] <= bound + WINDOW
     harness.settle(rng)
-    assert full > 0 and most >= bound  # the edge filled: its producer was held
+    assert full > 0
+    if consumer != "python":  # an edge through the runner filled: its producer was held
+        assert most >= bound
     assert harness.of_type(flow_core.InportRoom)
     assert [output["id"] for output in harness.outputs] == list(range(entered))
     assert harness.context("m1")["count"] == entered
