@@ -96,15 +96,17 @@ class FrameHandlers(Lifecycle):
         if module is None or module.runtime_id != name:
             return
         module.is_async = bool(_json(frame.body).get("async", False))
-        if module.state is _M.SWAPPING and module.next_spec is not None:
-            module.spec, module.source = module.next_spec
-            module.next_spec = None
+        if module.state is _M.SWAPPING and module.loading is not None:
+            module.spec, module.source = module.loading
+            module.loading = None
         if module.state not in (_M.LOADING, _M.SWAPPING):
             return
         self._advance(module, "loaded")
         record = self._flows[module.flow]
         self._reach.clear()
         self._maybe_started(record)
+        if self._start_pending_update(module):
+            return
         if record.state is FlowState.RUNNING:
             self._rewire(record)
             self._pump(module)
