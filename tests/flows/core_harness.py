@@ -14,6 +14,7 @@ A *crash* drops a runtime with what it had not sent; a module that raises
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -147,6 +148,7 @@ class Harness:
         self.outputs: list[Any] = []  #: messages of the exported outputs, decoded
         self.invoked: dict[int, tuple[str, Any]] = {}  #: message id -> (module, message)
         self.heard: set[int] = set()  #: invocations whose emit reached the core
+        self.loaded: dict[tuple[str, str], str] = {}  #: (runtime, module) -> last source sent
         self.starts: dict[str, int] = {}
         self.kills: list[flow_core.StopRuntime] = []
         self.crashes = 0
@@ -179,6 +181,9 @@ class Harness:
             if frame.type == "invoke":
                 body = orjson.loads(frame.body) if frame.body else None
                 self.invoked[int(frame.header["id"])] = (frame.header["module"], body)
+            elif frame.type == "load":
+                source = orjson.loads(frame.body)["source"]
+                self.loaded[(output.runtime, frame.header["module"])] = source
         runtime.inbox.append(output.data)
 
     def _start(self, name: str) -> None:
@@ -278,6 +283,15 @@ class Harness:
         record = self.core.flow(flow)
         edges = [*record.edges.values(), *record.inports.values()]
         return {edge.key: edge.count for edge in edges}
+
+    def check_versions(self, document: dict[str, Any]) -> None:
+        """Each module runs, in the runtime the document names, the source it gives."""
+        for name, process in document["processes"].items():
+            metadata = process["metadata"]
+            module = self.core.flow(document["id"]).modules[name]
+            assert (module.runtime_id, module.source) == (metadata["runtime"], metadata["source"])
+            key = (metadata["runtime"], module.runtime_module)
+            assert self.loaded.get(key) == metadata["source"], f"{name} runs an older version"
 
     def failures(self) -> list[flow_core.InvocationFailed]:
         """The invocation failures reported."""
@@ -400,7 +414,7 @@ def chain(
     sources = {name: counter_source(name, poison=ids) for name, ids in (poison or {}).items()}
     return flow_document(
         dict(zip(names, runtimes, strict=True)),
-        list(zip(names, names[1:])),
+        list(itertools.pairwise(names)),
         entry=names[0],
         exit=names[-1],
         sources=sources,

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from trio_launcher.flows import core as flow_core
-from trio_launcher.flows.core import FlowCoreError, ModuleState, PortFull
+from trio_launcher.flows.core import ModuleState, PortFull
 
 WINDOW = 4
 
@@ -139,6 +139,7 @@ class CoreMachine(RuleBasedStateMachine):
         self.harness.settle(random.Random(len(self.entered)))
         states = self.harness.module_states()
         assert all(s is ModuleState.READY for s in states.values()), states
+        self.harness.check_versions(self.dag.document())
         assert not self.harness.failures(), self.harness.failures()
         assert not self.harness.of_type(flow_core.ModuleFailed)
         last = self.dag.names[-1]
