@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from core_harness import RUNTIMES, Harness, chain, check_outputs, message, parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,3 +111,27 @@ def _offer_some(harness: Harness, numbers: object, rng: random.Random) -> None:
         harness.apply(harness.core.offer("f", "in", message(number), harness.now))
         for _ in range(rng.randrange(4)):
             harness.step_randomly(rng)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="blue/green unloads the old version before the new one loads: a new version "
+    "that fails to load leaves the module READY in the new runtime with nothing loaded",
+)
+def test_a_move_whose_new_version_fails_to_load_leaves_the_old_one_serving() -> None:
+    harness = Harness()
+    document = chain(["python"])
+    harness.start(document)
+    harness.apply(harness.core.offer("f", "in", message(0), harness.now))
+    harness.settle()
+    document["revision"] = 1
+    document["processes"]["m0"]["metadata"].update(runtime="other", source=broken(3))
+    harness.apply(harness.core.update_flow(parse(document), harness.now))
+    harness.settle()
+    (failed,) = harness.of_type(flow_core.ModuleFailed)
+    assert failed.line == 3
+    harness.apply(harness.core.offer("f", "in", message(1), harness.now))
+    harness.settle()
+    assert not harness.failures(), harness.failures()
+    assert [o["id"] for o in harness.outputs] == [0, 1]
+    assert harness.context("m0")["count"] == 2
