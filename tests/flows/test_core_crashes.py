@@ -3,6 +3,8 @@
 A crash drops the runtime with what it had not run or sent. Each message is then
 delivered once or reported once in an ``InvocationFailed``; a message that takes
 its runtime down every time is the one reported, once, and the others go through.
+An invocation whose emit the core had heard is reported too, and what it emitted
+goes on (``docs/flows.md``): those reports are not counted here.
 """
 
 from __future__ import annotations
@@ -38,12 +40,10 @@ def test_a_crash_loses_nothing_and_doubles_nothing(
         elif not harness.step_randomly(rng):
             break
     harness.settle(rng)
-    delivered, reported, heard = delivered_and_reported(harness)
+    delivered, reported = delivered_and_reported(harness)
     for number in range(count):
         fate = (delivered[number], reported[number])
-        # reported and delivered: only an invocation that had emitted (docs/flows.md)
-        allowed = ((1, 0), (0, 1), (1, 1)) if number in heard else ((1, 0), (0, 1))
-        assert fate in allowed, (number, fate, harness.failures())
+        assert fate in ((1, 0), (0, 1)), (number, fate, harness.failures())
     assert all(s is ModuleState.READY for s in harness.module_states().values())
 
 
@@ -63,10 +63,9 @@ def test_a_message_that_always_crashes_its_runtime_is_reported_once(
         for _ in range(rng.randrange(4)):
             harness.step_randomly(rng)
     harness.settle(rng)
-    delivered, reported, heard = delivered_and_reported(harness)
+    delivered, reported = delivered_and_reported(harness)
     assert reported[poison] == 1 and delivered[poison] == 0, harness.failures()
     for number in set(range(count)) - {poison}:
-        allowed = ((1, 0), (1, 1)) if number in heard else ((1, 0),)
-        assert (delivered[number], reported[number]) in allowed, (number, harness.failures())
+        assert (delivered[number], reported[number]) == (1, 0), (number, harness.failures())
     assert harness.crashes >= 1
     assert all(s is ModuleState.READY for s in harness.module_states().values())

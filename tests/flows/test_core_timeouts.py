@@ -47,7 +47,7 @@ def test_an_invocation_past_its_timeout_is_killed_and_blamed(
     harness.settle(rng)
     assert harness.kills and all(kill.kill for kill in harness.kills)
     assert harness.now >= 2
-    delivered, reported, _ = delivered_and_reported(harness)
+    delivered, reported = delivered_and_reported(harness)
     assert (delivered[hung], reported[hung]) == (0, 1), harness.failures()
     (failure,) = harness.failures()
     assert "timeout" in failure.message, failure
