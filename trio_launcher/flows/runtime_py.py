@@ -97,7 +97,7 @@ class Runtime:
     """
 
     def __init__(self, write: Callable[[bytes], None], flush: Callable[[], None]) -> None:
-        self._writer = FrameWriter(write, flush)
+        self._writer = FrameWriter(write, flush, batches=False)
         self._modules: dict[str, _Module] = {}
         self._routes: dict[str, dict[str, Route]] = {}
         self._fences: dict[str, deque[Delivery]] = {}
@@ -119,6 +119,7 @@ class Runtime:
             "drain": self._drain,
             "ctx.put": self._ctx_put,
             "ping": self._ping,
+            "batches": self._batches,
         }
 
     def hello(self) -> None:
@@ -159,6 +160,7 @@ class Runtime:
             self._run_local()
         if self._drains:
             self._answer_drains()
+        self._writer.close()  # what a batch holds is written by the end of each run
 
     def _send(self, header: dict[str, Any], body: object = None) -> None:
         self._writer.frame(encode_frame(header, b"" if body is None else orjson.dumps(body)))
@@ -402,6 +404,11 @@ class Runtime:
                 self._send({"t": "drained", "module": name})
             else:
                 self._drains.append(name)
+
+    def _batches(self, frame: Frame) -> None:
+        """The runner takes batched ``emit`` and ``done`` frames from now on."""
+        del frame
+        self._writer.batches = True
 
     def _ping(self, frame: Frame) -> None:
         self._send({"t": "pong", "id": frame.header["id"]})

@@ -1,5 +1,7 @@
 """The Python runtime's output: frames coalesced into batches, buffered, written to OUT.
 
+Batches are sent only once the runner asked for them (a ``batches`` frame).
+
 Runs in the runtime process (standard library and orjson only). Consecutive
 ``emit`` frames of one module's port become one batched ``emit`` (``n``
 items, ``id`` of the first's invocation, ``to`` of the last's); consecutive
@@ -60,7 +62,8 @@ class FrameWriter:
     def __init__(self, write: Any, flush: Any, *, batches: bool = True) -> None:
         self._write = write
         self._flush = flush
-        self._batches = batches
+        #: whether to batch (the runner said it takes batches)
+        self.batches = batches
         self._since: float | None = None
         self._emits: list[bytes] = []
         self._emit_key: tuple[str, str] | None = None
@@ -89,7 +92,7 @@ class FrameWriter:
 
     def emit(self, invocation: str, module: str, port: str, data: bytes) -> None:
         """An ``emit`` of ``invocation``: joins the batch of the same module and port."""
-        if not self._batches:
+        if not self.batches:
             header = {"t": "emit", "id": invocation, "module": module, "port": port}
             self._write(encode_frame(header, data))
             self._age()
@@ -103,7 +106,7 @@ class FrameWriter:
 
     def done(self, invocation: str) -> None:
         """The ``done`` of ``invocation``: joins the run of consecutive ids, if it follows it."""
-        number = int(invocation) if self._batches and invocation.isdigit() else -1
+        number = int(invocation) if self.batches and invocation.isdigit() else -1
         if self._done_count and number == self._done_first + self._done_count:
             self._done_count += 1
             self._age()

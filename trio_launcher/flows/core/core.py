@@ -295,6 +295,8 @@ class FlowCore(FrameHandlers):
             return self._take()  # no longer needed: its keeper is stopping it
         runtime.capabilities = frozenset(capabilities)
         runtime.last_done_at = now
+        if "batches" in runtime.capabilities:
+            self._send(name, {"t": "batches"})
         for check, (_, check_runtime, source) in self._checks.items():
             if check_runtime == name and check not in self._checks_sent:
                 self._send_check(name, check, source)

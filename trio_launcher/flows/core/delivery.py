@@ -142,7 +142,7 @@ class Delivery(CoreState):
             current = todo.pop()
             for port_edges in current.out_edges.values():
                 for edge in port_edges:
-                    if edge.route in (Route.RUNNER, Route.TO_LOCAL):
+                    if edge.route is not Route.LOCAL:  # on it, or will be: it bounds
                         edges.append(edge)
                     if edge.route is not Route.RUNNER:
                         target = record.modules[edge.key[2]]
@@ -186,7 +186,7 @@ class Delivery(CoreState):
 
     def _forward(self, module: ModuleRecord, port: Any, body: bytes, count: int = 1) -> None:
         for edge in module.out_edges.get(port, ()):
-            if edge.route in (Route.RUNNER, Route.TO_LOCAL):
+            if not edge.runtime_local:
                 target = self._flows[module.flow].modules[edge.key[2]]
                 self._deliver(target, edge.key[3], body, edge, count)
         publics = self._flows[module.flow].outports.get((module.id, port), ())
@@ -207,6 +207,8 @@ class Delivery(CoreState):
         """After a crash, one invocation at a time until what was in doubt has run."""
         if not any(m.queue for m in self._modules.values() if m.runtime_id == runtime.name):
             runtime.isolating = False
+            for record in {self._flows[m.flow] for m in self._modules.values()}:
+                self._rewire(record)  # its local edges, held back while it isolated
         for module in self._modules.values():
             if module.runtime_id == runtime.name:
                 self._pump(module)
@@ -235,10 +237,10 @@ class Delivery(CoreState):
             for edge in changed:
                 edge.route = Route.TO_LOCAL if routes[edge] is Route.LOCAL else Route.TO_RUNNER
             module.wiring = wiring
-            module.wires_out.append(changed)
-            fence = (
-                str(self._next_fence()) if any(routes[e] is Route.LOCAL for e in changed) else None
-            )
+            module.wires_out.append([(e, routes[e] is Route.LOCAL) for e in changed])
+            # a fence whenever a port has local targets: deliveries on an unchanged
+            # local edge must not overtake what an earlier fence of the port holds
+            fence = str(self._next_fence()) if any(t for t, _ in wiring.values()) else None
             ports = {
                 port: {"local": [list(t) for t in local], "runner": runner}
                 for port, (local, runner) in wiring.items()
@@ -256,8 +258,16 @@ class Delivery(CoreState):
         return frozenset(
             m.id
             for m in record.modules.values()
-            if m.state is _M.READY and not m.breakpoints and not m.out_breakpoints
+            if m.state is _M.READY
+            and not m.breakpoints
+            and not m.out_breakpoints
+            and not self._isolating(m.runtime_id)
         )
+
+    def _isolating(self, name: str) -> bool:
+        """Whether runtime ``name`` runs one invocation at a time: no local edges then."""
+        runtime = self._runtimes.get(name)
+        return runtime is not None and runtime.isolating
 
     def _next_fence(self) -> int:
         self._next_id += 1

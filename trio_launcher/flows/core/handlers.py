@@ -69,6 +69,8 @@ class FrameHandlers(Lifecycle):
                 break
             del runtime.in_flight[key]
             self._finish(invocation.pending)
+            if invocation.module.drain_answered:
+                self._maybe_drained(invocation.module)
             if self._step is not None and self._step.done(key):
                 self._maybe_stepped()
         if runtime.isolating:
@@ -117,15 +119,17 @@ class FrameHandlers(Lifecycle):
         if module is None or module.runtime_id != name:
             return
         module.is_async = bool(_json(frame.body).get("async", False))
-        if module.state is _M.SWAPPING and module.next_spec is not None:
-            module.spec, module.source = module.next_spec
-            module.next_spec = None
+        if module.state is _M.SWAPPING and module.loading is not None:
+            module.spec, module.source = module.loading
+            module.loading = None
         if module.state not in (_M.LOADING, _M.SWAPPING):
             return
         self._advance(module, "loaded")
         record = self._flows[module.flow]
         self._reach.clear()
         self._maybe_started(record)
+        if self._start_pending_update(module):
+            return
         if record.state is FlowState.RUNNING:
             self._rewire(record)
             self._pump(module)
@@ -135,12 +139,21 @@ class FrameHandlers(Lifecycle):
         module = self._modules.get(frame.header.get("module", ""))
         if module is None or module.runtime_id != name:
             return
-        if module.state is _M.DRAINING and module.in_flight == 0:
+        if module.state in (_M.DRAINING, _M.STOPPING):
+            module.drain_answered = True
+            self._maybe_drained(module)
+
+    def _maybe_drained(self, module: ModuleRecord) -> None:
+        """A drained module goes on once its invocations' cascades ended too."""
+        if module.in_flight:
+            return  # a cascade rooted at it is not done: its done comes later
+        module.drain_answered = False
+        if module.state is _M.DRAINING:
             self._advance(module, "drained")
             self._swap(module)
-        elif module.state is _M.STOPPING and module.in_flight == 0:
+        elif module.state is _M.STOPPING:
             self._advance(module, "drained")
-            self._send(name, {"t": "unload", "module": module.runtime_module})
+            self._send(module.runtime_id, {"t": "unload", "module": module.runtime_module})
             self._maybe_stopped(self._flows[module.flow])
 
     def _on_ctx_set(self, name: str, frame: Frame) -> None:
@@ -168,15 +181,18 @@ class FrameHandlers(Lifecycle):
         if module is None or module.runtime_id != name or not module.wires_out:
             return
         changed = module.wires_out.popleft()
-        later = {id(e): e for wire in module.wires_out for e in wire}
-        for edge in changed:
+        later = {id(e): e for wire in module.wires_out for e, _ in wire}
+        for edge, local in changed:
+            edge.runtime_local = local
+            if local:  # what the runner holds for it is older than what the fence holds
+                self._flush_to_runtime(edge)
             if id(edge) in later:
                 continue
             if edge.route is Route.TO_LOCAL:
                 edge.route = Route.LOCAL
-                self._flush_to_runtime(edge)
             elif edge.route is Route.TO_RUNNER:
                 edge.route = Route.RUNNER
+        self._reach.clear()
         fence = _json(frame.body).get("fence")
         if fence is not None:
             self._send(name, {"t": "release"}, orjson.dumps({"fence": fence}))

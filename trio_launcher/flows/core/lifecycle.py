@@ -31,8 +31,9 @@ class Lifecycle(Delivery):
 
     def _load(self, module: ModuleRecord) -> None:
         runtime = self._runtime(module.runtime_id)
+        source = module.source if module.loading is None else module.loading[1]
         if runtime.state is RuntimeState.UP:
-            self._send_load(runtime.name, module.runtime_module, module.source, module.context)
+            self._send_load(runtime.name, module.runtime_module, source, module.context)
         else:
             self._need_runtime(runtime.name)
 
@@ -43,13 +44,24 @@ class Lifecycle(Delivery):
     def _load_failed(self, module: ModuleRecord, message: str, line: int | None) -> None:
         if module.state not in (_M.LOADING, _M.SWAPPING):
             return
-        module.next_spec = None
+        module.loading = None
         self._advance(module, "load failed")
         self._outputs.append(out.ModuleFailed(module.flow, module.id, message, line))
         record = self._flows[module.flow]
         self._maybe_started(record)
+        if self._start_pending_update(module):
+            return
         self._maybe_updated(record)
         self._pump(module)
+
+    def _start_pending_update(self, module: ModuleRecord) -> bool:
+        """Begin the update that came while the module loaded, if one did."""
+        if module.next_spec is None or module.state not in (_M.READY, _M.FAILED):
+            return False
+        spec, source = module.next_spec
+        module.next_spec = None
+        self._change_module(module, spec, source, True)
+        return True
 
     def _change_module(
         self, module: ModuleRecord, spec: Module, source: str, running: bool
@@ -77,19 +89,13 @@ class Lifecycle(Delivery):
             self._advance(module, "loaded")
             self._maybe_updated(self._flows[module.flow])
             return
-        spec, source = module.next_spec
+        module.loading, module.next_spec = module.next_spec, None
+        spec = module.loading[0]
         if spec.runtime != module.runtime_id:
             self._send(module.runtime_id, {"t": "unload", "module": module.runtime_module})
             module.runtime_id = spec.runtime
             self._stop_unneeded_runtimes()
-        self._load_version(module, source)
-
-    def _load_version(self, module: ModuleRecord, source: str) -> None:
-        runtime = self._runtime(module.runtime_id)
-        if runtime.state is RuntimeState.UP:
-            self._send_load(runtime.name, module.runtime_module, source, module.context)
-        else:
-            self._need_runtime(runtime.name)
+        self._load(module)
 
     def _stop_module(self, module: ModuleRecord) -> None:
         state = module.state
@@ -113,16 +119,19 @@ class Lifecycle(Delivery):
         self._modules.pop(module.runtime_module, None)
 
     def _lose_runtime(self, module: ModuleRecord) -> None:
-        if module.next_spec is not None:
-            spec, source = module.next_spec
+        wanted = module.next_spec or module.loading
+        if wanted is not None:
+            spec, source = wanted
             module.spec, module.source, module.runtime_id = spec, source, spec.runtime
-            module.next_spec = None
+            module.next_spec = module.loading = None
         module.wires_out.clear()
         module.wiring.clear()
         module.in_flight = 0
+        module.drain_answered = False
         for edges in module.out_edges.values():
             for edge in edges:
                 edge.route = Route.RUNNER
+                edge.runtime_local = False
         self._advance(module, "runtime lost")
 
     def _account_lost_invocations(self, runtime: RuntimeRecord, reason: str) -> None:
@@ -201,6 +210,7 @@ class Lifecycle(Delivery):
             module.wires_out.clear()
         for edge in record.edges.values():
             edge.route = Route.RUNNER
+            edge.runtime_local = False
         record.state = FlowState.STOPPED
         record.updating = None
         self._outputs.append(out.FlowStopped(record.id, dropped))
@@ -269,5 +279,5 @@ def _lost_message(invocation: Invocation, reason: str) -> str:
 
 
 def _changed(module: ModuleRecord, spec: Module, source: str) -> bool:
-    current = module.next_spec or (module.spec, module.source)
+    current = module.next_spec or module.loading or (module.spec, module.source)
     return current[1] != source or current[0] != spec

@@ -58,6 +58,8 @@ class EdgeRecord:
     count: int = 0
     size: int = 0
     route: Route = Route.RUNNER
+    #: whether the runtime carries it now, as its last ``wired`` said: what its emits mean
+    runtime_local: bool = False
     removed: bool = False  #: gone from the flow; kept until what is on it is delivered
 
     @property
@@ -139,14 +141,19 @@ class ModuleRecord:
     out_edges: dict[str, list[EdgeRecord]] = attrs.field(factory=dict)
     #: the version an update will load, with its source and runtime
     next_spec: tuple[Module, str] | None = None
+    #: the version whose ``load`` is out (SWAPPING), with its source
+    loading: tuple[Module, str] | None = None
     breakpoints: set[str] = attrs.field(factory=set)
     #: output ports whose messages are held (``*``: every one), and what they hold, in order
     out_breakpoints: set[str] = attrs.field(factory=set)
     held_out: deque[tuple[str, bytes]] = attrs.field(factory=deque)
     step_credit: int = 0
     blocked: bool = False
-    #: ``wire`` frames sent and not yet answered, oldest first: the edges each changed
-    wires_out: deque[list[EdgeRecord]] = attrs.field(factory=deque)
+    #: its runtime said ``drained`` while a cascade rooted at it still ran (fenced)
+    drain_answered: bool = False
+    #: ``wire`` frames sent and not yet answered, oldest first: the edges each changed,
+    #: each with whether that ``wire`` made it local
+    wires_out: deque[list[tuple[EdgeRecord, bool]]] = attrs.field(factory=deque)
     #: output port -> (local targets, runner too) as the runtime was last told
     wiring: dict[str, tuple[tuple[tuple[str, str], ...], bool]] = attrs.field(factory=dict)
 
