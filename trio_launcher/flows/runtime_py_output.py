@@ -29,6 +29,8 @@ __all__ = ["FrameWriter", "Output"]
 _FLUSH_SIZE = 1 << 16
 #: Seconds frames may wait in the output buffer while invocations run.
 _FLUSH_AGE = 0.002
+#: Bytes of messages a batched ``emit`` holds before the next goes to a new one.
+_BATCH_BYTES = 1 << 20
 
 
 class Output:
@@ -66,6 +68,7 @@ class FrameWriter:
         self.batches = batches
         self._since: float | None = None
         self._emits: list[bytes] = []
+        self._emit_bytes = 0
         self._emit_key: tuple[str, str] | None = None
         self._emit_first = self._emit_last = ""
         self._done_first = -1
@@ -97,10 +100,11 @@ class FrameWriter:
             self._write(encode_frame(header, data))
             self._age()
             return
-        if self._emit_key != (module, port):
+        if self._emit_key != (module, port) or self._emit_bytes >= _BATCH_BYTES:
             self._close_emits()
             self._emit_key, self._emit_first = (module, port), invocation
         self._emits.append(data)
+        self._emit_bytes += len(data)
         self._emit_last = invocation
         self._age()
 
@@ -138,6 +142,7 @@ class FrameWriter:
             header["n"], header["to"] = len(emits), self._emit_last
             self._write(encode_frame(header, pack_items(emits)))
         self._emits = []
+        self._emit_bytes = 0
         self._emit_key = None
 
     def _close_dones(self) -> None:
