@@ -28,7 +28,7 @@ from trio_launcher.flows.core import FlowCore, ModuleState
 from trio_launcher.flows.graph import Flow
 from trio_launcher.flows.runtime_py import Runtime
 from trio_launcher.flows.validation import parse_flow
-from trio_launcher.flows.wire import Frame, FrameReader
+from trio_launcher.flows.wire import Frame, FrameReader, unpack_items
 
 RUNTIMES = ("python", "other")
 
@@ -128,12 +128,26 @@ class FakeRuntime:
         Raises ``SystemExit`` where a module does.
         """
         for _ in range(min(chunks, len(self.inbox))):
-            for frame in self._in.feed(self.inbox.popleft()):
+            for frame in singles(self._in.feed(self.inbox.popleft())):
                 if self.hung or hang(frame):
                     self.hung = True
                     continue
                 self.runtime.queue([frame])
                 self.runtime.run()
+
+
+def singles(frames: list[Frame]) -> list[Frame]:
+    """The frames, a batched ``invoke`` as one ``invoke`` per message (to stop at any one)."""
+    result: list[Frame] = []
+    for frame in frames:
+        if frame.type != "invoke" or "n" not in frame.header:
+            result.append(frame)
+            continue
+        header = {key: value for key, value in frame.header.items() if key != "n"}
+        first = int(frame.header["id"])
+        for offset, body in enumerate(unpack_items(frame.body)):
+            result.append(Frame({**header, "id": str(first + offset)}, body))
+    return result
 
 
 class Harness:
@@ -177,7 +191,7 @@ class Harness:
         runtime = self.runtimes.get(output.runtime)
         if runtime is None:
             return  # not running: the keeper drops it, as the core knows
-        for frame in FrameReader().feed(output.data):
+        for frame in singles(FrameReader().feed(output.data)):
             if frame.type == "invoke":
                 body = orjson.loads(frame.body) if frame.body else None
                 self.invoked[int(frame.header["id"])] = (frame.header["module"], body)

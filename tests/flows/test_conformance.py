@@ -45,7 +45,7 @@ async def test_the_python_runtime_passes_every_check() -> None:
     with trio.fail_after(HANG_GUARD):
         results = await check_runtime(PYTHON_RUNTIME)
     assert [r for r in results if not r.passed] == []
-    assert len(results) == 14
+    assert len(results) == 15
 
 
 async def test_the_node_runtime_passes_every_check() -> None:
@@ -90,7 +90,7 @@ async def test_modules_of_another_language_come_from_a_folder(tmp_path: Path) ->
 def test_the_command_prints_each_check_and_exits_0_when_all_pass() -> None:
     done = check_runtime_command(*PYTHON_RUNTIME)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines()[-1] == "14 of 14 checks passed"
+    assert done.stdout.splitlines()[-1] == "15 of 15 checks passed"
 
 
 async def test_the_checks_of_a_capability_not_announced_are_skipped_with_the_reason(
@@ -106,14 +106,15 @@ async def test_the_checks_of_a_capability_not_announced_are_skipped_with_the_rea
     assert {r.detail for r in skipped} == {
         "the runtime does not announce the capability 'async-modules'",
         "the runtime does not announce the capability 'local-edges'",
+        "the runtime does not announce the capability 'batches'",
     }
-    assert len(skipped) == 4
+    assert len(skipped) == 5
 
 
 def test_the_command_counts_skipped_checks_and_exits_0() -> None:
     done = check_runtime_command(*PYTHON_RUNTIME[:1], "-c", SYNC_ONLY_RUNTIME)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines()[-1] == "10 of 14 checks passed, 4 skipped"
+    assert done.stdout.splitlines()[-1] == "10 of 15 checks passed, 5 skipped"
     assert "SKIP local edge echo -> count: the runtime does not announce" in done.stdout
 
 

@@ -28,5 +28,6 @@ def test_the_runtime_loads_no_trio_attrs_or_cattrs() -> None:
         "trio_launcher.flows",
         "trio_launcher.flows.runtime_py",
         "trio_launcher.flows.runtime_py_module",
+        "trio_launcher.flows.runtime_py_output",
         "trio_launcher.flows.wire",
     }

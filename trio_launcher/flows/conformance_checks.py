@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from .runtime_process import RuntimeProcess
-from .wire import Frame
+from .wire import Frame, pack_items, unpack_items
 
 __all__ = ["CHECKS", "Check", "CheckFailed"]
 
@@ -230,6 +230,29 @@ async def _fence(runtime: RuntimeProcess, sources: Mapping[str, str]) -> None:
     _expect(await _next(runtime, "done"), None, id="f1")
 
 
+async def _batches(runtime: RuntimeProcess, sources: Mapping[str, str]) -> None:
+    """After ``batches``: a batched invoke of 50 runs 50 invocations, emits and dones in order."""
+    await _load(runtime, "echo", sources["echo"], {})
+    runtime.send({"t": "batches"})
+    items = [orjson.dumps({"n": number}) for number in range(50)]
+    header = {"t": "invoke", "id": "1000", "module": "echo", "port": "in", "n": 50}
+    runtime.send(header, pack_items(items))
+    emitted: list[bytes] = []
+    done: list[int] = []
+    while len(done) < 50:
+        frame = await _next(runtime, "emit", "done")
+        count = frame.header.get("n", 1)
+        if frame.type == "emit":
+            emitted += unpack_items(frame.body) if count > 1 else [frame.body]
+        else:
+            first = int(frame.header["id"])
+            done += range(first, first + count)
+    if [orjson.loads(body) for body in emitted] != [{"n": number} for number in range(50)]:
+        raise CheckFailed(f"a batch of 50 sent {len(emitted)} messages, or out of order")
+    if done != list(range(1000, 1050)):
+        raise CheckFailed(f"a batch of 50 was done as {done[:5]}..., not 1000 to 1049 in order")
+
+
 #: name, check, whether it loads modules (then it needs sources in the runtime's
 #: language), and the capability it needs (None: every runtime).
 CHECKS: tuple[tuple[str, Check, bool, str | None], ...] = (
@@ -246,4 +269,5 @@ CHECKS: tuple[tuple[str, Check, bool, str | None], ...] = (
     ("drain waits for async invocations", _drain_async, True, "async-modules"),
     ("local edge echo -> count", _local_edge, True, "local-edges"),
     ("fence: deliveries held until release, in order", _fence, True, "local-edges"),
+    ("batches: a batched invoke, batched emits and dones", _batches, True, "batches"),
 )

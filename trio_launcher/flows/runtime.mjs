@@ -30,10 +30,10 @@ import {
   moduleError,
   writeThroughContext,
 } from "./runtime_module.mjs";
-import { FrameReader, encodeFrame, jsonBytes } from "./runtime_wire.mjs";
+import { FrameReader, FrameWriter, encodeFrame, jsonBytes, unpackItems } from "./runtime_wire.mjs";
 
 const PROTOCOL = 0;
-const CAPABILITIES = ["sync-modules", "async-modules", "local-edges"];
+const CAPABILITIES = ["sync-modules", "async-modules", "local-edges", "batches"];
 const REQUIRED_FIELDS = {
   load: ["module"],
   unload: ["module"],
@@ -43,6 +43,7 @@ const REQUIRED_FIELDS = {
   drain: ["module"],
   "ctx.put": ["module"],
   ping: ["id"],
+  batches: [],
 };
 
 // The invocations rooted at one `invoke` of the runner; `done` when none is left.
@@ -60,8 +61,7 @@ class Cascade {
 // queues the deliveries of a fenced route until the runner releases the fence.
 class Runtime {
   constructor(write, flush) {
-    this.write = write;
-    this.flush = flush;
+    this.writer = new FrameWriter(write, flush);
     this.modules = new Map();
     this.routes = new Map(); // module -> Map(port -> route)
     this.fences = new Map(); // fence -> held deliveries
@@ -80,6 +80,9 @@ class Runtime {
       drain: (frame) => this.drain(frame.header.module),
       "ctx.put": (frame) => this.ctxPut(frame),
       ping: (frame) => this.send({ t: "pong", id: frame.header.id }),
+      batches: () => {
+        this.writer.batches = true; // the runner takes batched emits and dones
+      },
     };
   }
 
@@ -112,6 +115,7 @@ class Runtime {
       if (this.drains.length) {
         this.answerDrains();
       }
+      this.writer.close(); // what a batch holds is written by the end of each run
     } finally {
       this.running = false;
     }
@@ -137,7 +141,7 @@ class Runtime {
   }
 
   send(header, body) {
-    this.write(encodeFrame(header, body === undefined ? Buffer.alloc(0) : jsonBytes(body)));
+    this.writer.frame(encodeFrame(header, body === undefined ? Buffer.alloc(0) : jsonBytes(body)));
   }
 
   error(module, error, invocation) {
@@ -203,11 +207,23 @@ class Runtime {
   }
 
   invoke(frame) {
-    const { id, module: name } = frame.header;
+    const { id, module: name, n } = frame.header;
+    if (n === undefined) {
+      this.invokeOne(name, id, frame.body);
+      return;
+    }
+    const first = Number(id); // a batch: invocations id, id + 1, ... of one module
+    unpackItems(frame.body).forEach((body, offset) => {
+      this.invokeOne(name, String(first + offset), body);
+      this.runLocal();
+    });
+  }
+
+  invokeOne(name, id, body) {
     const cascade = new Cascade(id);
     let message;
     try {
-      message = frame.body.length ? JSON.parse(frame.body.toString("utf8")) : null;
+      message = body.length ? JSON.parse(body.toString("utf8")) : null;
     } catch (error) {
       this.error(name, new ModuleError(`the message is not JSON: ${error.message}`, null), id);
       this.end(cascade);
@@ -262,7 +278,7 @@ class Runtime {
   end(cascade) {
     cascade.pending -= 1;
     if (cascade.pending === 0) {
-      this.write(encodeFrame({ t: "done", id: cascade.id }, Buffer.alloc(0)));
+      this.writer.done(cascade.id);
     }
   }
 
@@ -273,7 +289,7 @@ class Runtime {
       setImmediate(() => {
         this.woken = false;
         this.run();
-        this.flush();
+        this.writer.flush();
       });
     }
   }
@@ -295,7 +311,7 @@ class Runtime {
   }
 
   emit(cascade, name, port, message) {
-    this.write(encodeFrame({ t: "emit", id: cascade.id, module: name, port }, jsonBytes(message)));
+    this.writer.emit(cascade.id, name, port, jsonBytes(message));
   }
 
   // Delivers `message` to the route's local targets: the first gets the object itself.
@@ -394,8 +410,6 @@ class Runtime {
   }
 }
 
-const FLUSH_AGE_MS = 2;
-
 // Buffers the frames to send; `flush` writes them to OUT in one write.
 class Output {
   constructor(socket) {
@@ -403,17 +417,8 @@ class Output {
     this.pending = [];
   }
 
-  // Also flushed once what waits is FLUSH_AGE_MS old, so that the done of a slow
-  // module's invocations reaches the runner while the next ones run.
   write(data) {
-    const now = performance.now();
-    if (this.pending.length === 0) {
-      this.since = now;
-    }
     this.pending.push(data);
-    if (now - this.since >= FLUSH_AGE_MS) {
-      this.flush();
-    }
   }
 
   flush() {

@@ -24,7 +24,6 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 
@@ -38,7 +37,8 @@ from trio_launcher.flows.runtime_py_module import (
     filename_of,
     module_error,
 )
-from trio_launcher.flows.wire import Frame, FrameReader, encode_frame
+from trio_launcher.flows.runtime_py_output import FrameWriter, Output
+from trio_launcher.flows.wire import Frame, FrameReader, encode_frame, unpack_items
 
 TYPE_CHECKING = False  # keep `typing` out of the runtime
 if TYPE_CHECKING:
@@ -56,11 +56,8 @@ if TYPE_CHECKING:
 __all__ = ["Runtime", "main"]
 
 PROTOCOL = 0
-CAPABILITIES = ["sync-modules", "async-modules", "local-edges"]
+CAPABILITIES = ["sync-modules", "async-modules", "local-edges", "batches"]
 _READ_SIZE = 1 << 16
-#: Seconds frames may wait in the output buffer while invocations run.
-_FLUSH_AGE = 0.002
-_FLUSH_SIZE = 1 << 16
 
 
 class _Cascade:
@@ -100,8 +97,7 @@ class Runtime:
     """
 
     def __init__(self, write: Callable[[bytes], None], flush: Callable[[], None]) -> None:
-        self._write = write
-        self._flush = flush
+        self._writer = FrameWriter(write, flush, batches=False)
         self._modules: dict[str, _Module] = {}
         self._routes: dict[str, dict[str, Route]] = {}
         self._fences: dict[str, deque[Delivery]] = {}
@@ -123,6 +119,7 @@ class Runtime:
             "drain": self._drain,
             "ctx.put": self._ctx_put,
             "ping": self._ping,
+            "batches": self._batches,
         }
 
     def hello(self) -> None:
@@ -136,6 +133,10 @@ class Runtime:
             "capabilities": CAPABILITIES,
         }
         self._send({"t": "hello"}, body)
+
+    def flush(self) -> None:
+        """Write every frame that waits (batched or buffered) now."""
+        self._writer.flush()
 
     def queue(self, frames: list[Frame]) -> None:
         """Add frames to the run queue."""
@@ -159,9 +160,10 @@ class Runtime:
             self._run_local()
         if self._drains:
             self._answer_drains()
+        self._writer.close()  # what a batch holds is written by the end of each run
 
     def _send(self, header: dict[str, Any], body: object = None) -> None:
-        self._write(encode_frame(header, b"" if body is None else orjson.dumps(body)))
+        self._writer.frame(encode_frame(header, b"" if body is None else orjson.dumps(body)))
 
     def _error(self, module: str, error: ModuleError, invocation: str | None = None) -> None:
         header: dict[str, Any] = {"t": "error", "module": module}
@@ -219,10 +221,18 @@ class Runtime:
 
     def _invoke(self, frame: Frame) -> None:
         header = frame.header
-        cascade = _Cascade(header["id"])
-        name = header["module"]
+        if "n" not in header:
+            self._invoke_one(header["module"], header["id"], frame.body)
+            return
+        first = int(header["id"])  # a batch: invocations id, id + 1, ... of one module
+        for offset, body in enumerate(unpack_items(frame.body)):
+            self._invoke_one(header["module"], str(first + offset), body)
+            self._run_local()
+
+    def _invoke_one(self, name: str, invocation: str, body: bytes) -> None:
+        cascade = _Cascade(invocation)
         try:
-            message = orjson.loads(frame.body) if frame.body else None
+            message = orjson.loads(body) if body else None
         except orjson.JSONDecodeError as exc:
             self._error(name, ModuleError(f"the message is not JSON: {exc}", None), cascade.id)
             self._end(cascade)
@@ -256,7 +266,7 @@ class Runtime:
         """One invocation of ``cascade`` ended: ``done`` if it was the last."""
         cascade.pending -= 1
         if not cascade.pending:
-            self._write(encode_frame({"t": "done", "id": cascade.id}))
+            self._writer.done(cascade.id)
 
     def _start(self, module: _Module, message: object, cascade: _Cascade) -> None:
         """Start an async invocation as a task of the event loop."""
@@ -297,7 +307,7 @@ class Runtime:
     def _after_step(self) -> None:
         self._woken = False
         self.run()
-        self._flush()
+        self._writer.flush()
 
     # -- sending and routing ------------------------------------------------------------
 
@@ -332,8 +342,7 @@ class Runtime:
         return send
 
     def _emit(self, invocation: str, module: str, port: str, data: bytes) -> None:
-        header = {"t": "emit", "id": invocation, "module": module, "port": port}
-        self._write(encode_frame(header, data))
+        self._writer.emit(invocation, module, port, data)
 
     def _route(
         self, route: Route, cascade: _Cascade, name: str, port: str, message: object
@@ -396,6 +405,11 @@ class Runtime:
             else:
                 self._drains.append(name)
 
+    def _batches(self, frame: Frame) -> None:
+        """The runner takes batched ``emit`` and ``done`` frames from now on."""
+        del frame
+        self._writer.batches = True
+
     def _ping(self, frame: Frame) -> None:
         self._send({"t": "pong", "id": frame.header["id"]})
 
@@ -407,49 +421,23 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-class _Output:
-    """Buffers the frames to send and writes them to OUT in as few writes as it can."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._pending = bytearray()
-        self._since = 0.0
-
-    def write(self, data: bytes) -> None:
-        # Also flushed once what waits is _FLUSH_AGE old, so that the done of a
-        # slow module's invocations reaches the runner while the next ones run.
-        now = time.monotonic()
-        if not self._pending:
-            self._since = now
-        self._pending += data
-        if len(self._pending) >= _FLUSH_SIZE or now - self._since >= _FLUSH_AGE:
-            self.flush()
-
-    def flush(self) -> None:
-        with memoryview(self._pending) as view:
-            written = 0
-            while written < len(view):
-                written += os.write(self._fd, view[written:])
-        self._pending.clear()
-
-
 def main(argv: list[str]) -> int:
     """Serve the runner over the FIFOs named by the last two arguments until EOF of IN."""
     if len(argv) < 2:
         sys.stderr.write("usage: python -m trio_launcher.flows.runtime_py IN_FIFO OUT_FIFO\n")
         return 2
     in_path, out_path = argv[-2:]
-    output = _Output(os.open(out_path, os.O_WRONLY))
+    output = Output(os.open(out_path, os.O_WRONLY))
     in_fd = os.open(in_path, os.O_RDONLY)
     runtime = Runtime(output.write, output.flush)
     runtime.hello()
-    output.flush()
+    runtime.flush()
     reader = FrameReader()
 
     def handle(data: bytes) -> None:
         runtime.queue(reader.feed(data))
         runtime.run()
-        output.flush()
+        runtime.flush()
 
     while runtime.loop is None:
         data = os.read(in_fd, max(_READ_SIZE, reader.missing))

@@ -20,7 +20,15 @@ TYPE_CHECKING = False  # keep `typing` out of the runtime
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["MAX_FRAME_LENGTH", "Frame", "FrameError", "FrameReader", "encode_frame"]
+__all__ = [
+    "MAX_FRAME_LENGTH",
+    "Frame",
+    "FrameError",
+    "FrameReader",
+    "encode_frame",
+    "pack_items",
+    "unpack_items",
+]
 
 #: The largest ``N`` a frame may declare (64 MiB).
 MAX_FRAME_LENGTH = 64 * 1024 * 1024
@@ -150,3 +158,29 @@ def _header(head: bytes) -> dict[str, Any]:
     if type(header.get("t")) is not str:
         raise FrameError("frame header has no type 't' (a string)")
     return header
+
+
+def pack_items(items: list[bytes]) -> bytes:
+    """The body of a batched ``emit`` or ``invoke``: each item as ``u32 length`` + its bytes."""
+    pack = _LENGTH.pack
+    return b"".join(part for item in items for part in (pack(len(item)), item))
+
+
+def unpack_items(body: bytes) -> list[bytes]:
+    """The items of a batched body (see :func:`pack_items`).
+
+    Raises:
+        FrameError: the lengths do not add up to the body.
+    """
+    items: list[bytes] = []
+    unpack, start, size = _LENGTH.unpack_from, 0, len(body)
+    while start < size:
+        if size - start < 4:
+            raise FrameError("a batched body ends inside an item's length")
+        (length,) = unpack(body, start)
+        end = start + 4 + length
+        if end > size:
+            raise FrameError(f"a batched item of {length} bytes is over the body's end")
+        items.append(body[start + 4 : end])
+        start = end
+    return items

@@ -226,7 +226,9 @@ class FlowCore(FrameHandlers):
         if module.held_out:
             module.held_out.popleft()
         else:
-            self._finish(module.queue.popleft())
+            queue = module.queue
+            queue.extendleft(reversed(queue.popleft().split()))
+            self._finish(queue.popleft())
         return self._take()
 
     def step(self, token: int, now: float) -> list[out.Output]:
@@ -293,6 +295,8 @@ class FlowCore(FrameHandlers):
             return self._take()  # no longer needed: its keeper is stopping it
         runtime.capabilities = frozenset(capabilities)
         runtime.last_done_at = now
+        if "batches" in runtime.capabilities:
+            self._send(name, {"t": "batches"})
         for check, (_, check_runtime, source) in self._checks.items():
             if check_runtime == name and check not in self._checks_sent:
                 self._send_check(name, check, source)

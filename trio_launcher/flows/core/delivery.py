@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ..wire import encode_frame
+from ..wire import encode_frame, unpack_items
 from . import outputs as out
 from .flow_record import FlowRecord, FlowState
 from .records import (
@@ -33,14 +33,22 @@ class Delivery(CoreState):
     """Messages on their way: queues, invocations, bounds and backpressure, local-edge wiring."""
 
     def _deliver(
-        self, target: ModuleRecord, port: str, body: bytes, edge: EdgeRecord | None
+        self,
+        target: ModuleRecord,
+        port: str,
+        body: bytes,
+        edge: EdgeRecord | None,
+        count: int = 1,
     ) -> None:
-        self._next_id += 1
+        """``count`` messages (more than one: a batch, packed) onto ``target``'s queue."""
+        pending = Pending(self._next_id + 1, port, body, edge, count)
+        self._next_id += count
         if edge is not None:
-            edge.add(len(body))
+            edge.add(len(body), count)
         if self._flows[target.flow].tapped:
-            self._outputs.append(edge_data(target, port, body, edge))
-        target.queue.append(Pending(self._next_id, port, body, edge))
+            for each in pending.bodies():
+                self._outputs.append(edge_data(target, port, each, edge))
+        target.queue.append(pending)
         if target.state in _INVOKING:
             self._pump(target)
 
@@ -69,12 +77,27 @@ class Delivery(CoreState):
                 module.blocked = True
                 self._flows[module.flow].blocked.add(module)
                 return
+            if queue[0].count > 1 and not self._batchable(runtime, module):
+                queue.extendleft(reversed(queue.popleft().split()))
             self._invoke(runtime, module, queue.popleft())
+
+    def _batchable(self, runtime: RuntimeRecord, module: ModuleRecord) -> bool:
+        """Whether a batch may go to ``module`` as one ``invoke``: else one per message."""
+        return (
+            module.state is _M.READY
+            and not module.is_async
+            and not module.breakpoints
+            and self._step is None
+            and not runtime.isolating
+            and "batches" in runtime.capabilities
+        )
 
     def _invoke(self, runtime: RuntimeRecord, module: ModuleRecord, pending: Pending) -> None:
         invocation_id = str(pending.message_id)
-        header = {"t": "invoke", "id": invocation_id, "module": module.runtime_module}
-        header["port"] = pending.port
+        header: dict[str, Any] = {"t": "invoke", "id": invocation_id}
+        header["module"], header["port"] = module.runtime_module, pending.port
+        if pending.count > 1:
+            header["n"] = pending.count
         runtime.outgoing += encode_frame(header, pending.body)
         invocation = Invocation(pending, module, self._now, module.is_async)
         runtime.in_flight[invocation_id] = invocation
@@ -83,14 +106,14 @@ class Delivery(CoreState):
             heapq.heappush(runtime.async_deadlines, (deadline, pending.message_id, invocation_id))
         else:
             runtime.sync_order.append(invocation_id)
-        module.in_flight += 1
+        module.in_flight += pending.count
         if self._step is not None:
             self._step.invoked(module, invocation_id, pending)
 
     def _finish(self, pending: Pending) -> None:
         """A message left the runner for good: free its place on its edge."""
         edge = pending.edge
-        if edge is None or not edge.release(len(pending.body)):
+        if edge is None or not edge.release(len(pending.body), pending.count):
             return
         record = self._flows.get(edge.flow)
         if record is None:
@@ -137,16 +160,20 @@ class Delivery(CoreState):
         if not held:
             return
         target.queue = deque(p for p in target.queue if p.edge is not edge)
+        batchable = self._batchable(runtime, target)
         for pending in held:
-            self._invoke(runtime, target, pending)
+            for each in [pending] if batchable else pending.split():
+                self._invoke(runtime, target, each)
 
-    def _route(self, module: ModuleRecord, port: Any, body: bytes) -> None:
+    def _route(self, module: ModuleRecord, port: Any, body: bytes, count: int = 1) -> None:
+        """What ``module`` sent on ``port``: ``count`` messages (packed, if more than one)."""
         if module.out_breakpoints and _held_out(module, port):
-            module.held_out.append((port, body))
+            bodies = [body] if count == 1 else unpack_items(body)
+            module.held_out.extend((port, each) for each in bodies)
             if module.state is _M.READY:
                 self._pause(module, port, output=True)
             return
-        self._forward(module, port, body)
+        self._forward(module, port, body, count)
 
     def _release_held(self, module: ModuleRecord, count: int | None = None) -> None:
         """Send on what an output breakpoint holds (the oldest ``count``, or all), in order."""
@@ -157,18 +184,24 @@ class Delivery(CoreState):
                 self._step.released(module, port, body)
             self._forward(module, port, body)
 
-    def _forward(self, module: ModuleRecord, port: Any, body: bytes) -> None:
+    def _forward(self, module: ModuleRecord, port: Any, body: bytes, count: int = 1) -> None:
         for edge in module.out_edges.get(port, ()):
             if not edge.runtime_local:
                 target = self._flows[module.flow].modules[edge.key[2]]
-                self._deliver(target, edge.key[3], body, edge)
-        for public in self._flows[module.flow].outports.get((module.id, port), ()):
-            self._outputs.append(out.PortOutput(module.flow, public, body))
+                self._deliver(target, edge.key[3], body, edge, count)
+        publics = self._flows[module.flow].outports.get((module.id, port), ())
+        if publics:
+            bodies = [body] if count == 1 else unpack_items(body)
+            for public in publics:
+                self._outputs.extend(out.PortOutput(module.flow, public, each) for each in bodies)
 
     def _heard(self, runtime: str, invocation_id: Any) -> None:
-        invocation = self._runtimes[runtime].in_flight.get(invocation_id)
+        record = self._runtimes[runtime]
+        invocation = record.in_flight.get(invocation_id)
         if invocation is not None:
             invocation.heard = True
+        elif isinstance(invocation_id, str) and invocation_id.isdigit():
+            record.heard_upto = max(record.heard_upto, int(invocation_id))  # inside a batch
 
     def _pump_runtime(self, runtime: RuntimeRecord) -> None:
         """After a crash, one invocation at a time until what was in doubt has run."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from ..wire import Frame
+from ..wire import Frame, unpack_items
 from . import outputs as out
 from .flow_record import FlowState
 from .lifecycle import Lifecycle
@@ -34,28 +34,51 @@ class FrameHandlers(Lifecycle):
         if module is None or module.runtime_id != name:
             return
         port = header.get("port")
+        count = header.get("n", 1)
+        if type(count) is not int or count < 1:
+            return
         self._heard(name, header.get("id"))
+        if count > 1:
+            self._heard(name, header.get("to"))
         if self._step is not None:
-            self._step.emitted(module, header.get("id"), port, frame.body)
-        self._route(module, port, frame.body)
+            for body in [frame.body] if count == 1 else unpack_items(frame.body):
+                self._step.emitted(module, header.get("id"), port, body)
+        self._route(module, port, frame.body, count)
 
     def _on_done(self, name: str, frame: Frame) -> None:
+        """Invocation ``id`` ended (``n`` of them: ``id``, ``id`` + 1, ...)."""
         runtime = self._runtimes[name]
-        invocation = runtime.in_flight.pop(frame.header.get("id", ""), None)
-        if invocation is None:
+        invocation_id, left = frame.header.get("id", ""), frame.header.get("n", 1)
+        if type(left) is not int or left < 1:
             return
         runtime.last_done_at = self._now
-        module = invocation.module
-        module.in_flight -= 1
-        self._finish(invocation.pending)
-        if module.drain_answered:
-            self._maybe_drained(module)
-        if self._step is not None and self._step.done(frame.header["id"]):
-            self._maybe_stepped()
+        ended: list[ModuleRecord] = []
+        while left:
+            key = runtime.aliases.pop(invocation_id, invocation_id)
+            invocation = runtime.in_flight.get(key)
+            if invocation is None:
+                break
+            taken = min(left, invocation.pending.count - invocation.done)
+            invocation.done += taken
+            left -= taken
+            invocation.module.in_flight -= taken
+            ended.append(invocation.module)
+            invocation_id = str(invocation.pending.message_id + invocation.done)
+            if invocation.done < invocation.pending.count:
+                runtime.aliases[invocation_id] = key
+                break
+            del runtime.in_flight[key]
+            self._finish(invocation.pending)
+            if invocation.module.drain_answered:
+                self._maybe_drained(invocation.module)
+            if self._step is not None and self._step.done(key):
+                self._maybe_stepped()
         if runtime.isolating:
             self._pump_runtime(runtime)
-        elif module.state in _INVOKING:
-            self._pump(module)
+            return
+        for module in dict.fromkeys(ended):
+            if module.state in _INVOKING:
+                self._pump(module)
 
     def _on_error(self, name: str, frame: Frame) -> None:
         header = frame.header

@@ -145,10 +145,16 @@ class Lifecycle(Delivery):
         (``isolating``) until those have run, so the message that kills its
         runtime (or runs past its timeout) again is the one reported.
         """
-        invocations = list(runtime.in_flight.values())
+        invocations = [
+            single
+            for invocation in runtime.in_flight.values()
+            for single in _singles(runtime, invocation)
+        ]
         runtime.in_flight.clear()
         runtime.sync_order.clear()
         runtime.async_deadlines.clear()
+        runtime.aliases.clear()
+        runtime.heard_upto = -1
         known = runtime.isolating or len(invocations) == 1
         again: list[Invocation] = []
         for invocation in invocations:
@@ -196,7 +202,7 @@ class Lifecycle(Delivery):
         for module in record.modules.values():
             if module.state is _M.FAILED:
                 self._advance(module, "stop")
-            dropped += len(module.queue)
+            dropped += sum(pending.count for pending in module.queue)
             for pending in module.queue:
                 self._finish(pending)
             module.queue.clear()
@@ -246,6 +252,24 @@ class Lifecycle(Delivery):
             self._check_results.setdefault(token, {})[module_id] = (error, line)
         self._check_waiting.get(token, set()).discard(check)
         self._maybe_checked(token)
+
+
+def _singles(runtime: RuntimeRecord, invocation: Invocation) -> list[Invocation]:
+    """A batch still in flight as one invocation per message not done (itself if not a batch)."""
+    if invocation.pending.count == 1:
+        return [invocation]
+    singles = invocation.pending.split(skip=invocation.done)
+    return [
+        Invocation(
+            pending,
+            invocation.module,
+            invocation.sent_at,
+            invocation.is_async,
+            timed_out=invocation.timed_out and n == 0,
+            heard=(invocation.heard and n == 0) or pending.message_id <= runtime.heard_upto,
+        )
+        for n, pending in enumerate(singles)
+    ]
 
 
 def _lost_message(invocation: Invocation, reason: str) -> str:

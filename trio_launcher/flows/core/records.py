@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..wire import unpack_items
 from .states import ModuleState, RuntimeState
 
 if TYPE_CHECKING:
@@ -66,26 +67,48 @@ class EdgeRecord:
         """Whether the edge holds as much as its bound allows."""
         return self.count >= self.max_messages or self.size >= self.max_bytes
 
-    def add(self, size: int) -> None:
-        self.count += 1
+    def add(self, size: int, count: int = 1) -> None:
+        self.count += count
         self.size += size
 
-    def release(self, size: int) -> bool:
-        """Take one message off; whether that made a full edge not full."""
+    def release(self, size: int, count: int = 1) -> bool:
+        """Take messages off; whether that made a full edge not full."""
         was_full = self.full
-        self.count -= 1
+        self.count -= count
         self.size -= size
         return was_full and not self.full
 
 
 @attrs.define(eq=False, slots=True)
 class Pending:
-    """A message waiting at the runner for its module: the invocation it will be."""
+    """A message waiting at the runner for its module: the invocation it will be.
+
+    Or ``count`` messages of one batch (ids ``message_id`` on), their bodies
+    packed in ``body`` (:func:`~trio_launcher.flows.wire.pack_items`).
+    """
 
     message_id: int
     port: str
     body: bytes
     edge: EdgeRecord | None  #: None for an initial packet
+    count: int = 1
+
+    def bodies(self) -> list[bytes]:
+        """The body of each message."""
+        return [self.body] if self.count == 1 else unpack_items(self.body)
+
+    def split(self, skip: int = 0) -> list[Pending]:
+        """One pending per message (after the first ``skip``), the edge's load moved onto them."""
+        if self.count == 1:
+            return [self] if not skip else []
+        singles = [
+            Pending(self.message_id + n, self.port, body, self.edge)
+            for n, body in enumerate(unpack_items(self.body))
+        ][skip:]
+        if self.edge is not None:
+            self.edge.release(len(self.body), self.count)
+            self.edge.add(sum(len(p.body) for p in singles), len(singles))
+        return singles
 
 
 @attrs.define(eq=False, slots=True)
@@ -98,6 +121,7 @@ class Invocation:
     is_async: bool
     timed_out: bool = False
     heard: bool = False  #: an ``emit`` or ``error`` of it came back
+    done: int = 0  #: of a batch: how many of its messages are done
 
 
 @attrs.define(eq=False, slots=True)
@@ -159,5 +183,9 @@ class RuntimeRecord:
     sync_order: deque[str] = attrs.field(factory=deque)
     #: (deadline, message id, invocation id) of the asynchronous ones, a heap (lazily pruned)
     async_deadlines: list[tuple[float, int, str]] = attrs.field(factory=list)
+    #: the id a partly done batch answers to next -> the id it is held under
+    aliases: dict[str, str] = attrs.field(factory=dict)
+    #: the highest invocation id an ``emit`` or ``error`` came back for, in a batch
+    heard_upto: int = -1
     #: after a crash: invocations run one at a time until what was in doubt has run again
     isolating: bool = False

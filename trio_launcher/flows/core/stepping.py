@@ -78,8 +78,8 @@ class StepRecord:
         for rid, step in self._steps.items():
             queued: dict[str, list[Any]] = {}
             for pending in step.module.queue:
-                queued.setdefault(pending.port, []).append(
-                    orjson.loads(pending.body) if pending.body else None
+                queued.setdefault(pending.port, []).extend(
+                    orjson.loads(body) if body else None for body in pending.bodies()
                 )
             results[rid] = out.StepResult(queued, step.emitted, step.errors, step.context)
         return results
