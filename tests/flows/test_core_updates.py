@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from core_harness import RUNTIMES, Harness, chain, check_outputs, message, parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -113,11 +112,6 @@ def _offer_some(harness: Harness, numbers: object, rng: random.Random) -> None:
             harness.step_randomly(rng)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="blue/green unloads the old version before the new one loads: a new version "
-    "that fails to load leaves the module READY in the new runtime with nothing loaded",
-)
 def test_a_move_whose_new_version_fails_to_load_leaves_the_old_one_serving() -> None:
     harness = Harness()
     document = chain(["python"])

@@ -334,6 +334,8 @@ class FlowCore(FrameHandlers):
         self._outputs.append(out.RuntimeLost(name, reason))
         touched: set[FlowRecord] = set()
         for module in self._modules.values():
+            if module.leaving == name:
+                module.leaving = None  # the old version of a move is gone with it
             if module.runtime_id == name and module.state not in (_M.STOPPED, _M.FAILED):
                 self._lose_runtime(module)
                 touched.add(self._flows[module.flow])

@@ -122,6 +122,7 @@ class FrameHandlers(Lifecycle):
         if module.state is _M.SWAPPING and module.loading is not None:
             module.spec, module.source = module.loading
             module.loading = None
+            self._left(module, loaded=True)
         if module.state not in (_M.LOADING, _M.SWAPPING):
             return
         self._advance(module, "loaded")

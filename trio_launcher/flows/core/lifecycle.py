@@ -45,6 +45,8 @@ class Lifecycle(Delivery):
         if module.state not in (_M.LOADING, _M.SWAPPING):
             return
         module.loading = None
+        if module.state is _M.SWAPPING:
+            self._left(module, loaded=False)
         self._advance(module, "load failed")
         self._outputs.append(out.ModuleFailed(module.flow, module.id, message, line))
         record = self._flows[module.flow]
@@ -92,10 +94,22 @@ class Lifecycle(Delivery):
         module.loading, module.next_spec = module.next_spec, None
         spec = module.loading[0]
         if spec.runtime != module.runtime_id:
-            self._send(module.runtime_id, {"t": "unload", "module": module.runtime_module})
-            module.runtime_id = spec.runtime
-            self._stop_unneeded_runtimes()
+            # blue/green: the old version stays loaded until the new one is
+            module.leaving, module.runtime_id = module.runtime_id, spec.runtime
         self._load(module)
+
+    def _left(self, module: ModuleRecord, loaded: bool) -> None:
+        """A move ended: the new version loaded (unload the old) or not (back to the old)."""
+        leaving, module.leaving = module.leaving, None
+        if leaving is None:
+            return
+        if not loaded:
+            module.runtime_id = leaving
+            self._stop_unneeded_runtimes()
+            return
+        if self._runtime(leaving).state is RuntimeState.UP:
+            self._send(leaving, {"t": "unload", "module": module.runtime_module})
+        self._stop_unneeded_runtimes()
 
     def _stop_module(self, module: ModuleRecord) -> None:
         state = module.state

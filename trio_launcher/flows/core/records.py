@@ -141,6 +141,8 @@ class ModuleRecord:
     out_edges: dict[str, list[EdgeRecord]] = attrs.field(factory=dict)
     #: the version an update will load, with its source and runtime
     next_spec: tuple[Module, str] | None = None
+    #: while it moves to another runtime: the one its old version still runs in
+    leaving: str | None = None
     #: the version whose ``load`` is out (SWAPPING), with its source
     loading: tuple[Module, str] | None = None
     breakpoints: set[str] = attrs.field(factory=set)

@@ -92,7 +92,7 @@ class CoreState:
     def _uses(module: ModuleRecord, name: str) -> bool:
         if module.state in (_M.STOPPED, _M.FAILED):
             return False
-        if module.runtime_id == name:
+        if module.runtime_id == name or module.leaving == name:
             return True
         return module.next_spec is not None and module.next_spec[0].runtime == name
 
