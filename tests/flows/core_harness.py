@@ -183,6 +183,8 @@ class Harness:
                 self._stop(output)
             elif isinstance(output, flow_core.PortOutput):
                 self.outputs.append(orjson.loads(output.body))
+                taken = self.core.output_taken(output.flow, output.port, len(output.body))
+                self.apply(taken)  # read at once: the port never holds the producers
             else:
                 self.events.append(output)
         return outputs

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from runner_flows import JS_ADD_ONE, PY_COUNT, PY_DOUBLE, PY_FORWARD, chain, module, needs_node
 
 from trio_launcher.flows import core
@@ -295,3 +296,27 @@ async def test_a_slow_module_within_its_timeout_is_never_stopped(runtime: str) -
                     break
             stopped = (core.InvocationFailed, core.RuntimeLost)
             assert not [e for e in failures if isinstance(e, stopped)]
+
+
+async def test_a_reader_that_falls_behind_slows_the_flow_and_loses_nothing() -> None:
+    document = chain("late", ("a", module("python", PY_FORWARD)))
+    sent = 0
+    with trio.fail_after(60):
+        async with open_flow_runner() as runner:
+            await runner.add_or_update_flow(document)
+            await runner.start_flow("late")
+            async with runner.output("late", "out") as out, trio.open_nursery() as nursery:
+
+                async def feed() -> None:
+                    nonlocal sent
+                    for n in range(12_000):
+                        await runner.send("late", "in", n)
+                        sent += 1
+
+                nursery.start_soon(feed)
+                first = await anext(out)  # the flow runs; then nobody reads for a while
+                for _ in range(20):
+                    await trio.testing.wait_all_tasks_blocked()
+                assert sent < 12_000  # the port's bound held the sender back
+                got = [first, *[await anext(out) for _ in range(11_999)]]
+    assert got == list(range(12_000))

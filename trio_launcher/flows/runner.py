@@ -30,6 +30,7 @@ from .core.flow_record import FlowRecord, FlowState
 from .core.records import EdgeKey, Route
 from .errors import FlowNotFound, FlowRunnerError, FlowStartFailed, InvalidFlow, Problem
 from .graph import Flow
+from .port_readers import PortReaders
 from .runtime_keeper import RuntimeCallbacks, RuntimeKeeper
 from .runtime_process import Hello
 from .validation import parse_flow
@@ -37,7 +38,7 @@ from .wire import Frame
 
 __all__ = ["FlowRunner", "RuntimeInfo", "open_flow_runner", "run_flow_runner"]
 
-#: Messages an output subscriber may have waiting before newer ones are dropped for it.
+#: Events a reader of :meth:`FlowRunner.events` may have waiting (newer ones are dropped).
 SUBSCRIBER_BUFFER = 10_000
 
 
@@ -103,7 +104,7 @@ class FlowRunner(RuntimeCallbacks):
         self._changed = Pulse()
         self._room = Pulse()
         self._events = _Subscribers()
-        self._ports: dict[tuple[str, str], _Subscribers] = {}
+        self._ports: dict[tuple[str, str], PortReaders] = {}
         self._deadline: float | None = None
         self._timer = Pulse()
         self._failures: dict[str, dict[str, str]] = {}
@@ -262,15 +263,24 @@ class FlowRunner(RuntimeCallbacks):
     async def output(self, flow_id: str, port: str) -> AsyncIterator[AsyncIterator[Any]]:
         """The messages of exported output ``port``, decoded, from now on, while in the block.
 
-        A reader that falls :data:`SUBSCRIBER_BUFFER` messages behind loses
-        the newer ones.
+        Nothing is lost: until every reader has taken a message, it counts on
+        the port's bound, so readers that fall behind slow the flow down.
         """
         record = self._record(flow_id)
         if port not in record.flow.outports:
             raise FlowRunnerError(f"flow {flow_id!r} has no exported output {port!r}")
-        subscribers = self._ports.setdefault((flow_id, port), _Subscribers())
-        with subscribers.subscribe() as receive:
-            yield _decoded(receive)
+        readers = self._ports.get((flow_id, port))
+        if readers is None:
+            readers = self._ports[(flow_id, port)] = PortReaders(self._taker(flow_id, port))
+        with readers.reader() as reader:
+            yield reader
+
+    def _taker(self, flow_id: str, port: str) -> Callable[[int], None]:
+        def taken(size: int) -> None:
+            if any(r.id == flow_id for r in self._core.flows()):
+                self._apply(self._core.output_taken(flow_id, port, size))
+
+        return taken
 
     @contextlib.asynccontextmanager
     async def events(self) -> AsyncIterator[trio.MemoryReceiveChannel[flow_core.FlowEvent]]:
@@ -417,9 +427,12 @@ class FlowRunner(RuntimeCallbacks):
         if isinstance(output, flow_core.ToRuntime):
             self._keepers[output.runtime].send(output.data)
         elif isinstance(output, flow_core.PortOutput):
-            subscribers = self._ports.get((output.flow, output.port))
-            if subscribers is not None:
-                subscribers.publish(output.body)
+            readers = self._ports.get((output.flow, output.port))
+            if readers is None:
+                readers = self._ports[(output.flow, output.port)] = PortReaders(
+                    self._taker(output.flow, output.port)
+                )
+            readers.publish(output.body)  # nobody reads: taken at once
         elif isinstance(output, flow_core.InportRoom):
             self._room.fire()
         elif isinstance(output, flow_core.StartRuntime):
@@ -471,11 +484,6 @@ class FlowRunner(RuntimeCallbacks):
             self._apply(self._core.advance_time(trio.current_time()))
             if self._deadline is None:
                 self._deadline = self._core.next_deadline()
-
-
-async def _decoded(receive: trio.MemoryReceiveChannel[bytes]) -> AsyncIterator[Any]:
-    async for body in receive:
-        yield orjson.loads(body)
 
 
 def _split(flow_module_id: str) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..wire import Frame
 from . import outputs as out
-from .flow_record import FlowRecord, FlowState, build_edges
+from .flow_record import FlowRecord, FlowState, build_edges, build_outport_edges
 from .records import (
     ModuleRecord,
 )
@@ -64,6 +64,7 @@ class FlowCore(FrameHandlers):
             m.id: ModuleRecord(flow.id, m, m.source, m.runtime) for m in flow.modules.values()
         }
         record = FlowRecord(flow, modules, edges, inports, _outport_map(flow))
+        record.outport_edges = build_outport_edges(flow, {})
         self._flows[flow.id] = record
         for module in modules.values():
             self._modules[module.runtime_module] = module
@@ -142,6 +143,7 @@ class FlowCore(FrameHandlers):
             edge.removed = key not in kept
         record.flow, record.modules, record.edges, record.inports = flow, modules, edges, inports
         record.outports = _outport_map(flow)
+        record.outport_edges = build_outport_edges(flow, record.outport_edges)
         _link_out_edges(record)
         self._reach.clear()
         if running:
@@ -163,6 +165,17 @@ class FlowCore(FrameHandlers):
             raise FlowCoreError(f"flow {flow_id!r} is not running")
         _, _, module_id, module_port = edge.key
         self._deliver(record.modules[module_id], module_port, body, edge)
+        return self._take()
+
+    def output_taken(self, flow_id: str, port: str, size: int) -> list[out.Output]:
+        """Every reader of exported output ``port`` took a message of ``size`` bytes.
+
+        Until then it counts on the port's bound: a port whose readers fall
+        behind stops its producers, as a full edge does.
+        """
+        edge = self.flow(flow_id).outport_edges.get(port)
+        if edge is not None and edge.release(size):
+            self._edge_freed(edge)
         return self._take()
 
     def set_breakpoint(

@@ -113,8 +113,11 @@ class Delivery(CoreState):
     def _finish(self, pending: Pending) -> None:
         """A message left the runner for good: free its place on its edge."""
         edge = pending.edge
-        if edge is None or not edge.release(len(pending.body), pending.count):
-            return
+        if edge is not None and edge.release(len(pending.body), pending.count):
+            self._edge_freed(edge)
+
+    def _edge_freed(self, edge: EdgeRecord) -> None:
+        """A full edge has room again: its producers (and senders) may go on."""
         record = self._flows.get(edge.flow)
         if record is None:
             return
@@ -140,6 +143,9 @@ class Delivery(CoreState):
         todo = [module]
         while todo:
             current = todo.pop()
+            for port in current.spec.outports:
+                for public in record.outports.get((current.id, port), ()):
+                    edges.append(record.outport_edges[public])
             for port_edges in current.out_edges.values():
                 for edge in port_edges:
                     if edge.route is not Route.LOCAL:  # on it, or will be: it bounds
@@ -189,11 +195,15 @@ class Delivery(CoreState):
             if not edge.runtime_local:
                 target = self._flows[module.flow].modules[edge.key[2]]
                 self._deliver(target, edge.key[3], body, edge, count)
-        publics = self._flows[module.flow].outports.get((module.id, port), ())
+        record = self._flows[module.flow]
+        publics = record.outports.get((module.id, port), ())
         if publics:
             bodies = [body] if count == 1 else unpack_items(body)
             for public in publics:
-                self._outputs.extend(out.PortOutput(module.flow, public, each) for each in bodies)
+                edge = record.outport_edges[public]
+                for each in bodies:
+                    edge.add(len(each))
+                    self._outputs.append(out.PortOutput(module.flow, public, each))
 
     def _heard(self, runtime: str, invocation_id: Any) -> None:
         record = self._runtimes[runtime]

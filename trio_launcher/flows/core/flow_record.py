@@ -13,7 +13,13 @@ from .records import EdgeKey, EdgeRecord, ModuleRecord
 if TYPE_CHECKING:
     from ..graph import Flow
 
-__all__ = ["DEFAULT_INPORT_BOUND", "FlowRecord", "FlowState", "build_edges"]
+__all__ = [
+    "DEFAULT_INPORT_BOUND",
+    "FlowRecord",
+    "FlowState",
+    "build_edges",
+    "build_outport_edges",
+]
 
 #: The bound of an exported input port: messages and bytes a sender may have waiting.
 DEFAULT_INPORT_BOUND = (1000, 8 * 1024 * 1024)
@@ -39,6 +45,8 @@ class FlowRecord:
     inports: dict[str, EdgeRecord]
     #: (module, output port) -> the exported output ports it feeds
     outports: dict[tuple[str, str], list[str]]
+    #: exported output port -> what its readers have not taken yet (it bounds producers)
+    outport_edges: dict[str, EdgeRecord] = attrs.field(factory=dict)
     state: FlowState = FlowState.STOPPED
     pause_all: bool = False
     updating: int | None = None  #: the revision a hot update is bringing in
@@ -63,6 +71,20 @@ def build_edges(
         key = (None, name, exported.target.module, exported.target.port)
         inports[name] = _record(flow.id, key, *DEFAULT_INPORT_BOUND, old)
     return edges, inports
+
+
+def build_outport_edges(flow: Flow, old: Mapping[str, EdgeRecord]) -> dict[str, EdgeRecord]:
+    """An edge per exported output port (key ``(module, port, "", public name)``), old kept."""
+    edges: dict[str, EdgeRecord] = {}
+    for name, exported in flow.outports.items():
+        key: EdgeKey = (exported.target.module, exported.target.port, "", name)
+        record = old.get(name)
+        edges[name] = (
+            record
+            if record is not None and record.key == key
+            else EdgeRecord(flow.id, key, *DEFAULT_INPORT_BOUND)
+        )
+    return edges
 
 
 def _record(
