@@ -339,6 +339,9 @@ class Runtime {
   wire(frame) {
     const name = frame.header.module;
     const { ports, fence } = JSON.parse(frame.body.toString("utf8"));
+    if (fence === undefined) {
+      throw new TypeError("no 'fence' (a string or null)");
+    }
     let held = null;
     if (fence !== null) {
       held = this.fences.get(String(fence)) ?? [];
