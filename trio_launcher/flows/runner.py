@@ -277,7 +277,7 @@ class FlowRunner(RuntimeCallbacks):
 
     def _taker(self, flow_id: str, port: str) -> Callable[[int], None]:
         def taken(size: int) -> None:
-            if any(r.id == flow_id for r in self._core.flows()):
+            with contextlib.suppress(FlowCoreError):  # the flow was removed meanwhile
                 self._apply(self._core.output_taken(flow_id, port, size))
 
         return taken

@@ -26,6 +26,7 @@ __all__ = [
     "FrameError",
     "FrameReader",
     "encode_frame",
+    "items_of",
     "pack_items",
     "unpack_items",
 ]
@@ -184,3 +185,8 @@ def unpack_items(body: bytes) -> list[bytes]:
         items.append(body[start + 4 : end])
         start = end
     return items
+
+
+def items_of(body: bytes, count: int) -> list[bytes]:
+    """The bodies of the ``count`` messages a frame carries (more than one: batched)."""
+    return [body] if count == 1 else unpack_items(body)

@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING
 from ..wire import Frame
 from . import outputs as out
 from .flow_record import FlowRecord, FlowState, build_edges, build_outport_edges
-from .records import (
-    ModuleRecord,
-)
+from .records import ModuleRecord, split_head
 from .states import RUNTIME_TRANSITIONS, ModuleState, RuntimeState
 from .stepping import StepRecord
 
@@ -240,7 +238,7 @@ class FlowCore(FrameHandlers):
             module.held_out.popleft()
         else:
             queue = module.queue
-            queue.extendleft(reversed(queue.popleft().split()))
+            split_head(queue)
             self._finish(queue.popleft())
         return self._take()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ..wire import encode_frame, unpack_items
+from ..wire import encode_frame, items_of
 from . import outputs as out
 from .flow_record import FlowRecord, FlowState
 from .records import (
@@ -18,6 +18,7 @@ from .records import (
     Pending,
     Route,
     RuntimeRecord,
+    split_head,
 )
 from .state import _INVOKING, _LOADED, ASYNC_WINDOW, CoreState
 from .states import ModuleState, RuntimeState
@@ -78,7 +79,7 @@ class Delivery(CoreState):
                 self._flows[module.flow].blocked.add(module)
                 return
             if queue[0].count > 1 and not self._batchable(runtime, module):
-                queue.extendleft(reversed(queue.popleft().split()))
+                split_head(queue)
             self._invoke(runtime, module, queue.popleft())
 
     def _batchable(self, runtime: RuntimeRecord, module: ModuleRecord) -> bool:
@@ -174,7 +175,7 @@ class Delivery(CoreState):
     def _route(self, module: ModuleRecord, port: Any, body: bytes, count: int = 1) -> None:
         """What ``module`` sent on ``port``: ``count`` messages (packed, if more than one)."""
         if module.out_breakpoints and _held_out(module, port):
-            bodies = [body] if count == 1 else unpack_items(body)
+            bodies = items_of(body, count)
             module.held_out.extend((port, each) for each in bodies)
             if module.state is _M.READY:
                 self._pause(module, port, output=True)
@@ -198,7 +199,7 @@ class Delivery(CoreState):
         record = self._flows[module.flow]
         publics = record.outports.get((module.id, port), ())
         if publics:
-            bodies = [body] if count == 1 else unpack_items(body)
+            bodies = items_of(body, count)
             for public in publics:
                 edge = record.outport_edges[public]
                 for each in bodies:

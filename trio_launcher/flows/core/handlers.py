@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from ..wire import Frame, unpack_items
+from ..wire import Frame, items_of
 from . import outputs as out
 from .flow_record import FlowState
 from .lifecycle import Lifecycle
@@ -41,7 +41,7 @@ class FrameHandlers(Lifecycle):
         if count > 1:
             self._heard(name, header.get("to"))
         if self._step is not None:
-            for body in [frame.body] if count == 1 else unpack_items(frame.body):
+            for body in items_of(frame.body, count):
                 self._step.emitted(module, header.get("id"), port, body)
         self._route(module, port, frame.body, count)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..wire import unpack_items
+from ..wire import items_of, unpack_items
 from .states import ModuleState, RuntimeState
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ __all__ = [
     "Route",
     "RuntimeRecord",
     "runtime_module_id",
+    "split_head",
 ]
 
 #: ``(source module or None for an exported input, source port, target module, target port)``.
@@ -95,7 +96,7 @@ class Pending:
 
     def bodies(self) -> list[bytes]:
         """The body of each message."""
-        return [self.body] if self.count == 1 else unpack_items(self.body)
+        return items_of(self.body, self.count)
 
     def split(self, skip: int = 0) -> list[Pending]:
         """One pending per message (after the first ``skip``), the edge's load moved onto them."""
@@ -109,6 +110,11 @@ class Pending:
             self.edge.release(len(self.body), self.count)
             self.edge.add(sum(len(p.body) for p in singles), len(singles))
         return singles
+
+
+def split_head(queue: deque[Pending]) -> None:
+    """Put the head of ``queue`` back as one pending per message (a batch split up)."""
+    queue.extendleft(reversed(queue.popleft().split()))
 
 
 @attrs.define(eq=False, slots=True)
