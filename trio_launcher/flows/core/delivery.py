@@ -134,7 +134,10 @@ class Delivery(CoreState):
         reach = self._reach.get(module)
         if reach is None:
             reach = self._reach[module] = self._reachable_edges(module)
-        return any(edge.full for edge in reach)
+        for edge in reach:  # noqa: SIM110 (a loop: no generator per call on the hot path)
+            if edge.full:
+                return True
+        return False
 
     def _reachable_edges(self, module: ModuleRecord) -> list[EdgeRecord]:
         """The runner's edges an invocation of ``module`` may emit onto, through local edges."""

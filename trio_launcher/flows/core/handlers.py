@@ -17,7 +17,7 @@ from .records import (
     Route,
     RuntimeRecord,
 )
-from .state import _INVOKING, _json
+from .state import _json
 from .states import ModuleState, RuntimeState
 
 __all__ = ["FrameHandlers"]
@@ -52,6 +52,13 @@ class FrameHandlers(Lifecycle):
         if type(left) is not int or left < 1:
             return
         runtime.last_done_at = self._now
+        single = runtime.in_flight.get(invocation_id)
+        if left == 1 and single is not None and single.pending.count == 1 and not runtime.isolating:
+            single.done = 1  # the common case, without the batch bookkeeping below
+            single.module.in_flight -= 1
+            self._invocation_over(runtime, invocation_id, single)
+            self._pump(single.module)
+            return
         ended: list[ModuleRecord] = []
         while left:
             key = runtime.aliases.pop(invocation_id, invocation_id)
@@ -67,18 +74,21 @@ class FrameHandlers(Lifecycle):
             if invocation.done < invocation.pending.count:
                 runtime.aliases[invocation_id] = key
                 break
-            del runtime.in_flight[key]
-            self._finish(invocation.pending)
-            if invocation.module.drain_answered:
-                self._maybe_drained(invocation.module)
-            if self._step is not None and self._step.done(key):
-                self._maybe_stepped()
+            self._invocation_over(runtime, key, invocation)
         if runtime.isolating:
             self._pump_runtime(runtime)
             return
         for module in dict.fromkeys(ended):
-            if module.state in _INVOKING:
-                self._pump(module)
+            self._pump(module)
+
+    def _invocation_over(self, runtime: RuntimeRecord, key: str, invocation: Invocation) -> None:
+        """Every message of ``invocation`` is done: it leaves the runtime's books."""
+        del runtime.in_flight[key]
+        self._finish(invocation.pending)
+        if invocation.module.drain_answered:
+            self._maybe_drained(invocation.module)
+        if self._step is not None and self._step.done(key):
+            self._maybe_stepped()
 
     def _on_error(self, name: str, frame: Frame) -> None:
         header = frame.header

@@ -164,14 +164,17 @@ class ModuleRecord:
     wires_out: deque[list[tuple[EdgeRecord, bool]]] = attrs.field(factory=deque)
     #: output port -> (local targets, runner too) as the runtime was last told
     wiring: dict[str, tuple[tuple[tuple[str, str], ...], bool]] = attrs.field(factory=dict)
+    #: the id it has in its runtime (an update keeps the module's id)
+    runtime_module: str = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: runtime_module_id(self.flow, self.spec.id), takes_self=True
+        ),
+    )
 
     @property
     def id(self) -> str:
         return self.spec.id
-
-    @property
-    def runtime_module(self) -> str:
-        return runtime_module_id(self.flow, self.spec.id)
 
 
 @attrs.define(eq=False, slots=True)

@@ -119,12 +119,13 @@ class CoreState:
     def _take(self) -> list[out.Output]:
         outputs = self._outputs
         self._outputs = []
-        frames = [
-            out.ToRuntime(r.name, bytes(r.outgoing)) for r in self._runtimes.values() if r.outgoing
-        ]
+        frames: list[out.Output] = []
         for runtime in self._runtimes.values():
-            runtime.outgoing.clear()
-        return frames + outputs
+            if runtime.outgoing:
+                frames.append(out.ToRuntime(runtime.name, bytes(runtime.outgoing)))
+                runtime.outgoing.clear()
+        frames += outputs
+        return frames
 
     def _advance(self, module: ModuleRecord, trigger: str) -> None:
         module.state = MODULE_TRANSITIONS.advance(module.state, trigger)

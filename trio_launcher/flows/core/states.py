@@ -18,6 +18,10 @@ __all__ = ["MODULE_TRANSITIONS", "RUNTIME_TRANSITIONS", "ModuleState", "RuntimeS
 class ModuleState(enum.Enum):
     """Where one module of a flow is."""
 
+    # Members are singletons compared by identity; Enum's own hash hashes the name,
+    # in Python, on every state test of the message path.
+    __hash__ = object.__hash__
+
     STOPPED = enum.auto()  #: its flow is not running: nothing loaded
     LOADING = enum.auto()  #: ``load`` sent (or waiting for its runtime), no answer yet
     READY = enum.auto()  #: loaded; the runner invokes it as messages come
@@ -63,6 +67,8 @@ MODULE_TRANSITIONS: TransitionTable[ModuleState] = TransitionTable(
 
 class RuntimeState(enum.Enum):
     """Where one runtime process is, as the runner sees it."""
+
+    __hash__ = object.__hash__  # as ModuleState's
 
     DOWN = enum.auto()  #: no process (none needed yet, or between restarts)
     STARTING = enum.auto()  #: asked for; no ``hello`` yet
