@@ -32,7 +32,7 @@ from .errors import FlowNotFound, FlowRunnerError, FlowStartFailed, InvalidFlow,
 from .graph import Flow
 from .port_readers import PortReaders
 from .runtime_keeper import RuntimeCallbacks, RuntimeKeeper
-from .runtime_process import Hello
+from .runtime_process import Hello, ReplySweep
 from .validation import parse_flow
 from .wire import Frame
 
@@ -88,6 +88,7 @@ class FlowRunner(RuntimeCallbacks):
         self._config = config
         self._nursery = nursery
         self._core = FlowCore()
+        sweep = ReplySweep()
         self._keepers = {
             name: RuntimeKeeper(
                 name,
@@ -96,6 +97,7 @@ class FlowRunner(RuntimeCallbacks):
                 hello_timeout=config.hello_timeout,
                 grace_period=config.grace_period,
                 backoff=self._backoff,
+                sweep=sweep,
             )
             for name, command in config.runtimes.items()
         }

@@ -15,7 +15,7 @@ import trio
 
 from ..process.backoff import Backoff
 from .errors import RuntimeExited, RuntimeStartFailed
-from .runtime_process import Hello, RuntimeProcess, open_runtime
+from .runtime_process import Hello, ReplySweep, RuntimeProcess, open_runtime
 from .wire import Frame, FrameError
 
 __all__ = ["RuntimeCallbacks", "RuntimeKeeper"]
@@ -49,6 +49,7 @@ class RuntimeKeeper:
         hello_timeout: float,
         grace_period: float,
         backoff: Callable[[], Backoff],
+        sweep: ReplySweep,
     ) -> None:
         self.name = name
         self.command = tuple(command)
@@ -57,6 +58,7 @@ class RuntimeKeeper:
         self._hello_timeout = hello_timeout
         self._grace_period = grace_period
         self._backoff = backoff()
+        self._sweep = sweep
         self._wanted = False
         self._running = False
         self._scope: trio.CancelScope | None = None
@@ -105,6 +107,7 @@ class RuntimeKeeper:
                 name=self.name,
                 hello_timeout=self._hello_timeout,
                 grace_period=self._grace_period,
+                sweep=self._sweep,
             ) as process:
                 reason = await self._serve(process)
         except RuntimeStartFailed as exc:

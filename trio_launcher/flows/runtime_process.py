@@ -4,7 +4,9 @@
 :func:`~trio_launcher.process.run_child`, waits for its ``hello`` and hands
 back a :class:`RuntimeProcess` to send frames to and receive frames from.
 The runner holds both FIFOs open, so it never sees EOF: a runtime's death is
-seen from its process exit.
+seen from its process exit. The runtimes of one runner share a
+:class:`ReplySweep`, which reads a runtime's answer right after a frame was
+written to it, without a round of Trio's scheduler.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from .errors import RuntimeExited, RuntimeStartFailed
 from .fifos import FifoPair, open_fifo_pair
 from .wire import Frame, FrameError, FrameReader, encode_frame
 
-__all__ = ["Hello", "RuntimeProcess", "open_runtime"]
+__all__ = ["Hello", "ReplySweep", "RuntimeProcess", "open_runtime"]
 
 log = logging.getLogger("trio_launcher.runtime_output")
 
 _READ_SIZE = 1 << 16
+#: Rounds of a sweep: reading an answer may write to another runtime, and so on.
+_SWEEP_ROUNDS = 8
 _STREAM_LEVELS = {"stdout": logging.INFO, "stderr": logging.WARNING}
 
 
@@ -60,15 +64,48 @@ class Hello:
         )
 
 
+class ReplySweep:
+    """The runtimes written to since their FIFOs were last read: read them before waiting.
+
+    A runtime written to often answers before the write returns (on one CPU
+    the kernel runs it at once). A reader that has handled its frames sweeps:
+    it reads every runtime written to meanwhile, so the answer is handled now
+    instead of after a round of the scheduler to learn that its FIFO is
+    readable. A runtime with nothing to read costs one failed read.
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[RuntimeProcess, None] = {}
+
+    def wrote(self, runtime: RuntimeProcess) -> None:
+        """A frame went to ``runtime``."""
+        self._due[runtime] = None
+
+    def sweep(self) -> None:
+        """Read the runtimes written to, and those their answers wrote to, a few rounds."""
+        for _ in range(_SWEEP_ROUNDS):
+            due = self._due
+            if not due:
+                return
+            self._due = {}
+            for runtime in due:
+                runtime._read_available()
+
+
 class RuntimeProcess:
     """A running runtime: frames to and from it, and how it ended.
 
     Valid inside the ``async with open_runtime(...)`` block only.
     """
 
-    def __init__(self, fifos: FifoPair, child: ChildProcess) -> None:
+    def __init__(self, fifos: FifoPair, child: ChildProcess, sweep: ReplySweep) -> None:
         self._fifos = fifos
         self._child = child
+        self._sweep = sweep
+        self._reader = FrameReader()
+        self._read_fd = fifos.from_runtime.fileno()
+        self._readable = False  #: while its reader runs: a sweep may read for it
+        self._broken: FrameError | None = None
         self._outbox: Mailbox[bytes] = Mailbox()
         self._writing = False
         self._consumer: Callable[[list[Frame]], None] | None = None
@@ -122,6 +159,8 @@ class RuntimeProcess:
             written = 0
         if written < len(data):  # the FIFO is full: the writer task sends the rest
             self._outbox.put(data[written:])
+        else:
+            self._sweep.wrote(self)
 
     async def receive_all(self) -> list[Frame]:
         """Every frame the runtime sent that was not received yet, once there is one.
@@ -177,20 +216,42 @@ class RuntimeProcess:
         io_scope.cancel()
 
     async def _read(self) -> None:
-        reader = FrameReader()
-        stream = self._fifos.from_runtime
+        fd = self._read_fd
         try:
             with self._reading:
-                while True:
-                    size = max(_READ_SIZE, reader.missing)
-                    self._received(reader.feed(await stream.receive_some(size)))
-            self._received(reader.feed(_read_what_is_left(stream.fileno())))
+                self._readable = True
+                while self._readable:
+                    await trio.lowlevel.wait_readable(fd)
+                    self._read_available()  # a sweep may have read it first: then nothing
+                    self._sweep.sweep()
+                await trio.sleep_forever()  # out of step: the stop cancels this
+            self._readable = False
+            if self._broken is not None:
+                raise self._broken
+            self._received(self._reader.feed(_read_what_is_left(fd)))
         except FrameError as exc:
+            self._received(exc.frames)
             self._inbox.put(exc)  # the stream is out of step: the owner stops the runtime
             await self._exited_process.wait()
         assert self._status is not None
         self._inbox.put(self._status)
         self._exited.set()
+
+    def _read_available(self) -> None:
+        """Read what the runtime has sent and hand its frames on; nothing if none is there."""
+        if not self._readable:
+            return
+        try:
+            data = os.read(self._read_fd, max(_READ_SIZE, self._reader.missing))
+            frames = self._reader.feed(data)
+        except BlockingIOError:
+            return
+        except FrameError as exc:
+            self._broken = exc
+            self._readable = False
+            self._reading.cancel()
+            frames, exc.frames = exc.frames, []  # handed on here, not again by the reader
+        self._received(frames)
 
     def _received(self, frames: list[Frame]) -> None:
         if self._consumer is not None:
@@ -243,12 +304,14 @@ async def open_runtime(
     name: str | None = None,
     hello_timeout: float = 10.0,
     grace_period: float = 2.0,
+    sweep: ReplySweep | None = None,
 ) -> AsyncIterator[RuntimeProcess]:
     """Start a runtime, ``command`` plus the two FIFO paths, and wait for its ``hello``.
 
     Its output lines are logged with the prefix ``[runtime:NAME]`` (``name``
     defaults to the command's program name). Leaving the block stops the
-    runtime: SIGTERM, ``grace_period`` seconds, SIGKILL.
+    runtime: SIGTERM, ``grace_period`` seconds, SIGKILL. Runtimes that answer each
+    other (through their owner) share a ``sweep``.
 
     Raises:
         RuntimeStartFailed: the command could not be started, exited, sent
@@ -260,7 +323,7 @@ async def open_runtime(
         async with open_fifo_pair() as fifos, trio.open_nursery() as nursery:
             argv = [*command, fifos.to_runtime_path, fifos.from_runtime_path]
             child = await _start(nursery, argv, prefix, grace_period, what)
-            runtime = RuntimeProcess(fifos, child)
+            runtime = RuntimeProcess(fifos, child, sweep or ReplySweep())
             nursery.start_soon(runtime._supervise)
             try:
                 with trio.move_on_after(hello_timeout):

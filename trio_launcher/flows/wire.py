@@ -40,11 +40,16 @@ _MAX_HEADER_LENGTH = 0xFFFF
 
 
 class FrameError(ValueError):
-    """Bytes that are not a frame of the protocol; ``reason`` says why."""
+    """Bytes that are not a frame of the protocol; ``reason`` says why.
+
+    ``frames`` holds the whole frames that came before the bad bytes in the
+    same :meth:`FrameReader.feed`, oldest first.
+    """
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.frames: list[Frame] = []
 
 
 class Frame:
@@ -110,7 +115,8 @@ class FrameReader:
 
         Raises:
             FrameError: a length over :data:`MAX_FRAME_LENGTH` or too short, a
-                header that is not a JSON object, or one without a type ``t``.
+                header that is not a JSON object, or one without a type ``t``;
+                its ``frames`` are those completed before the bad bytes.
         """
         if self._buffer:
             self._buffer += data
@@ -123,20 +129,26 @@ class FrameReader:
         append = frames.append
         unpack_length, unpack_head = _LENGTH.unpack_from, _HEADER_LENGTH.unpack_from
         start, size = 0, len(data)
-        while size - start >= 4:
-            (length,) = unpack_length(data, start)
-            if length > MAX_FRAME_LENGTH or length < 2:
-                _check_length(length)
-            end = start + 4 + length
-            if end > size:
-                self._wanted = end - start
-                break
-            (head_length,) = unpack_head(data, start + 4)
-            body_start = start + 6 + head_length
-            if body_start > end:
-                raise FrameError(f"header length {head_length} is over the frame's {length - 2}")
-            append(Frame(_header(data[start + 6 : body_start]), data[body_start:end]))
-            start = end
+        try:
+            while size - start >= 4:
+                (length,) = unpack_length(data, start)
+                if length > MAX_FRAME_LENGTH or length < 2:
+                    _check_length(length)
+                end = start + 4 + length
+                if end > size:
+                    self._wanted = end - start
+                    break
+                (head_length,) = unpack_head(data, start + 4)
+                body_start = start + 6 + head_length
+                if body_start > end:
+                    raise FrameError(
+                        f"header length {head_length} is over the frame's {length - 2}"
+                    )
+                append(Frame(_header(data[start + 6 : body_start]), data[body_start:end]))
+                start = end
+        except FrameError as exc:
+            exc.frames = frames
+            raise
         if start < size:
             self._buffer += data[start:]
         return frames
