@@ -234,6 +234,19 @@ async def test_a_module_that_raises_is_a_processerror() -> None:
     assert "no 1" in error["error"]
 
 
+async def test_what_a_module_prints_is_a_network_output() -> None:
+    source = "def handle(message, context, send):\n    print('seen', message)\n"
+    document = double_flow("talks")
+    document["processes"]["double"]["metadata"]["source"] = source
+    async with endpoint() as (_, url), client_of(url) as client:
+        await client.request("graph", "set", {"graph": document})
+        await client.request("network", "start", {"graph": "talks"})
+        packet = {"graph": "talks", "port": "numbers", "event": "data", "payload": 3}
+        await client.request("runtime", "packet", packet)
+        output = await next_of(client, "network", "output")
+    assert output == {"message": "[talks/double] seen 3", "type": "message"}
+
+
 async def test_start_and_stop_answer_and_refuse_as_the_state_says() -> None:
     async with endpoint() as (_, url), client_of(url) as client:
         with pytest.raises(FbpRefused, match="Requested graph not found"):

@@ -320,3 +320,41 @@ async def test_a_reader_that_falls_behind_slows_the_flow_and_loses_nothing() -> 
                 assert sent < 12_000  # the port's bound held the sender back
                 got = [first, *[await anext(out) for _ in range(11_999)]]
     assert got == list(range(12_000))
+
+
+PRINTS = {
+    "python": (
+        "import sys\n"
+        "def handle(message, context, send):\n"
+        "    print('got', message)\n"
+        "    print('to stderr', file=sys.stderr)\n"
+        "    send('out', message)\n"
+    ),
+    "node": (
+        "function handle(message, context, send) {\n"
+        "  console.log('got', message);\n"
+        "  console.warn('careful: %d', message);\n"
+        "  send('out', message);\n}\n"
+    ),
+}
+PRINTED = {
+    "python": [("info", "got 7")],
+    "node": [("info", "got 7"), ("warning", "careful: 7")],
+}
+
+
+@pytest.mark.parametrize("runtime", ["python", pytest.param("node", marks=needs_node)])
+async def test_what_a_module_prints_is_a_log_event_of_that_module(runtime: str) -> None:
+    document = chain("talky", ("say", module(runtime, PRINTS[runtime])))
+    with trio.fail_after(30):
+        async with open_flow_runner() as runner, runner.events() as events:
+            await runner.add_or_update_flow(document)
+            await runner.start_flow("talky")
+            assert await collect(runner, "talky", [7], 1) == [7]
+            logged = []
+            while len(logged) < len(PRINTED[runtime]):
+                event = await events.receive()
+                if isinstance(event, core.ModuleLog):
+                    logged.append(event)
+    assert {(e.flow, e.module) for e in logged} == {("talky", "say")}
+    assert [(e.level, e.message) for e in logged] == PRINTED[runtime]

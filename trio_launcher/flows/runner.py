@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
@@ -37,6 +38,9 @@ from .validation import parse_flow
 from .wire import Frame
 
 __all__ = ["FlowRunner", "RuntimeInfo", "open_flow_runner", "run_flow_runner"]
+
+_module_output = logging.getLogger("trio_launcher.runtime_output")
+_LOG_LEVELS = {"debug": logging.DEBUG, "warning": logging.WARNING, "error": logging.ERROR}
 
 #: Events a reader of :meth:`FlowRunner.events` may have waiting (newer ones are dropped).
 SUBSCRIBER_BUFFER = 10_000
@@ -459,6 +463,8 @@ class FlowRunner(RuntimeCallbacks):
                 self._results[("updated", output.flow)] = output.revision
             elif isinstance(output, flow_core.ModuleFailed) and output.flow in self._failures:
                 self._failures[output.flow][output.module] = output.message
+            elif isinstance(output, flow_core.ModuleLog):
+                _log_module_output(output)
             self._events.publish(output)
         self._changed.fire()
 
@@ -517,3 +523,9 @@ async def run_flow_runner(
         task_status.started(runner)
         await trio.sleep_forever()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _log_module_output(line: flow_core.ModuleLog) -> None:
+    """A module's printed line (or its runtime's note) in the runner's log."""
+    source = f"{line.flow}/{line.module}" if line.module else "runtime"
+    _module_output.log(_LOG_LEVELS.get(line.level, logging.INFO), "[%s] %s", source, line.message)

@@ -170,7 +170,7 @@ class Runtime {
     }
     let handle;
     try {
-      handle = compile(name, spec.source);
+      handle = compile(name, spec.source, (level, text) => this.log(name, level, text));
     } catch (error) {
       this.error(name, error);
       return;

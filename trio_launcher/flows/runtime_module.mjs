@@ -1,5 +1,6 @@
 // A module of runtime.mjs: its source compiled, its context, its errors.
 
+import util from "node:util";
 import vm from "node:vm";
 
 export class ModuleError extends Error {
@@ -26,19 +27,30 @@ export function moduleError(error, filename) {
   return new ModuleError(message, lineIn(error, filename));
 }
 
-// The `handle` function that `source` defines, as module `module`.
-export function compile(module, source) {
+const CONSOLE_LEVELS = { debug: "debug", log: "info", info: "info", warn: "warning", error: "error" };
+
+// A module's `console`: what it logs goes to `log(level, text)`; the rest is the process's.
+function moduleConsole(log) {
+  const own = Object.create(console);
+  for (const [method, level] of Object.entries(CONSOLE_LEVELS)) {
+    own[method] = (...values) => log(level, util.format(...values));
+  }
+  return own;
+}
+
+// The `handle` function that `source` defines, as module `module`; its console logs to `log`.
+export function compile(module, source, log) {
   const filename = filenameOf(module);
   const body = `${source}\n;return typeof handle === "function" ? handle : undefined;`;
   let define;
   try {
-    define = vm.compileFunction(body, [], { filename });
+    define = vm.compileFunction(body, ["console"], { filename });
   } catch (error) {
     throw moduleError(error, filename);
   }
   let handle;
   try {
-    handle = define();
+    handle = define(moduleConsole(log));
   } catch (error) {
     throw moduleError(error, filename);
   }

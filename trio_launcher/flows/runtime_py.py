@@ -174,13 +174,16 @@ class Runtime:
     def _log(self, module: str, level: str, message: str) -> None:
         self._send({"t": "log", "module": module}, {"level": level, "message": message})
 
+    def _printed(self, module: str) -> Callable[[str], None]:
+        return lambda text: self._log(module, "info", text)
+
     # -- modules ------------------------------------------------------------------------
 
     def _load(self, frame: Frame) -> None:
         name = frame.header["module"]
         try:
             spec = orjson.loads(frame.body)
-            handle = compile_module(name, spec["source"])
+            handle = compile_module(name, spec["source"], self._printed(name))
         except ModuleError as exc:
             self._error(name, exc)
             return

@@ -5,10 +5,11 @@ Imported by :mod:`.runtime_py`, in the runtime process: standard library only.
 
 from __future__ import annotations
 
+import builtins
 import traceback
 from collections.abc import Callable, Iterator, MutableMapping
 
-__all__ = ["Context", "ModuleError", "compile_module", "filename_of", "module_error"]
+__all__ = ["Context", "ModuleError", "compile_module", "filename_of", "module_error", "printer"]
 
 
 class ModuleError(Exception):
@@ -52,14 +53,16 @@ def filename_of(module: str) -> str:
     return f"<flow module {module}>"
 
 
-def compile_module(name: str, source: str) -> Callable[..., object]:
+def compile_module(name: str, source: str, log: Callable[[str], None]) -> Callable[..., object]:
     """The ``handle`` function that ``source`` defines, as module ``name``.
+
+    What the module prints goes to ``log``, a line at a time (see :func:`printer`).
 
     Raises:
         ModuleError: the source does not compile, raises, or defines no ``handle``.
     """
     filename = filename_of(name)
-    namespace: dict[str, object] = {"__name__": f"flow_module_{name}"}
+    namespace: dict[str, object] = {"__name__": f"flow_module_{name}", "print": printer(log)}
     try:
         code = compile(source, filename, "exec")
     except SyntaxError as exc:
@@ -74,6 +77,28 @@ def compile_module(name: str, source: str) -> Callable[..., object]:
     if not callable(handle):
         raise ModuleError("the module defines no function handle(message, context, send)", None)
     return handle
+
+
+def printer(log: Callable[[str], None]) -> Callable[..., None]:
+    """A module's ``print``: its text, less the last newline, to ``log``.
+
+    ``print(..., file=f)`` writes to ``f``, as the built-in does.
+    """
+
+    def print_(
+        *values: object,
+        sep: str | None = " ",
+        end: str | None = "\n",
+        file: object = None,
+        flush: bool = False,
+    ) -> None:
+        if file is not None:
+            builtins.print(*values, sep=sep, end=end, file=file, flush=flush)  # type: ignore[call-overload]
+            return
+        text = (" " if sep is None else sep).join(map(str, values)) + ("\n" if end is None else end)
+        log(text.removesuffix("\n"))
+
+    return print_
 
 
 def module_error(exc: BaseException, filename: str) -> ModuleError:
