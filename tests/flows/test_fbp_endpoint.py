@@ -264,13 +264,13 @@ async def test_a_message_that_is_not_json_is_answered_with_an_error() -> None:
     async with endpoint() as (_, url), websocket.connect(url) as ws:
         await ws.send_message("{nope")
         answer = orjson.loads(await ws.get_message())
-        await ws.send_message('{"protocol": "trace", "command": "start", "payload": {}}')
+        await ws.send_message('{"protocol": "trace", "command": "rewind", "payload": {}}')
         unknown = orjson.loads(await ws.get_message())
     assert (answer["protocol"], answer["command"]) == ("runtime", "error")
     assert answer["payload"]["message"].startswith("not JSON")
     assert (
         unknown["command"] == "error"
-        and "unknown command trace:start" in unknown["payload"]["message"]
+        and "unknown command trace:rewind" in unknown["payload"]["message"]
     )
 
 

@@ -351,7 +351,7 @@ async def test_what_a_module_prints_is_a_log_event_of_that_module(runtime: str) 
             await runner.add_or_update_flow(document)
             await runner.start_flow("talky")
             assert await collect(runner, "talky", [7], 1) == [7]
-            logged = []
+            logged: list[core.ModuleLog] = []
             while len(logged) < len(PRINTED[runtime]):
                 event = await events.receive()
                 if isinstance(event, core.ModuleLog):

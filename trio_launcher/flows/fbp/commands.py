@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,6 +33,7 @@ from .messages import (
     Request,
 )
 from .network_commands import NETWORK_HANDLERS
+from .trace_commands import TRACE_HANDLERS
 
 __all__ = ["EXTENSION_COMMANDS", "Commands"]
 
@@ -63,7 +63,6 @@ class Commands:
     def __init__(self, hub: Hub, secret: str | None) -> None:
         self._hub = hub
         self._secret = secret.encode() if secret else None
-        self._id = str(uuid.uuid4())
         handlers: dict[tuple[str, str], Handler] = {
             ("runtime", "getruntime"): self._getruntime,
             ("runtime", "packet"): _packet,
@@ -74,6 +73,7 @@ class Commands:
         }
         handlers.update({("graph", c): h for c, h in GRAPH_HANDLERS.items()})
         handlers.update({("network", c): h for c, h in NETWORK_HANDLERS.items()})
+        handlers.update({("trace", c): h for c, h in TRACE_HANDLERS.items()})
         self._handlers = handlers
 
     def authorized(self, request: Request) -> bool:
@@ -107,7 +107,7 @@ class Commands:
     async def _getruntime(self, hub: Hub, connection: Connection, request: Request) -> None:
         everything = [*STANDARD_CAPABILITIES, *EXTENSION_CAPABILITIES]
         payload = {
-            "id": self._id,
+            "id": hub.runtime_id,
             "type": RUNTIME_TYPE,
             "version": PROTOCOL_VERSION,
             "label": f"trio-launcher {__version__} flow runner",

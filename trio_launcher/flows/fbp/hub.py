@@ -1,9 +1,10 @@
 """What the FBP endpoint's connections share: the runner, the graphs, who follows what.
 
 The :class:`Hub` sends each of the runner's events to the connections it
-concerns (:mod:`.network`), keeps the flows that some connection follows the
-data of tapped (their edges report each message), and relays the messages
-of the exported outputs of followed flows as ``runtime:packet``. Call
+concerns (:mod:`.network`) and to the graph's trace (:mod:`.traces`), keeps
+the flows that some connection follows the data of, or that are traced,
+tapped (their edges report each message), and relays the messages of the
+exported outputs of followed flows as ``runtime:packet``. Call
 :meth:`Hub.sync` after anything that may change who follows what, or which
 flows the runner holds.
 """
@@ -11,6 +12,7 @@ flows the runner holds.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import trio
@@ -21,6 +23,7 @@ from ..runner import FlowRunner
 from .connection import Connection
 from .graphs import GraphStore
 from .network import Audience, Message, event_message
+from .traces import Trace
 
 __all__ = ["Hub"]
 
@@ -32,8 +35,11 @@ class Hub:
 
     def __init__(self, runner: FlowRunner, nursery: trio.Nursery) -> None:
         self.runner = runner
+        self.runtime_id = str(uuid.uuid4())
         self.graphs = GraphStore()
         self.connections: set[Connection] = set()
+        #: graph id -> its flowtrace, from its first ``trace:start``
+        self.traces: dict[str, Trace] = {}
         self._nursery = nursery
         self._tapped: set[str] = set()
         self._relays: dict[tuple[str, str], trio.CancelScope] = {}
@@ -71,7 +77,10 @@ class Hub:
             return False
 
     def publish(self, message: Message) -> None:
-        """Queue a ``network:`` message for each connection it concerns."""
+        """Queue a ``network:`` message for each connection it concerns, and trace it."""
+        trace = self.traces.get(message.graph)
+        if trace is not None:
+            trace.record(message.command, message.payload)
         for connection in self.connections:
             if message.audience is Audience.EXTENDED and not connection.extended:
                 continue
@@ -87,9 +96,9 @@ class Hub:
         """Tap the flows whose data is followed, relay the outputs of the followed flows."""
         held = set(self.runner.list_flows())
         followed = {g for c in self.connections for g in c.watches} & held
-        with_data = {
-            g for c in self.connections for g, watch in c.watches.items() if watch.data
-        } & held
+        watched = {g for c in self.connections for g, watch in c.watches.items() if watch.data}
+        traced = {g for g, trace in self.traces.items() if trace.recording}
+        with_data = (watched | traced) & held
         for graph in (with_data ^ self._tapped) & held:
             self.runner.set_tap(graph, graph in with_data)
         self._tapped = with_data

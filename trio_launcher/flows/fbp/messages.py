@@ -44,6 +44,7 @@ STANDARD_CAPABILITIES = (
     "network:data",
     "component:getsource",
     "component:setsource",
+    "protocol:trace",
 )
 #: The extensions, each a set of commands (docs/flows.md, "The FBP endpoint").
 EXTENSION_CAPABILITIES = (
