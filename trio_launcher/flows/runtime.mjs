@@ -17,10 +17,6 @@
 // local invocations on the run queue, within the invocation id of the runner's
 // `invoke`.
 
-import fs from "node:fs";
-import net from "node:net";
-import process from "node:process";
-
 import {
   ModuleError,
   compile,
@@ -31,6 +27,10 @@ import {
   writeThroughContext,
 } from "./runtime_module.mjs";
 import { FrameReader, FrameWriter, encodeFrame, jsonBytes, unpackItems } from "./runtime_wire.mjs";
+
+// Built-ins through getBuiltinModule, not `import`: ESM facades of built-ins cost ~1.5 MB of RSS.
+const fs = process.getBuiltinModule("node:fs");
+const net = process.getBuiltinModule("node:net");
 
 const PROTOCOL = 0;
 const CAPABILITIES = ["sync-modules", "async-modules", "local-edges", "batches"];

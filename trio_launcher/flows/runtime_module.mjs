@@ -1,7 +1,7 @@
 // A module of runtime.mjs: its source compiled, its context, its errors.
 
-import util from "node:util";
-import vm from "node:vm";
+const util = process.getBuiltinModule("node:util");
+const vm = process.getBuiltinModule("node:vm");
 
 export class ModuleError extends Error {
   constructor(message, line) {
