@@ -3,7 +3,9 @@
 - **cross-runtime hop**: a Python module and a Node.js module send a message back and
   forth through the runner (each one-way hop: runtime -> runner -> other runtime); each
   message carries the sender's CLOCK_MONOTONIC time, the receiver notes the latency.
-  p50/p99 of the one-way hops.
+  p50/p99 of the one-way hops. Its anchors, in the same run (``hop_anchors.py``): the
+  same modules through a minimal Trio hub with no flow core (``anchor_hub_*``), and
+  the kernel's FIFO ping-pong between two bare processes (``anchor_fifo_rtt_*``).
 - **streamed throughput**: one invocation of a Python module sends N small messages to a
   Node.js module, which counts them; messages per second from the trigger to the count.
 - **1 MiB messages**: the same with M messages of 1 MiB of JSON; MB/s.
@@ -27,6 +29,7 @@ from typing import Any
 
 import trio
 from _common import Target, arguments, emit, log, pct, tree_memory
+from hop_anchors import fifo_ping_pong, hub_hop
 
 from trio_launcher.flows.runner import FlowRunner, open_flow_runner
 
@@ -253,6 +256,9 @@ async def measure(args: Any) -> dict[str, Any]:
     async with open_flow_runner() as runner:
         log("cross-runtime hop")
         latencies = await hop(runner, int(20_000 * scale))
+        log("cross-runtime hop through a hub with no core (anchor)")
+        node = shutil.which("node") or "node"
+        hub = await hub_hop(int(20_000 * scale), PING_PY, PONG_JS, node)
         log("streamed throughput")
         small = int(200_000 * scale)
         small_seconds = await burst(runner, small, {"n": 1, "text": "x" * 180})
@@ -270,6 +276,8 @@ async def measure(args: Any) -> dict[str, Any]:
         "pause_module_throughput_ratio": round(ratio, 3),
         "hop_one_way_p50_us": round(statistics.median(latencies), 1),
         "hop_one_way_p99_us": round(pct(latencies, 99), 1),
+        "anchor_hub_hop_one_way_p50_us": round(statistics.median(hub), 1),
+        "anchor_hub_hop_one_way_p99_us": round(pct(hub, 99), 1),
         "streamed_msgs_per_s": round(small / small_seconds),
         "large_mb_per_s": round(large * (1 << 20) / large_seconds / 1e6, 1),
         "step_p50_ms": round(statistics.median(steps), 2),
@@ -292,7 +300,11 @@ def main() -> None:
     if shutil.which("node") is None:
         emit("flows_runner", {"quick": args.quick}, {"skipped": "node is not on PATH"}, {})
         return
+    log("FIFO ping-pong (anchor)")
+    floor = fifo_ping_pong(50_000 if not args.quick else 10_000)
     figures = trio.run(measure, args)
+    figures["anchor_fifo_rtt_p50_us"] = round(statistics.median(floor), 2)
+    figures["anchor_fifo_rtt_p99_us"] = round(pct(floor, 99), 2)
     emit(
         "flows_runner",
         {"quick": args.quick},
