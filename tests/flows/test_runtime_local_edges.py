@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +17,8 @@ from runtime_helpers import (
     wire,
 )
 from runtime_languages import Language, in_language
+
+from trio_launcher.flows.wire import Frame
 
 #: Sends {"nested": {"x": 1}} on "out".
 SOURCE = {
@@ -161,6 +165,52 @@ async def test_a_fence_holds_deliveries_until_release_and_keeps_their_order(
         ("emit", "3", "echo", "count", 5),
         ("emit", "3", "counter", "out", 3),
         ("done", "3", None),
+    ]
+
+
+def counted(frames: list[Frame]) -> list[tuple[Any, ...]]:
+    """The ``out`` emits of the counters ``counter`` and ``other``, in order."""
+    return [
+        summary(frame)
+        for frame in frames
+        if frame.type == "emit" and frame.header["module"] in ("counter", "other")
+    ]
+
+
+async def test_a_fence_holds_only_the_targets_its_wire_adds(language: Language) -> None:
+    async with started_runtime(language.command) as runtime:
+        for name, source in (("echo", language.echo), ("counter", language.counter)):
+            load(runtime, name, source)
+        load(runtime, "other", language.counter)
+        wire(runtime, "echo", {"out": ([("counter", "in")], False)})
+        wire(runtime, "echo", {"out": ([("counter", "in"), ("other", "in")], False)}, fence="F")
+        invoke(runtime, "echo", "1", "x")
+        runtime.send({"t": "ping", "id": "p"})
+        before = await receive_until(runtime, "pong")
+        runtime.send({"t": "release"}, orjson.dumps({"fence": "F"}))
+        after = await receive_until(runtime, "done")
+    assert counted(before) == [("emit", "1", "counter", "out", 1)]  # never held
+    assert counted(after) == [("emit", "1", "other", "out", 1)]
+
+
+async def test_a_target_an_earlier_fence_holds_stays_held_in_order(language: Language) -> None:
+    async with started_runtime(language.command) as runtime:
+        for name, source in (("echo", language.echo), ("counter", language.counter)):
+            load(runtime, name, source)
+        load(runtime, "other", language.counter)
+        wire(runtime, "echo", {"out": ([("counter", "in")], False)}, fence="F1")
+        invoke(runtime, "echo", "1", "x")
+        wire(runtime, "echo", {"out": ([("counter", "in"), ("other", "in")], False)}, fence="F2")
+        invoke(runtime, "echo", "2", "y")
+        runtime.send({"t": "release"}, orjson.dumps({"fence": "F2"}))
+        runtime.send({"t": "ping", "id": "p"})
+        first = await receive_until(runtime, "pong")
+        runtime.send({"t": "release"}, orjson.dumps({"fence": "F1"}))
+        second = await receive_dones(runtime, 2)
+    assert counted(first) == [("emit", "2", "other", "out", 1)]
+    assert counted(second) == [
+        ("emit", "1", "counter", "out", 1),
+        ("emit", "2", "counter", "out", 2),
     ]
 
 

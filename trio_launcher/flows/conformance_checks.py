@@ -230,6 +230,23 @@ async def _fence(runtime: RuntimeProcess, sources: Mapping[str, str]) -> None:
     _expect(await _next(runtime, "done"), None, id="f1")
 
 
+async def _fence_adds_only(runtime: RuntimeProcess, sources: Mapping[str, str]) -> None:
+    """A fence holds the targets its wire adds; a target wired before is not held."""
+    for name in ("fa.echo", "fa.count", "fa.added"):
+        await _load(runtime, name, sources["echo" if name == "fa.echo" else "count"], {})
+    await _wire(runtime, "fa.echo", "fa.count", None)
+    ports = {"out": {"local": [["fa.count", "in"], ["fa.added", "in"]], "runner": False}}
+    runtime.send({"t": "wire", "module": "fa.echo"}, orjson.dumps({"ports": ports, "fence": "F"}))
+    _expect(await _next(runtime, "wired"), {"fence": "F"}, module="fa.echo")
+    _invoke(runtime, "fa.echo", "fa1", "x")
+    _expect(await _next(runtime, "emit"), 1, id="fa1", module="fa.count")
+    runtime.send({"t": "ping", "id": "fenced"})
+    await _next(runtime, "pong")  # fa.added's delivery waits for the release
+    runtime.send({"t": "release"}, orjson.dumps({"fence": "F"}))
+    _expect(await _next(runtime, "emit"), 1, id="fa1", module="fa.added")
+    _expect(await _next(runtime, "done"), None, id="fa1")
+
+
 async def _batches(runtime: RuntimeProcess, sources: Mapping[str, str]) -> None:
     """After ``batches``: a batched invoke of 50 runs 50 invocations, emits and dones in order."""
     await _load(runtime, "echo", sources["echo"], {})
@@ -269,5 +286,6 @@ CHECKS: tuple[tuple[str, Check, bool, str | None], ...] = (
     ("drain waits for async invocations", _drain_async, True, "async-modules"),
     ("local edge echo -> count", _local_edge, True, "local-edges"),
     ("fence: deliveries held until release, in order", _fence, True, "local-edges"),
+    ("fence: only the targets a wire adds are held", _fence_adds_only, True, "local-edges"),
     ("batches: a batched invoke, batched emits and dones", _batches, True, "batches"),
 )

@@ -57,8 +57,8 @@ class Cascade {
 // Turns the runner's frames into calls of module functions, and results into frames.
 //
 // A module's output port wired to local targets has a route:
-// { targets: [[module, port], ...], runner: bool, held: array or null }; `held`
-// queues the deliveries of a fenced route until the runner releases the fence.
+// { targets: [[module, port], ...], runner: bool, holds: [array or null, ...] }; a
+// target's hold queues its deliveries until the runner releases the fence.
 class Runtime {
   constructor(write, flush) {
     this.writer = new FrameWriter(write, flush);
@@ -190,7 +190,10 @@ class Runtime {
     this.routesOf(name).clear();
     for (const routes of this.routes.values()) {
       for (const route of routes.values()) {
-        route.targets = route.targets.filter((target) => target[0] !== name);
+        const kept = route.targets.map((target, index) => [target, route.holds[index]]);
+        const others = kept.filter(([target]) => target[0] !== name);
+        route.targets = others.map(([target]) => target);
+        route.holds = others.map(([, hold]) => hold);
       }
     }
   }
@@ -316,13 +319,13 @@ class Runtime {
 
   // Delivers `message` to the route's local targets: the first gets the object itself.
   route(route, cascade, name, port, message) {
-    const queue = route.held ?? this.local;
     if (route.runner) {
       this.emit(cascade, name, port, message);
     }
-    const targets = route.targets;
+    const { targets, holds } = route;
     for (let index = 0; index < targets.length; index += 1) {
       cascade.pending += 1;
+      const queue = holds[index] ?? this.local;
       queue.push([targets[index], index ? structuredClone(message) : message, cascade]);
     }
   }
@@ -347,15 +350,20 @@ class Runtime {
       held = this.fences.get(String(fence)) ?? [];
       this.fences.set(String(fence), held);
     }
+    const current = this.routesOf(name);
     const routes = new Map();
     for (const [port, spec] of Object.entries(ports)) {
       const targets = spec.local.map(([module, into]) => [String(module), String(into)]);
       if (typeof spec.runner !== "boolean") {
         throw new TypeError(`port ${port}: 'runner' is not a boolean`);
       }
-      routes.set(port, { targets, runner: spec.runner, held });
+      const before = current.get(port);
+      const holds = targets.map((target) => {
+        const kept = holdBefore(before, target);
+        return kept === undefined ? held : kept;
+      });
+      routes.set(port, { targets, runner: spec.runner, holds });
     }
-    const current = this.routesOf(name);
     for (const [port, route] of routes) {
       current.set(port, route);
     }
@@ -373,9 +381,7 @@ class Runtime {
     this.local.push(...held);
     for (const routes of this.routes.values()) {
       for (const route of routes.values()) {
-        if (route.held === held) {
-          route.held = null;
-        }
+        route.holds = route.holds.map((hold) => (hold === held ? null : hold));
       }
     }
   }
@@ -432,6 +438,15 @@ class Output {
 
 // Non-blocking, so that the open does not wait for the other end; IN is opened
 // read-only, so that it reaches end of file when the runner's ends close.
+// The hold of `target` in `route` (null: none) if it lists the target; undefined if not.
+function holdBefore(route, target) {
+  if (route === undefined) {
+    return undefined;
+  }
+  const index = route.targets.findIndex(([module, port]) => module === target[0] && port === target[1]);
+  return index < 0 ? undefined : route.holds[index];
+}
+
 function openFifo(path, access, options) {
   const fd = fs.openSync(path, access | fs.constants.O_NONBLOCK);
   return new net.Socket({ fd, ...options });

@@ -50,8 +50,8 @@ if TYPE_CHECKING:
     #: A message on its way to a local target, within a cascade.
     Delivery = tuple[Target, object, "_Cascade"]
     #: An output port's routing: local targets, whether the runner gets it too, and
-    #: the fence holding its deliveries (None once released, or without a fence).
-    Route = tuple[tuple[Target, ...], bool, deque[Delivery] | None]
+    #: per target the fence holding its deliveries (None once released, or unfenced).
+    Route = tuple[tuple[Target, ...], bool, tuple[deque[Delivery] | None, ...]]
 
 __all__ = ["Runtime", "main"]
 
@@ -203,10 +203,10 @@ class Runtime:
         self._modules.pop(name, None)
         self._routes.get(name, {}).clear()
         for routes in self._routes.values():
-            for port, (targets, runner, held) in list(routes.items()):
+            for port, (targets, runner, holds) in list(routes.items()):
                 if any(target[0] == name for target in targets):
-                    kept = tuple(target for target in targets if target[0] != name)
-                    routes[port] = (kept, runner, held)
+                    kept = [(t, h) for t, h in zip(targets, holds, strict=True) if t[0] != name]
+                    routes[port] = (tuple(t for t, _ in kept), runner, tuple(h for _, h in kept))
 
     def _ctx_put(self, frame: Frame) -> None:
         module = self._modules.get(frame.header["module"])
@@ -351,14 +351,16 @@ class Runtime:
         self, route: Route, cascade: _Cascade, name: str, port: str, message: object
     ) -> None:
         """Deliver ``message`` to the route's local targets (the first gets the object)."""
-        targets, runner, held = route
-        queue = self._local if held is None else held
+        targets, runner, holds = route
         if runner or len(targets) > 1:
             data = orjson.dumps(message)
             if runner:
                 self._emit(cascade.id, name, port, data)
+        local = self._local
         for index, target in enumerate(targets):
             cascade.pending += 1
+            hold = holds[index]
+            queue = local if hold is None else hold
             queue.append((target, orjson.loads(data) if index else message, cascade))
 
     def _wire(self, frame: Frame) -> None:
@@ -366,11 +368,15 @@ class Runtime:
         body = orjson.loads(frame.body)
         fence = body["fence"]
         held = None if fence is None else self._fences.setdefault(str(fence), deque())
+        current = self._routes.setdefault(name, {})
         routes: dict[str, Route] = {}
         for port, spec in body["ports"].items():
             targets = tuple((str(module), str(into)) for module, into in spec["local"])
-            routes[port] = (targets, bool(spec["runner"]), held)
-        self._routes.setdefault(name, {}).update(routes)
+            before = current.get(port)
+            kept = dict(zip(before[0], before[2], strict=True)) if before else {}
+            holds = tuple(kept.get(target, held) for target in targets)
+            routes[port] = (targets, bool(spec["runner"]), holds)
+        current.update(routes)
         self._send({"t": "wired", "module": name}, {"fence": fence})
 
     def _release(self, frame: Frame) -> None:
@@ -381,9 +387,10 @@ class Runtime:
             return
         self._local.extend(held)
         for routes in self._routes.values():
-            for port, (targets, runner, holder) in list(routes.items()):
-                if holder is held:
-                    routes[port] = (targets, runner, None)
+            for port, (targets, runner, holds) in list(routes.items()):
+                if any(hold is held for hold in holds):
+                    free = tuple(None if hold is held else hold for hold in holds)
+                    routes[port] = (targets, runner, free)
 
     # -- drain and ping -----------------------------------------------------------------
 

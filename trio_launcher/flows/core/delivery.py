@@ -252,8 +252,8 @@ class Delivery(CoreState):
                 edge.route = Route.TO_LOCAL if routes[edge] is Route.LOCAL else Route.TO_RUNNER
             module.wiring = wiring
             module.wires_out.append([(e, routes[e] is Route.LOCAL) for e in changed])
-            # a fence whenever a port has local targets: deliveries on an unchanged
-            # local edge must not overtake what an earlier fence of the port holds
+            # a fence whenever a port has local targets; the runtime holds only the
+            # targets this wire adds (docs/flow-runtime-protocol.md, "Fences")
             fence = str(self._next_fence()) if any(t for t, _ in wiring.values()) else None
             ports = {
                 port: {"local": [list(t) for t in local], "runner": runner}
