@@ -85,3 +85,35 @@ async def test_bad_bytes_from_one_runtime_stop_only_that_one() -> None:
             await garbled.receive()
         invoke(good, "echo", "still", {})
         assert (await receive_until(good, "done"))[-1].header["id"] == "still"
+
+
+class Silent:
+    """A runtime that never has anything to read: counts the reads."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def _read_available(self) -> bool:
+        self.reads += 1
+        return False
+
+
+def sweeps_that_waited(sweep: ReplySweep, runtime: Silent, size: int, times: int) -> int:
+    """How many of ``times`` sweeps after a write of ``size`` bytes waited (read again)."""
+    reader = Silent()
+    waited = 0
+    for _ in range(times):
+        sweep.wrote(runtime, size)  # type: ignore[arg-type]
+        before = runtime.reads
+        sweep.sweep(reader)  # type: ignore[arg-type]
+        waited += runtime.reads - before > 1
+    return waited
+
+
+def test_sweeps_stop_waiting_for_a_runtime_that_does_not_answer() -> None:
+    waited = sweeps_that_waited(ReplySweep(), Silent(), 100, 640)
+    assert 3 <= waited <= 3 + 640 // 64  # three misses, then one try in 64
+
+
+def test_a_sweep_does_not_wait_for_the_answer_to_a_large_frame() -> None:
+    assert sweeps_that_waited(ReplySweep(), Silent(), 1 << 20, 10) == 0

@@ -6,7 +6,7 @@ back a :class:`RuntimeProcess` to send frames to and receive frames from.
 The runner holds both FIFOs open, so it never sees EOF: a runtime's death is
 seen from its process exit. The runtimes of one runner share a
 :class:`ReplySweep`, which reads a runtime's answer right after a frame was
-written to it, without a round of Trio's scheduler.
+written to it (waiting for it a little), without a round of Trio's scheduler.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import contextlib
 import logging
 import os
 import shlex
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -37,6 +38,12 @@ log = logging.getLogger("trio_launcher.runtime_output")
 _READ_SIZE = 1 << 16
 #: Rounds of a sweep: reading an answer may write to another runtime, and so on.
 _SWEEP_ROUNDS = 8
+#: How long a sweep waits for an answer that has not come yet, in seconds.
+SPIN_SECONDS = 150e-6
+#: Waits in vain after which sweeps mostly stop waiting.
+_MISSES_BEFORE_REST = 3
+#: Frames up to this size get an answer worth waiting for; larger ones take the runtime long.
+_AWAITED_SIZE = 1 << 16
 _STREAM_LEVELS = {"stdout": logging.INFO, "stderr": logging.WARNING}
 
 
@@ -67,29 +74,70 @@ class Hello:
 class ReplySweep:
     """The runtimes written to since their FIFOs were last read: read them before waiting.
 
-    A runtime written to often answers before the write returns (on one CPU
-    the kernel runs it at once). A reader that has handled its frames sweeps:
-    it reads every runtime written to meanwhile, so the answer is handled now
-    instead of after a round of the scheduler to learn that its FIFO is
-    readable. A runtime with nothing to read costs one failed read.
+    A runtime written to often answers within microseconds. A reader that has
+    handled its frames sweeps: it reads every runtime written to meanwhile, so
+    an answer is handled now instead of after a round of the scheduler to
+    learn that its FIFO is readable. If none has answered a small frame yet,
+    it waits for one a little (:data:`SPIN_SECONDS`), reading those and its
+    own runtime and giving the CPU away between reads (``sched_yield``: on one
+    CPU that is the runtime's turn to answer), which spares the runner's own
+    wake-up from ``epoll``. Sweeps that wait in vain stop the waiting for a
+    while, so a slow runtime costs no spinning.
     """
 
     def __init__(self) -> None:
         self._due: dict[RuntimeProcess, None] = {}
+        self._awaited = False  #: a small frame is among those written: worth waiting for
+        self._misses = 0  #: waits in a row that saw no answer
+        self._sweeps = 0
 
-    def wrote(self, runtime: RuntimeProcess) -> None:
-        """A frame went to ``runtime``."""
+    def wrote(self, runtime: RuntimeProcess, size: int) -> None:
+        """``size`` bytes of frames went to ``runtime``."""
         self._due[runtime] = None
+        self._awaited = self._awaited or size <= _AWAITED_SIZE
 
-    def sweep(self) -> None:
-        """Read the runtimes written to, and those their answers wrote to, a few rounds."""
+    def sweep(self, reader: RuntimeProcess) -> None:
+        """Read the runtimes written to, and those their answers wrote to, a few rounds.
+
+        ``reader``: the runtime whose reader sweeps, read too while it waits.
+        """
+        self._sweeps += 1
+        deadline = 0.0
         for _ in range(_SWEEP_ROUNDS):
-            due = self._due
+            due, awaited = self._due, self._awaited
             if not due:
                 return
-            self._due = {}
-            for runtime in due:
-                runtime._read_available()
+            self._due, self._awaited = {}, False
+            if _read_any(due):
+                continue
+            if not awaited or not self._may_wait():
+                return
+            deadline = deadline or time.perf_counter() + SPIN_SECONDS
+            if not _wait_for_any([*due, reader], deadline):
+                self._misses += 1
+                return
+            self._misses = 0
+
+    def _may_wait(self) -> bool:
+        """Whether waiting has paid lately; after misses, only one sweep in 64 tries again."""
+        return self._misses < _MISSES_BEFORE_REST or self._sweeps % 64 == 0
+
+
+def _read_any(runtimes: Iterable[RuntimeProcess]) -> bool:
+    """Read each of ``runtimes``; whether one had something."""
+    read = False
+    for runtime in runtimes:
+        read = runtime._read_available() or read
+    return read
+
+
+def _wait_for_any(runtimes: Iterable[RuntimeProcess], deadline: float) -> bool:
+    """Read ``runtimes`` until one has something or ``deadline`` passes, yielding the CPU."""
+    while time.perf_counter() < deadline:
+        os.sched_yield()
+        if _read_any(runtimes):
+            return True
+    return False
 
 
 class RuntimeProcess:
@@ -160,7 +208,7 @@ class RuntimeProcess:
         if written < len(data):  # the FIFO is full: the writer task sends the rest
             self._outbox.put(data[written:])
         else:
-            self._sweep.wrote(self)
+            self._sweep.wrote(self, written)
 
     async def receive_all(self) -> list[Frame]:
         """Every frame the runtime sent that was not received yet, once there is one.
@@ -223,7 +271,7 @@ class RuntimeProcess:
                 while self._readable:
                     await trio.lowlevel.wait_readable(fd)
                     self._read_available()  # a sweep may have read it first: then nothing
-                    self._sweep.sweep()
+                    self._sweep.sweep(self)
                 await trio.sleep_forever()  # out of step: the stop cancels this
             self._readable = False
             if self._broken is not None:
@@ -237,21 +285,22 @@ class RuntimeProcess:
         self._inbox.put(self._status)
         self._exited.set()
 
-    def _read_available(self) -> None:
+    def _read_available(self) -> bool:
         """Read what the runtime has sent and hand its frames on; nothing if none is there."""
         if not self._readable:
-            return
+            return False
         try:
             data = os.read(self._read_fd, max(_READ_SIZE, self._reader.missing))
             frames = self._reader.feed(data)
         except BlockingIOError:
-            return
+            return False
         except FrameError as exc:
             self._broken = exc
             self._readable = False
             self._reading.cancel()
             frames, exc.frames = exc.frames, []  # handed on here, not again by the reader
         self._received(frames)
+        return True
 
     def _received(self, frames: list[Frame]) -> None:
         if self._consumer is not None:
