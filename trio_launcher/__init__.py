@@ -17,7 +17,8 @@ checks that the three agree.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # keep `typing` out of what imports only a submodule (the runtimes)
 
 __version__ = "0.1.0"
 
@@ -92,7 +93,7 @@ if TYPE_CHECKING:
     from .runner import RunnerConfig, TaskRunner, run_runner
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'trio_launcher' has no attribute {name!r}")

@@ -6,7 +6,6 @@ Imported by :mod:`.runtime_py`, in the runtime process: standard library only.
 from __future__ import annotations
 
 import builtins
-import traceback
 from collections.abc import Callable, Iterator, MutableMapping
 
 __all__ = ["Context", "ModuleError", "compile_module", "filename_of", "module_error", "printer"]
@@ -104,7 +103,9 @@ def printer(log: Callable[[str], None]) -> Callable[..., None]:
 def module_error(exc: BaseException, filename: str) -> ModuleError:
     """``exc`` as a module error, with the innermost line of the module's source it passed."""
     line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == filename:
-            line = frame.lineno
+    tb = exc.__traceback__
+    while tb is not None:  # outermost first: the last match is the innermost
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
     return ModuleError(f"{type(exc).__name__}: {exc}", line)
