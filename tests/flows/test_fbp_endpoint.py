@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import orjson
 import pytest
@@ -217,34 +218,29 @@ async def test_packets_go_into_exported_inputs_and_come_out_of_exported_outputs(
     assert out == {"port": "doubled", "event": "data", "payload": [1, 1], "graph": "double"}
 
 
-async def test_a_module_that_raises_is_a_processerror() -> None:
-    source = "def handle(message, context, send):\n    raise ValueError('no ' + str(message))\n"
-    document = double_flow("fails")
+async def network_event_of_one_packet(source: str, graph: str, command: str) -> dict[str, Any]:
+    """Run ``source`` as the double flow's module, send it 1: the next ``network:command``."""
+    document = double_flow(graph)
     document["processes"]["double"]["metadata"]["source"] = source
     async with endpoint() as (_, url), client_of(url) as client:
         await client.request("graph", "set", {"graph": document})
-        await client.request("network", "start", {"graph": "fails"})
-        await client.request(
-            "runtime",
-            "packet",
-            {"graph": "fails", "port": "numbers", "event": "data", "payload": 1},
-        )
-        error = await next_of(client, "network", "processerror")
+        await client.request("network", "start", {"graph": graph})
+        packet = {"graph": graph, "port": "numbers", "event": "data", "payload": 1}
+        await client.request("runtime", "packet", packet)
+        return await next_of(client, "network", command)
+
+
+async def test_a_module_that_raises_is_a_processerror() -> None:
+    source = "def handle(message, context, send):\n    raise ValueError('no ' + str(message))\n"
+    error = await network_event_of_one_packet(source, "fails", "processerror")
     assert error["id"] == "double" and error["graph"] == "fails"
     assert "no 1" in error["error"]
 
 
 async def test_what_a_module_prints_is_a_network_output() -> None:
     source = "def handle(message, context, send):\n    print('seen', message)\n"
-    document = double_flow("talks")
-    document["processes"]["double"]["metadata"]["source"] = source
-    async with endpoint() as (_, url), client_of(url) as client:
-        await client.request("graph", "set", {"graph": document})
-        await client.request("network", "start", {"graph": "talks"})
-        packet = {"graph": "talks", "port": "numbers", "event": "data", "payload": 3}
-        await client.request("runtime", "packet", packet)
-        output = await next_of(client, "network", "output")
-    assert output == {"message": "[talks/double] seen 3", "type": "message"}
+    output = await network_event_of_one_packet(source, "talks", "output")
+    assert output == {"message": "[talks/double] seen 1", "type": "message"}
 
 
 async def test_start_and_stop_answer_and_refuse_as_the_state_says() -> None:
