@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TypeVar
 
 import attrs
 from packaging.requirements import InvalidRequirement, Requirement
@@ -56,6 +57,9 @@ class NodeDependency:
         return f"{self.name}@{self.range}"
 
 
+_Declared = TypeVar("_Declared", "PythonRequirement", "NodeDependency")
+
+
 def python_requirements(
     problems: Problems, path: FieldPath, value: object, module: str | None = None
 ) -> tuple[PythonRequirement, ...] | None:
@@ -65,11 +69,11 @@ def python_requirements(
     if not isinstance(value, list):
         problems.add(path, f"a list of requirement specifiers is needed, not {show(value)}", module)
         return None
-    if len(value) > MAX_DEPENDENCIES:
-        problems.add(path, f"at most {MAX_DEPENDENCIES} dependencies, not {len(value)}", module)
+    if _too_many(problems, path, len(value), module):
         return None
-    found = [_python(problems, (*path, n), item, module) for n, item in enumerate(value)]
-    return tuple(r for r in found if r is not None) if None not in found else None
+    return _all_or_none(
+        [_python(problems, (*path, n), item, module) for n, item in enumerate(value)]
+    )
 
 
 def node_dependencies(
@@ -82,11 +86,21 @@ def node_dependencies(
         needed = 'an object of package name -> version range ({"left-pad": "^1.3.0"})'
         problems.add(path, f"{needed} is needed, not {show(value)}", module)
         return None
-    if len(value) > MAX_DEPENDENCIES:
-        problems.add(path, f"at most {MAX_DEPENDENCIES} dependencies, not {len(value)}", module)
+    if _too_many(problems, path, len(value), module):
         return None
-    found = [_node(problems, (*path, str(k)), k, item, module) for k, item in value.items()]
-    return tuple(d for d in found if d is not None) if None not in found else None
+    return _all_or_none([_node(problems, (*path, str(k)), k, v, module) for k, v in value.items()])
+
+
+def _too_many(problems: Problems, path: FieldPath, count: int, module: str | None) -> bool:
+    if count > MAX_DEPENDENCIES:
+        problems.add(path, f"at most {MAX_DEPENDENCIES} dependencies, not {count}", module)
+    return count > MAX_DEPENDENCIES
+
+
+def _all_or_none(found: list[_Declared | None]) -> tuple[_Declared, ...] | None:
+    """Every dependency if each was right, else None (their problems are recorded)."""
+    kept = [item for item in found if item is not None]
+    return tuple(kept) if len(kept) == len(found) else None
 
 
 def _python(
