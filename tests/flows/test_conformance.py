@@ -59,6 +59,15 @@ async def test_the_node_runtime_passes_every_check() -> None:
     assert [r for r in results if not r.passed] == []
 
 
+async def test_the_node_runtime_passes_on_a_node_without_get_builtin_module() -> None:
+    # as Node before 20.16 and 22.3: the runtime imports its built-ins instead
+    without = "data:text/javascript,delete process.getBuiltinModule"
+    with trio.fail_after(HANG_GUARD):
+        results = await check_runtime([node(), "--import", without, NODE_RUNTIME_SCRIPT])
+    assert [r for r in results if not r.passed] == []
+    assert len(results) == TOTAL
+
+
 @pytest.mark.skipif(not NODE_24.exists(), reason=f"no Node 24 at {NODE_24}")
 async def test_the_node_runtime_passes_every_check_on_node_24() -> None:
     with trio.fail_after(HANG_GUARD):

@@ -19,6 +19,7 @@
 
 import {
   ModuleError,
+  builtin,
   compile,
   filenameOf,
   isAsyncFunction,
@@ -28,9 +29,8 @@ import {
 } from "./runtime_module.mjs";
 import { FrameReader, FrameWriter, encodeFrame, jsonBytes, unpackItems } from "./runtime_wire.mjs";
 
-// Built-ins through getBuiltinModule, not `import`: ESM facades of built-ins cost ~1.5 MB of RSS.
-const fs = process.getBuiltinModule("node:fs");
-const net = process.getBuiltinModule("node:net");
+const fs = await builtin("node:fs");
+const net = await builtin("node:net");
 
 const PROTOCOL = 0;
 const CAPABILITIES = ["sync-modules", "async-modules", "local-edges", "batches"];
