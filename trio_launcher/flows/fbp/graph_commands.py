@@ -15,7 +15,7 @@ from .connection import Connection
 from .graphs import GRAPH_COMMANDS, new_graph
 from .hub import Hub
 from .library import runner_document
-from .messages import Refused, Request
+from .messages import Refused, Request, requested_graph
 
 __all__ = ["GRAPH_HANDLERS", "document_for_runner", "seed"]
 
@@ -72,13 +72,10 @@ async def _list(hub: Hub, connection: Connection, request: Request) -> None:
 
 
 async def _delete(hub: Hub, connection: Connection, request: Request) -> None:
-    graph = request.payload.get("graph")
-    if not isinstance(graph, str) or not graph:
-        raise Refused("No graph specified")
-    held = graph in hub.runner.list_flows()
-    if not held and graph not in hub.graphs:
+    graph = requested_graph(request)
+    if not hub.knows(graph):
         raise Refused(f"no graph {graph!r}")
-    if held:
+    if graph in hub.runner.list_flows():
         await hub.runner.remove_flow(graph)
     hub.graphs.remove(graph)
     await connection.answer("graph", "delete", {"ok": True, "graph": graph}, request.request_id)

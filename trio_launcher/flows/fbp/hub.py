@@ -45,6 +45,10 @@ class Hub:
         self._relays: dict[tuple[str, str], trio.CancelScope] = {}
         self._started_at: dict[str, float] = {}
 
+    def knows(self, graph: str) -> bool:
+        """Whether ``graph`` is a flow the runner holds or a graph a client edited."""
+        return graph in self.graphs or graph in self.runner.list_flows()
+
     def uptime(self, graph: str) -> float | None:
         """Seconds since ``graph`` started, if it runs."""
         started = self._started_at.get(graph)

@@ -29,6 +29,7 @@ __all__ = [
     "Request",
     "encode",
     "parse_request",
+    "requested_graph",
 ]
 
 #: The protocol version the endpoint speaks: that of fbp-protocol 0.9.8's schemas.
@@ -111,6 +112,14 @@ def parse_request(text: str | bytes) -> Request:
         secret if isinstance(secret, str) else None,
         request_id if isinstance(request_id, str) else None,
     )
+
+
+def requested_graph(request: Request) -> str:
+    """The graph a request names in its payload; :class:`Refused` if it names none."""
+    graph = request.payload.get("graph")
+    if not isinstance(graph, str) or not graph:
+        raise Refused("No graph specified")
+    return graph
 
 
 def encode(protocol: str, command: str, payload: object, response_to: str | None = None) -> str:

@@ -14,17 +14,10 @@ from typing import Any
 from .connection import Connection, EdgeKey
 from .graph_commands import document_for_runner
 from .hub import Hub
-from .messages import Refused, Request
+from .messages import Refused, Request, requested_graph
 from .network import now_iso
 
 __all__ = ["NETWORK_HANDLERS"]
-
-
-def _graph(request: Request) -> str:
-    graph = request.payload.get("graph")
-    if not isinstance(graph, str) or not graph:
-        raise Refused("No graph specified")
-    return graph
 
 
 def _text(request: Request, key: str) -> str:
@@ -44,11 +37,10 @@ def _status(hub: Hub, graph: str) -> dict[str, Any]:
 
 
 async def _start(hub: Hub, connection: Connection, request: Request) -> None:
-    graph = _graph(request)
-    held = graph in hub.runner.list_flows()
-    if not held and graph not in hub.graphs:
+    graph = requested_graph(request)
+    if not hub.knows(graph):
         raise Refused("Requested graph not found")
-    if held and hub.runner.flow_state(graph) != "stopped":
+    if graph in hub.runner.list_flows() and hub.runner.flow_state(graph) != "stopped":
         raise Refused(f"graph {graph} is running already")
     if graph in hub.graphs:
         await hub.runner.add_or_update_flow(document_for_runner(hub, hub.graphs.get(graph)))
@@ -61,7 +53,7 @@ async def _start(hub: Hub, connection: Connection, request: Request) -> None:
 
 
 async def _stop(hub: Hub, connection: Connection, request: Request) -> None:
-    graph = _graph(request)
+    graph = requested_graph(request)
     connection.watch(graph)
     held = graph in hub.runner.list_flows()
     running = held and hub.runner.flow_state(graph) != "stopped"
@@ -73,14 +65,14 @@ async def _stop(hub: Hub, connection: Connection, request: Request) -> None:
 
 
 async def _getstatus(hub: Hub, connection: Connection, request: Request) -> None:
-    graph = _graph(request)
+    graph = requested_graph(request)
     payload = _status(hub, graph)
     connection.watch(graph)
     await connection.answer("network", "status", payload, request.request_id)
 
 
 async def _debug(hub: Hub, connection: Connection, request: Request) -> None:
-    graph = _graph(request)
+    graph = requested_graph(request)
     enable = request.payload.get("enable")
     if not isinstance(enable, bool):
         raise Refused("network:debug needs enable: true or false")
@@ -103,7 +95,7 @@ def _edge_key(edge: object) -> EdgeKey:
 
 
 async def _edges(hub: Hub, connection: Connection, request: Request) -> None:
-    graph = _graph(request)
+    graph = requested_graph(request)
     edges = request.payload.get("edges")
     if not isinstance(edges, list):
         raise Refused("network:edges needs edges: a list of {src, tgt}")
@@ -119,7 +111,7 @@ async def _edges(hub: Hub, connection: Connection, request: Request) -> None:
 
 
 async def _setbreakpoint(hub: Hub, connection: Connection, request: Request) -> None:
-    graph, node = _graph(request), _text(request, "node")
+    graph, node = requested_graph(request), _text(request, "node")
     port = request.payload.get("port") or "*"
     pause = request.payload.get("pause") or "module"
     if not isinstance(port, str) or not isinstance(pause, str):
@@ -132,7 +124,7 @@ async def _setbreakpoint(hub: Hub, connection: Connection, request: Request) -> 
 
 async def _on_a_module(hub: Hub, connection: Connection, request: Request) -> None:
     """``removebreakpoint``, ``drop`` (a module's), ``resume`` (a flow's)."""
-    graph = _graph(request)
+    graph = requested_graph(request)
     answer: dict[str, Any] = {"ok": True, "graph": graph}
     if request.command == "resume":
         hub.runner.resume(graph)

@@ -12,17 +12,15 @@ from typing import Any
 
 from .connection import Connection
 from .hub import Hub
-from .messages import Refused, Request
+from .messages import Refused, Request, requested_graph
 from .traces import DEFAULT_BUFFER_SIZE, MAX_BUFFER_SIZE, Trace
 
 __all__ = ["TRACE_HANDLERS"]
 
 
 def _graph(hub: Hub, request: Request) -> str:
-    graph = request.payload.get("graph")
-    if not isinstance(graph, str) or not graph:
-        raise Refused("No graph specified")
-    if graph not in hub.graphs and graph not in hub.runner.list_flows():
+    graph = requested_graph(request)
+    if not hub.knows(graph):
         raise Refused("Requested graph not found")
     return graph
 
