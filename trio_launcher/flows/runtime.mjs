@@ -436,8 +436,6 @@ class Output {
   }
 }
 
-// Non-blocking, so that the open does not wait for the other end; IN is opened
-// read-only, so that it reaches end of file when the runner's ends close.
 // The hold of `target` in `route` (null: none) if it lists the target; undefined if not.
 function holdBefore(route, target) {
   if (route === undefined) {
@@ -447,6 +445,8 @@ function holdBefore(route, target) {
   return index < 0 ? undefined : route.holds[index];
 }
 
+// Non-blocking, so that the open does not wait for the other end; IN is opened
+// read-only, so that it reaches end of file when the runner's ends close.
 function openFifo(path, access, options) {
   const fd = fs.openSync(path, access | fs.constants.O_NONBLOCK);
   return new net.Socket({ fd, ...options });

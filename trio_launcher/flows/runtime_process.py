@@ -272,7 +272,7 @@ class RuntimeProcess:
                     await trio.lowlevel.wait_readable(fd)
                     self._read_available()  # a sweep may have read it first: then nothing
                     self._sweep.sweep(self)
-                await trio.sleep_forever()  # out of step: the stop cancels this
+                await trio.sleep_forever()  # out of step: _read_available cancelled this scope
             self._readable = False
             if self._broken is not None:
                 raise self._broken
