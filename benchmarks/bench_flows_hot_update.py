@@ -304,9 +304,7 @@ async def measure_ours(args: Any) -> list[dict[str, Any]]:
                 if baseline is None:
                     baseline = run
                 else:
-                    windows = baseline.same_windows(run)
-                    same = baseline.steady_p99_ms(during_updates=True, windows=windows)
-                    row["steady_p99_same_windows_no_updates_ms"] = same
+                    row |= added_by_updates(row, run, baseline)
                 log(f"ours: {row}")
                 rows.append(row)
     return rows
@@ -330,23 +328,24 @@ def measure_node_red(args: Any) -> tuple[list[dict[str, Any]], str | None]:
     return rows, None
 
 
-def with_baselines(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each run with updates, with what its updates added to the unchanged module's p99.
+def added_by_updates(row: dict[str, Any], run: Run, baseline: Run) -> dict[str, Any]:
+    """What a run's updates added to the unchanged module's p99, against ``baseline``.
 
     A message on its way longer is likelier to overlap an update window, so the
     messages "during updates" lean to the slow ones even if updates cost nothing;
     they are compared with the messages of the run without updates that were on
     their way in the same windows (same offsets from the start).
     """
-    baseline = {(r["runtime"], r["scenario"]): r["steady_p99_ms"] for r in rows if not r["updates"]}
-    for row in rows:
-        if row["updates"]:
-            row["steady_p99_no_updates_ms"] = baseline.get((row["runtime"], row["scenario"]))
-            during = row.get("steady_p99_during_updates_ms")
-            same = row.get("steady_p99_same_windows_no_updates_ms")
-            if same is not None and during is not None:
-                row["steady_p99_added_ms"] = round(during - same, 3)
-    return rows
+    windows = baseline.same_windows(run)
+    same = baseline.steady_p99_ms(during_updates=True, windows=windows)
+    during = row.get("steady_p99_during_updates_ms")
+    figures: dict[str, Any] = {
+        "steady_p99_no_updates_ms": baseline.steady_p99_ms(),
+        "steady_p99_same_windows_no_updates_ms": same,
+    }
+    if same is not None and during is not None:
+        figures["steady_p99_added_ms"] = round(during - same, 3)
+    return figures
 
 
 def flat(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Target]]:
@@ -399,7 +398,7 @@ def main() -> None:
         "cpu": args.cpu,
         "node_red": nodered.NODE_RED,
     }
-    ours = with_baselines(trio.run(measure_ours, args))
+    ours = trio.run(measure_ours, args)
     theirs, skipped = measure_node_red(args)
     figures, targets = flat(ours)
     figures |= {"ours": ours, "node_red": theirs}

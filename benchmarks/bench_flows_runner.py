@@ -257,8 +257,7 @@ async def measure(args: Any) -> dict[str, Any]:
         log("cross-runtime hop")
         latencies = await hop(runner, int(20_000 * scale))
         log("cross-runtime hop through a hub with no core (anchor)")
-        node = shutil.which("node") or "node"
-        hub = await hub_hop(int(20_000 * scale), PING_PY, PONG_JS, node)
+        hub = await hub_hop(int(20_000 * scale), PING_PY, PONG_JS)
         log("streamed throughput")
         small = int(200_000 * scale)
         small_seconds = await burst(runner, small, {"n": 1, "text": "x" * 180})

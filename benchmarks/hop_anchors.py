@@ -16,23 +16,18 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import orjson
 import trio
 
-import trio_launcher.flows
+from trio_launcher.flows.config import shipped_runtimes
 from trio_launcher.flows.runtime_process import ReplySweep, RuntimeProcess, open_runtime
 from trio_launcher.flows.wire import Frame, encode_frame
 
 __all__ = ["fifo_ping_pong", "hub_hop"]
-
-_PYTHON_RUNTIME = [sys.executable, "-m", "trio_launcher.flows.runtime_py"]
-_NODE_SCRIPT = str(Path(trio_launcher.flows.__file__).with_name("runtime.mjs"))
 
 
 def fifo_ping_pong(round_trips: int, size: int = 214) -> list[float]:
@@ -62,14 +57,18 @@ def fifo_ping_pong(round_trips: int, size: int = 214) -> list[float]:
     return rtts[len(rtts) // 10 :]
 
 
-async def hub_hop(round_trips: int, ping_source: str, pong_source: str, node: str) -> list[float]:
-    """One-way hops (µs) of the ping/pong modules through a hub with no flow core."""
+async def hub_hop(round_trips: int, ping_source: str, pong_source: str) -> list[float]:
+    """One-way hops (µs) of the ping/pong modules through a hub with no flow core.
+
+    The runtimes are the shipped ones, as the runner starts them (Node.js on PATH).
+    """
+    commands = shipped_runtimes()
     sweep = ReplySweep()
     done = trio.Event()
     latencies: list[int] = []
     async with (
-        open_runtime(_PYTHON_RUNTIME, sweep=sweep) as python,
-        open_runtime([node, _NODE_SCRIPT], sweep=sweep) as js,
+        open_runtime(commands["python"], sweep=sweep) as python,
+        open_runtime(commands["node"], sweep=sweep) as js,
     ):
         for runtime, source in ((python, ping_source), (js, pong_source)):
             body = orjson.dumps({"source": source, "context": {}})
