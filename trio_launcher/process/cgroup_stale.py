@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from .cgroup import DEFAULT_TIMEOUT, Cgroup
-from .cgroup_tree import parse_tree_name, pid_namespace, process_start_time
+from .cgroup_tree import owner_alive, parse_tree_name
 
 __all__ = ["remove_stale_trees"]
 
@@ -26,7 +26,7 @@ def remove_stale_trees(
     removed = []
     for name in sorted(os.listdir(parent)):
         owner = parse_tree_name(name)
-        if owner is None or _owner_alive(*owner, proc):
+        if owner is None or owner_alive(*owner, proc):
             continue
         path = os.path.join(parent, name)
         try:
@@ -35,10 +35,3 @@ def remove_stale_trees(
             continue
         removed.append(path)
     return removed
-
-
-def _owner_alive(pid: int, start: int, namespace: int, proc: str) -> bool:
-    """Whether the owner still runs; an owner of another pid namespace is assumed to."""
-    if namespace != pid_namespace(proc):
-        return True  # its pids mean nothing here
-    return process_start_time(pid, proc) == start

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 __all__ = [
     "TREE_PREFIX",
     "CgroupTree",
+    "owner_alive",
+    "owner_name",
+    "parse_owner_name",
     "parse_tree_name",
     "pid_namespace",
     "process_start_time",
@@ -57,19 +60,37 @@ def pid_namespace(proc: str = "/proc") -> int:
         return 0
 
 
-def tree_name(pid: int | None = None, proc: str = "/proc") -> str:
-    """A fresh subtree name for owner ``pid`` (default: this process)."""
+def owner_name(pid: int | None = None, proc: str = "/proc") -> str:
+    """``<pid>-<start>-<pidns>``: process ``pid`` (default: this one), for as long as it runs."""
     pid = os.getpid() if pid is None else pid
     start = process_start_time(pid, proc) or 0
-    return f"{TREE_PREFIX}{pid}-{start}-{pid_namespace(proc)}-{os.urandom(4).hex()}"
+    return f"{pid}-{start}-{pid_namespace(proc)}"
+
+
+def owner_alive(pid: int, start: int, namespace: int, proc: str = "/proc") -> bool:
+    """Whether the owner still runs; an owner of another pid namespace is assumed to."""
+    if namespace != pid_namespace(proc):
+        return True  # its pids mean nothing here
+    return process_start_time(pid, proc) == start
+
+
+def tree_name(pid: int | None = None, proc: str = "/proc") -> str:
+    """A fresh subtree name for owner ``pid`` (default: this process)."""
+    return f"{TREE_PREFIX}{owner_name(pid, proc)}-{os.urandom(4).hex()}"
 
 
 def parse_tree_name(name: str) -> tuple[int, int, int] | None:
     """``(pid, start time, pid namespace)`` of a subtree name; ``None`` for other names."""
     if not name.startswith(TREE_PREFIX):
         return None
-    parts = name[len(TREE_PREFIX) :].split("-")
-    if len(parts) != 4 or not all(part.isdigit() for part in parts[:3]):
+    owner, dash, random = name[len(TREE_PREFIX) :].rpartition("-")
+    return parse_owner_name(owner) if dash and random else None
+
+
+def parse_owner_name(name: str) -> tuple[int, int, int] | None:
+    """``(pid, start time, pid namespace)`` of an :func:`owner_name`; ``None`` for other text."""
+    parts = name.split("-")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
         return None
     return int(parts[0]), int(parts[1]), int(parts[2])
 
