@@ -12,7 +12,7 @@ import trio
 from runtime_helpers import NODE_24, NODE_RUNTIME_SCRIPT, PYTHON_RUNTIME
 
 from trio_launcher.flows.conformance import _SHIPPED, MODULES, check_runtime, modules_from
-from trio_launcher.flows.conformance_checks import CHECKS
+from trio_launcher.flows.conformance_checks import CHECKS, PACKAGE, PACKAGE_VALUE
 
 #: Every check, the hello first; and those a runtime with no optional capability skips.
 TOTAL = 1 + len(CHECKS)
@@ -95,10 +95,17 @@ async def test_modules_of_another_language_come_from_a_folder(tmp_path: Path) ->
         "import asyncio\nasync def handle(m, context, send):\n"
         "    await asyncio.sleep(0.01)\n    send('out', m)\n"
     )
+    (tmp_path / "packaged.py").write_text(
+        "import conformance_pkg\ndef handle(m, context, send):\n"
+        "    send('out', conformance_pkg.VALUE)\n"
+    )
+    package_file = f"{PACKAGE}conformance_pkg/__init__.py"
+    (tmp_path / package_file).parent.mkdir(parents=True)
+    (tmp_path / package_file).write_text(f"VALUE = {PACKAGE_VALUE!r}\n")
     with trio.fail_after(HANG_GUARD):
         results = await check_runtime(PYTHON_RUNTIME, modules=modules_from(tmp_path))
     assert all(r.passed for r in results)
-    assert set(modules_from(tmp_path)) == set(MODULES)
+    assert set(modules_from(tmp_path)) == {*MODULES, package_file}
 
 
 def test_the_command_prints_each_check_and_exits_0_when_all_pass() -> None:
@@ -121,6 +128,7 @@ async def test_the_checks_of_a_capability_not_announced_are_skipped_with_the_rea
         "the runtime does not announce the capability 'async-modules'",
         "the runtime does not announce the capability 'local-edges'",
         "the runtime does not announce the capability 'batches'",
+        "the runtime does not announce the capability 'packages'",
     }
     assert len(skipped) == OPTIONAL
 

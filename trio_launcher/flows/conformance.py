@@ -3,12 +3,13 @@
 ``trio-launcher flows check-runtime -- COMMAND...`` starts the runtime the way
 the runner does (:func:`~.runtime_process.open_runtime`) and checks what
 ``docs/flow-runtime-protocol.md`` asks of it. The checks that load modules
-need modules in the runtime's language (``echo``, ``fail``, ``count`` and, for
-a runtime with async modules, ``sleepy``, described in :data:`MODULES`); the
-kit has them for the shipped languages, and takes them from a folder
-(``--modules DIR``, files ``echo.*``, ``fail.*``, ``count.*``, ``sleepy.*``)
-for any other. A check of a capability that the runtime's ``hello`` does not
-announce is skipped, with the reason.
+need modules in the runtime's language (``echo``, ``fail``, ``count``, for a
+runtime with async modules ``sleepy``, and for one with packages ``packaged``
+and the package it imports; described in :data:`MODULES`); the kit has them
+for the shipped languages, and takes them from a folder (``--modules DIR``,
+files ``echo.*``, ``fail.*``, ``count.*``, ``sleepy.*``, ``packaged.*`` and
+the folder ``packaged/``) for any other. A check of a capability that the
+runtime's ``hello`` does not announce is skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import attrs
+import orjson
 import trio
 
-from .conformance_checks import CHECKS, Check, CheckFailed
+from .conformance_checks import CHECKS, PACKAGE, PACKAGE_VALUE, Check, CheckFailed
 from .errors import RuntimeExited, RuntimeStartFailed
 from .runtime_process import RuntimeProcess, open_runtime
 
@@ -32,9 +34,12 @@ MODULES = {
     "count": "adds 1 to context['count'] (0 if absent) and sends the new count on 'out'",
     "sleepy": "async: awaits about 10 ms, then sends its message on 'out' "
     "(only for a runtime with the capability 'async-modules')",
+    "packaged": "imports, at the top of its source, the package whose files are in the "
+    f"folder {PACKAGE}, and sends the package's value, {PACKAGE_VALUE!r}, on 'out' "
+    "(only for a runtime with the capability 'packages')",
 }
-#: The modules a runtime without async modules can do without.
-_OPTIONAL = {"sleepy"}
+#: The modules a runtime without async modules or packages can do without.
+_OPTIONAL = {"sleepy", "packaged"}
 
 _SHIPPED: Mapping[str, Mapping[str, str]] = {
     "python": {
@@ -51,6 +56,12 @@ _SHIPPED: Mapping[str, Mapping[str, str]] = {
             "    await asyncio.sleep(0.01)\n"
             "    send('out', message)\n"
         ),
+        "packaged": (
+            "import conformance_pkg\n\n"
+            "def handle(message, context, send):\n"
+            "    send('out', conformance_pkg.VALUE)\n"
+        ),
+        f"{PACKAGE}conformance_pkg/__init__.py": f"VALUE = {PACKAGE_VALUE!r}\n",
     },
     "node": {
         "echo": "function handle(message, context, send) {\n  send('out', message);\n}\n",
@@ -65,6 +76,17 @@ _SHIPPED: Mapping[str, Mapping[str, str]] = {
             "async function handle(message, context, send) {\n"
             "  await new Promise((resolve) => setTimeout(resolve, 10));\n"
             "  send('out', message);\n}\n"
+        ),
+        "packaged": (
+            "const pkg = require('conformance-pkg');\n"
+            "function handle(message, context, send) {\n"
+            "  send('out', pkg.value);\n}\n"
+        ),
+        f"{PACKAGE}node_modules/conformance-pkg/package.json": (
+            '{"name": "conformance-pkg", "version": "1.0.0", "main": "index.js"}\n'
+        ),
+        f"{PACKAGE}node_modules/conformance-pkg/index.js": (
+            f"module.exports = {{ value: {orjson.dumps(PACKAGE_VALUE).decode()} }};\n"
         ),
     },
 }
@@ -84,10 +106,13 @@ class CheckResult:
 
 
 def modules_from(folder: Path) -> dict[str, str]:
-    """The kit's modules from ``folder`` (``echo.*``, ``fail.*``, ``count.*``, ``sleepy.*``).
+    """The kit's modules from ``folder`` (``echo.*``, ``fail.*``, ``count.*``, ...).
+
+    The files of the folder ``packaged/`` in ``folder``, if any, are the
+    package's (named ``packaged/`` and their path in it).
 
     Raises:
-        FileNotFoundError: a module other than ``sleepy`` has no file.
+        FileNotFoundError: a module other than ``sleepy`` and ``packaged`` has no file.
     """
     found = {}
     for name in MODULES:
@@ -96,7 +121,16 @@ def modules_from(folder: Path) -> dict[str, str]:
             found[name] = matches[0].read_text(encoding="utf-8")
         elif name not in _OPTIONAL:
             raise FileNotFoundError(f"{folder}: no {name}.* ({MODULES[name]})")
-    return found
+    return found | _package_from(folder / PACKAGE)
+
+
+def _package_from(package: Path) -> dict[str, str]:
+    """The files under ``package``, as sources named :data:`PACKAGE` and their path."""
+    files = sorted(file for file in package.rglob("*") if file.is_file())
+    return {
+        f"{PACKAGE}{file.relative_to(package).as_posix()}": file.read_text(encoding="utf-8")
+        for file in files
+    }
 
 
 async def check_runtime(

@@ -8,7 +8,9 @@ the other in one runtime process.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,9 +18,15 @@ import orjson
 from .runtime_process import RuntimeProcess
 from .wire import Frame, pack_items, unpack_items
 
-__all__ = ["CHECKS", "Check", "CheckFailed"]
+__all__ = ["CHECKS", "PACKAGE", "PACKAGE_VALUE", "Check", "CheckFailed"]
 
 Check = Callable[[RuntimeProcess, Mapping[str, str]], Awaitable[None]]
+
+#: The prefix of the sources that are the files of the package that ``packaged`` imports:
+#: ``PACKAGE + relative path`` is a file, written into the directory the load's paths name.
+PACKAGE = "packaged/"
+#: The value that the ``packaged`` module sends, which it has from the package.
+PACKAGE_VALUE = "conformance-pkg 1.0"
 
 
 class CheckFailed(Exception):
@@ -49,11 +57,19 @@ async def _unknown(runtime: RuntimeProcess, _: Mapping[str, str]) -> None:
 
 
 async def _load(
-    runtime: RuntimeProcess, module: str, source: str, context: object, *, is_async: bool = False
+    runtime: RuntimeProcess,
+    module: str,
+    source: str,
+    context: object,
+    *,
+    is_async: bool = False,
+    paths: list[str] | None = None,
 ) -> None:
     """Load ``module``; its ``loaded`` must say whether its ``handle`` is ``is_async``."""
-    body = orjson.dumps({"source": source, "context": context})
-    runtime.send({"t": "load", "module": module}, body)
+    spec: dict[str, object] = {"source": source, "context": context}
+    if paths is not None:
+        spec["paths"] = paths
+    runtime.send({"t": "load", "module": module}, orjson.dumps(spec))
     frame = await _next(runtime, "loaded", "error")
     if frame.type == "error":
         raise CheckFailed(f"{module} did not load: {frame.body.decode(errors='replace')}")
@@ -270,6 +286,47 @@ async def _batches(runtime: RuntimeProcess, sources: Mapping[str, str]) -> None:
         raise CheckFailed(f"a batch of 50 was done as {done[:5]}..., not 1000 to 1049 in order")
 
 
+def _write_package(folder: Path, sources: Mapping[str, str]) -> None:
+    """Write the package's files of ``sources`` (see :data:`PACKAGE`) into ``folder``."""
+    files = {
+        name.removeprefix(PACKAGE): text
+        for name, text in sources.items()
+        if name.startswith(PACKAGE)
+    }
+    if not files:
+        raise CheckFailed(f"no package given (--modules DIR, folder {PACKAGE})")
+    for name, text in files.items():
+        file = folder / name
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text, encoding="utf-8")
+
+
+async def _packages(runtime: RuntimeProcess, sources: Mapping[str, str]) -> None:
+    """A module loaded with ``paths`` imports, at the top of its source, a package there."""
+    source = _source(sources, "packaged")
+    with tempfile.TemporaryDirectory(prefix="trio-launcher-conformance-") as folder:
+        _write_package(Path(folder), sources)
+        await _load(runtime, "pk.packaged", source, {}, paths=[folder])
+        _invoke(runtime, "pk.packaged", "pk1", None)
+        emit = await _next(runtime, "emit")
+        _expect(emit, PACKAGE_VALUE, id="pk1", module="pk.packaged", port="out")
+        _expect(await _next(runtime, "done"), None, id="pk1")
+
+
+async def _bad_paths(runtime: RuntimeProcess, sources: Mapping[str, str]) -> None:
+    """A load whose ``paths`` is not a list of paths fails; the runtime goes on serving."""
+    body = orjson.dumps({"source": sources["echo"], "context": {}, "paths": 7})
+    runtime.send({"t": "load", "module": "bp.echo"}, body)
+    error = await _next(runtime, "error", "loaded")
+    if error.type != "error" or "id" in error.header or error.header.get("module") != "bp.echo":
+        raise CheckFailed(f"'paths': 7 should be a load error of bp.echo, got {error.header}")
+    _invoke(runtime, "bp.echo", "bp1", "x")
+    failed = await _next(runtime, "error", "emit", "done")
+    if failed.type != "error" or failed.header.get("id") != "bp1":
+        raise CheckFailed(f"bp.echo loaded with 'paths': 7 answered {failed.header}, not an error")
+    _expect(await _next(runtime, "done"), None, id="bp1")
+
+
 #: name, check, whether it loads modules (then it needs sources in the runtime's
 #: language), and the capability it needs (None: every runtime).
 CHECKS: tuple[tuple[str, Check, bool, str | None], ...] = (
@@ -288,4 +345,6 @@ CHECKS: tuple[tuple[str, Check, bool, str | None], ...] = (
     ("fence: deliveries held until release, in order", _fence, True, "local-edges"),
     ("fence: only the targets a wire adds are held", _fence_adds_only, True, "local-edges"),
     ("batches: a batched invoke, batched emits and dones", _batches, True, "batches"),
+    ("packages: a module imports a package from its paths", _packages, True, "packages"),
+    ("packages: a load with bad paths fails, the runtime goes on", _bad_paths, True, "packages"),
 )

@@ -11,20 +11,23 @@
 // A module's source defines `function handle(message, context, send)`:
 // `send(port, message)` emits, every property set on `context` is written
 // through to the runner, returning ends the invocation (`done`) and throwing
-// reports an `error` with the line of the module's source. A `handle` that
-// returns a promise (an `async function`) ends when it settles; many run at once.
-// Messages sent on a port wired to local targets are delivered to them here, as
-// local invocations on the run queue, within the invocation id of the runner's
-// `invoke`.
+// reports an `error` with the line of the module's source. Its `require` finds
+// packages in `node_modules` of the first of the load's `paths`. A `handle`
+// that returns a promise (an `async function`) ends when it settles; many run
+// at once. Messages sent on a port wired to local targets are delivered to them
+// here, as local invocations on the run queue, within the invocation id of the
+// runner's `invoke`.
 
 import {
   ModuleError,
+  arePaths,
   builtin,
   compile,
   filenameOf,
   isAsyncFunction,
   isThenable,
   moduleError,
+  moduleRequire,
   writeThroughContext,
 } from "./runtime_module.mjs";
 import { FrameReader, FrameWriter, encodeFrame, jsonBytes, unpackItems } from "./runtime_wire.mjs";
@@ -33,7 +36,7 @@ const fs = await builtin("node:fs");
 const net = await builtin("node:net");
 
 const PROTOCOL = 0;
-const CAPABILITIES = ["sync-modules", "async-modules", "local-edges", "batches"];
+const CAPABILITIES = ["sync-modules", "async-modules", "local-edges", "batches", "packages"];
 const REQUIRED_FIELDS = {
   load: ["module"],
   unload: ["module"],
@@ -164,13 +167,18 @@ class Runtime {
       if (typeof spec?.source !== "string") {
         throw new TypeError("no source text");
       }
+      if (spec.paths !== undefined && !arePaths(spec.paths)) {
+        const given = JSON.stringify(spec.paths);
+        throw new TypeError(`'paths' is not a list of absolute paths: ${given}`);
+      }
     } catch (error) {
       this.error(name, new ModuleError(`bad load body: ${error}`, null));
       return;
     }
     let handle;
     try {
-      handle = compile(name, spec.source, (level, text) => this.log(name, level, text));
+      const log = (level, text) => this.log(name, level, text);
+      handle = compile(name, spec.source, log, moduleRequire(spec.paths ?? []));
     } catch (error) {
       this.error(name, error);
       return;

@@ -6,6 +6,8 @@ export async function builtin(name) {
   return process.getBuiltinModule?.(name) ?? (await import(name)).default;
 }
 
+const nodeModule = await builtin("node:module");
+const path = await builtin("node:path");
 const util = await builtin("node:util");
 const vm = await builtin("node:vm");
 
@@ -44,19 +46,34 @@ function moduleConsole(log) {
   return own;
 }
 
-// The `handle` function that `source` defines, as module `module`; its console logs to `log`.
-export function compile(module, source, log) {
+// Whether `paths` (a load's `paths`) is an array of absolute paths.
+export function arePaths(paths) {
+  const absolute = (entry) => typeof entry === "string" && path.isAbsolute(entry);
+  return Array.isArray(paths) && paths.every(absolute);
+}
+
+// A module's `require`: from `paths[0]/node_modules` (and up), or, without paths, from
+// this file, which finds the built-ins. Node caches a package by the file it resolved
+// to, so modules loaded with different paths each get the version their paths hold.
+export function moduleRequire(paths) {
+  const base = paths.length ? path.join(paths[0], "package.json") : import.meta.url;
+  return nodeModule.createRequire(base);
+}
+
+// The `handle` function that `source` defines, as module `module`; its console logs to
+// `log`, and its `require` is `require`.
+export function compile(module, source, log, require) {
   const filename = filenameOf(module);
   const body = `${source}\n;return typeof handle === "function" ? handle : undefined;`;
   let define;
   try {
-    define = vm.compileFunction(body, ["console"], { filename });
+    define = vm.compileFunction(body, ["console", "require"], { filename });
   } catch (error) {
     throw moduleError(error, filename);
   }
   let handle;
   try {
-    handle = define(moduleConsole(log));
+    handle = define(moduleConsole(log), require);
   } catch (error) {
     throw moduleError(error, filename);
   }

@@ -13,6 +13,10 @@ of the module's source. An ``async def handle`` runs as an asyncio task, many
 at once: the first such module to load imports asyncio and moves the read
 loop onto an asyncio event loop (sync-only use never pays for asyncio).
 
+A load's ``paths`` go to the front of ``sys.path`` before its source runs,
+so that the module imports its dependencies from them: one process serves
+modules of one set of paths (an interpreter holds one version of a package).
+
 Messages sent on an output port that the runner wired to local targets are
 delivered to them here, as local invocations on the run queue, within the
 invocation id of the runner's ``invoke`` (a *cascade*, which ends with one
@@ -36,6 +40,7 @@ from trio_launcher.flows.runtime_py_module import (
     compile_module,
     filename_of,
     module_error,
+    use_paths,
 )
 from trio_launcher.flows.runtime_py_output import FrameWriter, Output
 from trio_launcher.flows.wire import Frame, FrameReader, encode_frame, unpack_items
@@ -56,7 +61,7 @@ if TYPE_CHECKING:
 __all__ = ["Runtime", "main"]
 
 PROTOCOL = 0
-CAPABILITIES = ["sync-modules", "async-modules", "local-edges", "batches"]
+CAPABILITIES = ["sync-modules", "async-modules", "local-edges", "batches", "packages"]
 _READ_SIZE = 1 << 16
 
 
@@ -183,11 +188,12 @@ class Runtime:
         name = frame.header["module"]
         try:
             spec = orjson.loads(frame.body)
+            use_paths(spec.get("paths", []))
             handle = compile_module(name, spec["source"], self._printed(name))
         except ModuleError as exc:
             self._error(name, exc)
             return
-        except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+        except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError) as exc:
             self._error(name, ModuleError(f"bad load body: {exc!r}", None))
             return
         is_async = inspect.iscoroutinefunction(handle)

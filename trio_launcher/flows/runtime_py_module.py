@@ -6,9 +6,19 @@ Imported by :mod:`.runtime_py`, in the runtime process: standard library only.
 from __future__ import annotations
 
 import builtins
+import os
+import sys
 from collections.abc import Callable, Iterator, MutableMapping
 
-__all__ = ["Context", "ModuleError", "compile_module", "filename_of", "module_error", "printer"]
+__all__ = [
+    "Context",
+    "ModuleError",
+    "compile_module",
+    "filename_of",
+    "module_error",
+    "printer",
+    "use_paths",
+]
 
 
 class ModuleError(Exception):
@@ -50,6 +60,31 @@ class Context(MutableMapping[str, object]):
 def filename_of(module: str) -> str:
     """The file name of a module's code, in its tracebacks."""
     return f"<flow module {module}>"
+
+
+def use_paths(paths: object) -> None:
+    """Let modules import from ``paths`` (a load's ``paths``): put them in front of ``sys.path``.
+
+    The paths not on ``sys.path`` yet go to its front, in the order given; the
+    import system's caches are then invalidated, so that what was installed in
+    them since the last import is found.
+
+    Raises:
+        TypeError: ``paths`` is not a list of absolute paths.
+    """
+    if not isinstance(paths, list) or not all(_is_absolute(path) for path in paths):
+        raise TypeError(f"'paths' is not a list of absolute paths: {paths!r}")
+    if not paths:
+        return
+    added = [path for path in dict.fromkeys(paths) if path not in sys.path]
+    sys.path[:0] = added
+    import importlib
+
+    importlib.invalidate_caches()
+
+
+def _is_absolute(path: object) -> bool:
+    return isinstance(path, str) and os.path.isabs(path)
 
 
 def compile_module(name: str, source: str, log: Callable[[str], None]) -> Callable[..., object]:
