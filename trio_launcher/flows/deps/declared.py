@@ -24,8 +24,10 @@ from ..document_fields import FieldPath, Problems, show
 
 __all__ = [
     "MAX_DEPENDENCIES",
+    "Declared",
     "NodeDependency",
     "PythonRequirement",
+    "declared_document",
     "node_dependencies",
     "python_requirements",
 ]
@@ -58,6 +60,15 @@ class NodeDependency:
 
 
 _Declared = TypeVar("_Declared", "PythonRequirement", "NodeDependency")
+#: What a module declares: requirements of one language.
+Declared = tuple[PythonRequirement, ...] | tuple[NodeDependency, ...]
+
+
+def declared_document(declared: Declared) -> list[str] | dict[str, str]:
+    """The ``metadata.deps`` that declares ``declared``: a list (Python) or an object (Node)."""
+    if declared and isinstance(declared[0], NodeDependency):
+        return {d.name: d.range for d in declared if isinstance(d, NodeDependency)}
+    return [d.spec for d in declared]
 
 
 def python_requirements(
