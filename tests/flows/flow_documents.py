@@ -9,11 +9,14 @@ from typing import Any
 from hypothesis import strategies as st
 
 from trio_launcher.flows.components import builtin_components
+from trio_launcher.flows.deps.lock import Language
 from trio_launcher.flows.errors import InvalidFlow, Problem
 from trio_launcher.flows.graph import Flow
 from trio_launcher.flows.validation import parse_flow
 
 RUNTIMES = ("node", "python")
+#: Both runtimes take dependencies, each in its own language.
+LANGUAGES: dict[str, Language] = {"node": "node", "python": "python"}
 LIBRARY = builtin_components()
 
 DOUBLE_SOURCE = "def handle(message, context, send):\n    send('out', message * 2)\n"
@@ -54,7 +57,7 @@ def orders() -> dict[str, Any]:
 
 
 def parse(document: object) -> Flow:
-    return parse_flow(document, runtimes=RUNTIMES, components=LIBRARY)
+    return parse_flow(document, runtimes=RUNTIMES, components=LIBRARY, languages=LANGUAGES)
 
 
 def problems_of(document: object) -> tuple[Problem, ...]:
@@ -80,6 +83,13 @@ JSON_VALUES = st.recursive(
 
 _NAMES = st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=3)
 _PORT_LISTS = st.lists(st.sampled_from(["in", "out", "a", "b", "c"]), unique=True, max_size=3)
+_PACKAGES = st.sampled_from(["attrs", "left-pad", "tiny", "a.b_c"])
+_VERSIONS = st.sampled_from(["1", "1.2.3", "2.0.0-rc.1"])
+#: Dependencies as each runtime's modules declare them.
+_DEPS = {
+    "python": st.lists(st.builds("{}>={}".format, _PACKAGES, _VERSIONS), max_size=3),
+    "node": st.dictionaries(_PACKAGES, st.builds("^{}".format, _VERSIONS), max_size=3),
+}
 
 
 @st.composite
@@ -98,7 +108,7 @@ def _process(draw: st.DrawFn) -> dict[str, Any]:
         "timeout": draw(st.floats(min_value=0.001, max_value=1e6) | st.integers(1, 3600)),
     }
     if draw(st.booleans()):
-        metadata["deps"] = draw(JSON_VALUES)
+        metadata["deps"] = draw(_DEPS[runtime])
     return {"component": draw(_NAMES), "metadata": metadata}
 
 

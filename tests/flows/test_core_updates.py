@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from trio_launcher.flows import core as flow_core
 from trio_launcher.flows.core import ModuleState
+from trio_launcher.flows.graph import Module
 
 GOOD = "def handle(message, context, send):\n    send('out', message)\n"
 
@@ -28,7 +29,7 @@ def broken(line: int) -> str:
 @given(line=st.integers(2, 30), runtime=st.sampled_from(RUNTIMES))
 def test_a_check_names_the_line_of_a_source_that_does_not_compile(line: int, runtime: str) -> None:
     harness = Harness()
-    checks = [("bad", runtime, broken(line)), ("good", runtime, GOOD)]
+    checks = [Module("bad", "c", runtime, broken(line)), Module("good", "c", runtime, GOOD)]
     harness.apply(harness.core.check_sources(7, checks, harness.now))
     harness.settle()
     (done,) = harness.of_type(flow_core.CheckDone)

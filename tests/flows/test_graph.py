@@ -46,7 +46,7 @@ def test_absent_fields_take_their_defaults() -> None:
     flow = parse(document)
     double = flow.modules["double"]
     assert (flow.revision, double.inports, double.outports) == (0, ("in",), ("out",))
-    assert (double.timeout, double.deps) == (DEFAULT_TIMEOUT, None)
+    assert (double.timeout, double.deps) == (DEFAULT_TIMEOUT, ())
     assert (flow.edges[0].max_messages, flow.edges[0].max_bytes) == (
         DEFAULT_MAX_MESSAGES,
         DEFAULT_MAX_BYTES,
@@ -85,17 +85,17 @@ def test_an_error_port_may_be_wired_and_a_library_component_brings_its_ports() -
     assert [str(edge) for edge in flow.edges_from("double", "error")] == ["double.error -> drop.in"]
 
 
-def test_unknown_keys_deps_and_other_metadata_are_kept_as_they_are() -> None:
+def test_unknown_keys_and_other_metadata_are_kept_as_they_are() -> None:
     document = orders()
     document["caseSensitive"] = False
     document["groups"] = [{"name": "g", "nodes": ["double"]}]
     metadata = document["processes"]["double"]["metadata"]
-    metadata.update(deps={"pip": ["attrs"]}, x=10, y=20)
+    metadata.update(deps=["attrs>=23"], x=10, y=20)
     document["connections"][0]["metadata"]["route"] = 5
     document["connections"][0]["src"]["index"] = 2
     flow = parse(document)
     assert flow.extra == {"caseSensitive": False, "groups": [{"name": "g", "nodes": ["double"]}]}
-    assert flow.modules["double"].deps == {"pip": ["attrs"]}
+    assert [d.spec for d in flow.modules["double"].deps] == ["attrs>=23"]
     assert flow.modules["double"].metadata == {"x": 10, "y": 20}
     assert flow.edges[0].metadata == {"route": 5}
     assert flow.edges[0].src.index == 2

@@ -11,6 +11,7 @@ from importlib import resources
 import attrs
 
 from .components import ComponentLibrary, builtin_components
+from .deps.settings import DependencySettings
 
 __all__ = ["FlowRunnerConfig", "shipped_runtimes"]
 
@@ -35,7 +36,8 @@ class FlowRunnerConfig:
     says) to the command that starts it (the FIFO paths are added to it).
     A runtime's process starts when a module needs it and stops when none
     does; one that crashes is started again after ``restart_initial``
-    seconds, doubling up to ``restart_maximum``.
+    seconds, doubling up to ``restart_maximum``. ``dependencies`` says where
+    modules' packages are installed, and by what.
     """
 
     runtimes: Mapping[str, tuple[str, ...]] = attrs.field(factory=shipped_runtimes)
@@ -44,3 +46,4 @@ class FlowRunnerConfig:
     grace_period: float = 2.0
     restart_initial: float = 0.1
     restart_maximum: float = 5.0
+    dependencies: DependencySettings = attrs.field(factory=DependencySettings)

@@ -12,11 +12,11 @@ import re
 from collections.abc import Iterable, Mapping
 
 from trio_launcher.flows.errors import Problem
-from trio_launcher.flows.graph import canonical_json
 
 __all__ = [
     "FieldPath",
     "Problems",
+    "canonical_json",
     "flow_id",
     "format_path",
     "is_json",
@@ -31,6 +31,16 @@ __all__ = [
     "show",
     "text",
 ]
+
+
+def canonical_json(value: object) -> str:
+    """``value`` as JSON text with sorted keys: equal values give equal text.
+
+    Raises TypeError, ValueError or RecursionError for what is not JSON
+    (including NaN and infinities).
+    """
+    return json.dumps(value, sort_keys=True, allow_nan=False)
+
 
 #: Where a field is: object keys and array indexes from the document's root.
 FieldPath = tuple[str | int, ...]

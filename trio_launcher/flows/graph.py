@@ -7,11 +7,14 @@ checks it whole, and :meth:`Flow.to_document` gives the document back.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
+from .deps.declared import Declared, declared_document
+from .deps.lock import InstalledLock
+from .document_fields import canonical_json
 
 __all__ = [
     "DEFAULT_INPORTS",
@@ -42,15 +45,6 @@ DEFAULT_MAX_MESSAGES = 1000
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
 Document = dict[str, Any]
-
-
-def canonical_json(value: object) -> str:
-    """``value`` as JSON text with sorted keys: equal values give equal text.
-
-    Raises TypeError, ValueError or RecursionError for what is not JSON
-    (including NaN and infinities).
-    """
-    return json.dumps(value, sort_keys=True, allow_nan=False)
 
 
 def with_error_port(outports: tuple[str, ...]) -> tuple[str, ...]:
@@ -147,8 +141,9 @@ class Module:
 
     ``source`` is the module's own code, or its library component's source for
     ``runtime`` when ``from_library``. ``outports`` are the declared output ports;
-    :attr:`output_ports` adds :data:`ERROR_PORT`. ``deps`` is kept as the document
-    gave it; ``metadata`` holds the other metadata keys.
+    :attr:`output_ports` adds :data:`ERROR_PORT`. ``deps`` are the dependencies
+    it declares; ``packages`` their lock and where it is installed, once the
+    runner has installed them. ``metadata`` holds the other metadata keys.
     """
 
     id: str
@@ -158,9 +153,22 @@ class Module:
     inports: tuple[str, ...] = DEFAULT_INPORTS
     outports: tuple[str, ...] = DEFAULT_OUTPORTS
     timeout: float = DEFAULT_TIMEOUT
-    deps: object = None
+    deps: Declared = ()
     metadata: Mapping[str, object] = attrs.field(factory=dict)
     from_library: bool = False
+    packages: InstalledLock | None = None
+
+    @property
+    def process(self) -> str:
+        """The runtime process the module runs in: its runtime's, or its lock's own."""
+        if self.packages is not None and self.packages.process is not None:
+            return self.packages.process
+        return self.runtime
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Where its runtime finds its packages (the ``paths`` of its ``load``)."""
+        return self.packages.paths if self.packages is not None else ()
 
     @property
     def output_ports(self) -> tuple[str, ...]:
@@ -174,8 +182,10 @@ class Module:
             metadata.update(
                 source=self.source, inports=list(self.inports), outports=list(self.outports)
             )
-        if self.deps is not None:
-            metadata["deps"] = self.deps
+        if self.deps:
+            metadata["deps"] = declared_document(self.deps)
+        if self.packages is not None:
+            metadata["lock"] = self.packages.lock.to_document()
         return {"component": self.component, "metadata": metadata}
 
 

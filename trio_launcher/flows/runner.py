@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any, NoReturn
 
 import attrs
@@ -29,6 +29,9 @@ from .config import FlowRunnerConfig
 from .core import FlowCore, FlowCoreError, ModuleState, PortFull
 from .core.flow_record import FlowRecord, FlowState
 from .core.records import EdgeKey, Route
+from .deps.dependencies import Dependencies, Progress, ProgressCallback
+from .deps.lock import InstalledLock
+from .deps.placement import InstalledLocks, install_flow
 from .errors import FlowNotFound, FlowRunnerError, FlowStartFailed, InvalidFlow, Problem
 from .graph import Flow
 from .port_readers import PortReaders
@@ -92,19 +95,12 @@ class FlowRunner(RuntimeCallbacks):
         self._config = config
         self._nursery = nursery
         self._core = FlowCore()
-        sweep = ReplySweep()
-        self._keepers = {
-            name: RuntimeKeeper(
-                name,
-                command,
-                self,
-                hello_timeout=config.hello_timeout,
-                grace_period=config.grace_period,
-                backoff=self._backoff,
-                sweep=sweep,
-            )
-            for name, command in config.runtimes.items()
-        }
+        self._sweep = ReplySweep()
+        self._keepers: dict[str, RuntimeKeeper] = {}
+        for name in config.runtimes:
+            self._keeper(name)
+        self._dependencies = Dependencies(config.dependencies, config.runtimes)
+        self._locks = InstalledLocks()
         self._tokens = itertools.count(1)
         self._results: dict[Any, Any] = {}
         self._changed = Pulse()
@@ -118,6 +114,22 @@ class FlowRunner(RuntimeCallbacks):
 
     def _backoff(self) -> Backoff:
         return Backoff(initial=self._config.restart_initial, maximum=self._config.restart_maximum)
+
+    def _keeper(self, name: str) -> RuntimeKeeper:
+        """The keeper of runtime process ``name``: a configured runtime, or ``runtime@lock``."""
+        keeper = self._keepers.get(name)
+        if keeper is None:
+            config = self._config
+            keeper = self._keepers[name] = RuntimeKeeper(
+                name,
+                config.runtimes[name.partition("@")[0]],
+                self,
+                hello_timeout=config.hello_timeout,
+                grace_period=config.grace_period,
+                backoff=self._backoff,
+                sweep=self._sweep,
+            )
+        return keeper
 
     # ------------------------------------------------------------------ queries
 
@@ -147,7 +159,7 @@ class FlowRunner(RuntimeCallbacks):
         return [
             record.id
             for record in self._core.flows()
-            if any(m.runtime_id == runtime_id for m in record.modules.values())
+            if any(runtime_id in (m.spec.runtime, m.runtime_id) for m in record.modules.values())
         ]
 
     def get_flow(self, flow_id: str) -> Flow:
@@ -187,39 +199,90 @@ class FlowRunner(RuntimeCallbacks):
 
     # -------------------------------------------------------------- flows
 
-    async def add_or_update_flow(self, document: object) -> Flow:
+    async def add_or_update_flow(
+        self,
+        document: object,
+        *,
+        relock: Collection[str] = (),
+        refuse_installs: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Flow:
         """Hold a flow, or bring a held one to this revision (hot, if it runs).
 
-        ``document`` is fbp-graph JSON (a mapping, or its text). Every module
-        that is new or changed is compiled in its runtime first: nothing
-        changes unless all compile. A running flow is updated without
-        stopping (see ``docs/flows.md``); the call returns once every changed
-        module runs its new version.
+        ``document`` is fbp-graph JSON (a mapping, or its text). The
+        dependencies a module declares are locked and installed first (see
+        :mod:`.deps`), each step reported to ``progress``; a module keeps its
+        lock while its declaration stays the same, unless its id is in
+        ``relock``. With ``refuse_installs`` (the reason), a module that would
+        need the installer is refused. Every module that is new or changed is
+        then compiled in its runtime: nothing changes unless all compile. A
+        running flow is updated without stopping (see ``docs/flows.md``); the
+        call returns once every changed module runs its new version.
 
         Raises:
             InvalidFlow: with every problem of the document, or of the modules'
                 sources (with the line their runtime reported).
+            DependencyFailed: a module's dependencies could not be locked or
+                installed (the installer's error); nothing changed.
         """
+        languages = self._config.dependencies.languages
         flow = parse_flow(
-            document, runtimes=self._config.runtimes.keys(), components=self._components
+            document,
+            runtimes=self._config.runtimes.keys(),
+            components=self._components,
+            languages=languages,
         )
         existing = next((r for r in self._core.flows() if r.id == flow.id), None)
+        held = {m.id: m.spec for m in existing.modules.values()} if existing else {}
+        flow = await install_flow(
+            self._dependencies,
+            self._locks,
+            flow,
+            held,
+            relock=relock,
+            refuse_installs=refuse_installs,
+            progress=progress or _ignore_progress,
+        )
         await self._check_sources(flow, existing.modules if existing else {})
         if existing is None:
             self._apply(self._core.add_flow(flow))
+            self._record_locks_in_use()
             return flow
         running = existing.state is not FlowState.STOPPED
         key = ("updated", flow.id)
         self._results.pop(key, None)
         self._apply(self._core.update_flow(flow, trio.current_time()))
+        self._record_locks_in_use()
         if running:
             await self._wait_for(key)
         return flow
+
+    def flow_locks(self, flow_id: str) -> dict[str, InstalledLock]:
+        """The installed lock of each module of the flow that declares dependencies."""
+        return {
+            module_id: spec.packages
+            for module_id, spec in self.get_flow(flow_id).modules.items()
+            if spec.packages is not None
+        }
+
+    async def collect_garbage(self) -> list[str]:
+        """Remove the package directories no flow of a live runner uses; the removed ones."""
+        self._record_locks_in_use()
+        return await self._dependencies.collect_garbage()
+
+    def _record_locks_in_use(self) -> None:
+        self._dependencies.use(
+            m.spec.packages.lock
+            for record in self._core.flows()
+            for m in record.modules.values()
+            if m.spec.packages is not None
+        )
 
     async def remove_flow(self, flow_id: str) -> None:
         """Stop a flow if it runs, then forget it."""
         await self.stop_flow(flow_id)
         self._call(lambda: self._core.remove_flow(flow_id))
+        self._record_locks_in_use()
 
     async def start_flow(self, flow_id: str) -> None:
         """Start a stopped flow; returns once every module is loaded and its IIPs are sent.
@@ -395,10 +458,11 @@ class FlowRunner(RuntimeCallbacks):
 
     async def _check_sources(self, flow: Flow, held: dict[str, Any]) -> None:
         checks = [
-            (m.id, m.runtime, m.source)
+            m
             for m in flow.modules.values()
             if m.id not in held
-            or (held[m.id].source, held[m.id].runtime_id) != (m.source, m.runtime)
+            or (held[m.id].source, held[m.id].spec.process, held[m.id].spec.paths)
+            != (m.source, m.process, m.paths)
         ]
         if not checks:
             return
@@ -431,7 +495,7 @@ class FlowRunner(RuntimeCallbacks):
 
     def _carry_out(self, output: flow_core.Output) -> None:
         if isinstance(output, flow_core.ToRuntime):
-            self._keepers[output.runtime].send(output.data)
+            self._keeper(output.runtime).send(output.data)
         elif isinstance(output, flow_core.PortOutput):
             readers = self._ports.get((output.flow, output.port))
             if readers is None:
@@ -442,9 +506,9 @@ class FlowRunner(RuntimeCallbacks):
         elif isinstance(output, flow_core.InportRoom):
             self._room.fire()
         elif isinstance(output, flow_core.StartRuntime):
-            self._keepers[output.runtime].start(self._nursery)
+            self._keeper(output.runtime).start(self._nursery)
         elif isinstance(output, flow_core.StopRuntime):
-            self._keepers[output.runtime].stop(output.reason)
+            self._keeper(output.runtime).stop(output.reason)
         else:
             self._settle(output)
 
@@ -478,6 +542,8 @@ class FlowRunner(RuntimeCallbacks):
 
     def exited(self, name: str, reason: str) -> None:
         self._apply(self._core.runtime_exited(name, reason, trio.current_time()))
+        if name not in self._config.runtimes and not self._core.needs_runtime(name):
+            del self._keepers[name]  # a lock's own process that no module needs any more
 
     def failed(self, name: str, reason: str) -> None:
         self._apply(self._core.runtime_failed(name, reason, trio.current_time()))
@@ -523,6 +589,10 @@ async def run_flow_runner(
         task_status.started(runner)
         await trio.sleep_forever()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ignore_progress(_: Progress) -> None:
+    pass
 
 
 def _log_module_output(line: flow_core.ModuleLog) -> None:

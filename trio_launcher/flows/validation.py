@@ -15,6 +15,8 @@ from collections.abc import Collection, Mapping
 import attrs
 
 from trio_launcher.flows.components import Component
+from trio_launcher.flows.deps.declared import Declared, node_dependencies, python_requirements
+from trio_launcher.flows.deps.lock import Language
 from trio_launcher.flows.document_fields import (
     FieldPath,
     Problems,
@@ -54,24 +56,31 @@ __all__ = ["parse_flow"]
 _TOP_KEYS = frozenset({"id", "revision", "properties", "inports", "outports"})
 _TOP_KEYS |= {"processes", "connections"}
 #: Metadata keys the model reads from every process, and from one with its own source.
-_MODULE_KEYS = frozenset({"runtime", "timeout", "deps"})
+#: (``lock`` is the runner's, written by ``Flow.to_document``: a document's own is not read.)
+_MODULE_KEYS = frozenset({"runtime", "timeout", "deps", "lock"})
 _SOURCE_KEYS = _MODULE_KEYS | {"source", "inports", "outports"}
 _LIMIT_KEYS = frozenset({"maxMessages", "maxBytes"})
 
 
 def parse_flow(
-    document: object, *, runtimes: Collection[str], components: Mapping[str, Component]
+    document: object,
+    *,
+    runtimes: Collection[str],
+    components: Mapping[str, Component],
+    languages: Mapping[str, Language] | None = None,
 ) -> Flow:
     """The flow that ``document`` (a mapping, or JSON text or bytes) describes.
 
     ``runtimes`` are the runtime names a module may ask for in ``metadata.runtime``;
     ``components`` the library that ``component`` names (see
-    :func:`~.components.builtin_components`). Raises :class:`~.errors.InvalidFlow`
-    with every problem found.
+    :func:`~.components.builtin_components`); ``languages`` the language of the
+    packages of each runtime whose modules may declare ``metadata.deps``. Raises
+    :class:`~.errors.InvalidFlow` with every problem found.
     """
     problems = Problems()
     root = _load(problems, document)
-    flow = None if root is None else _Reader(problems, runtimes, components).flow(root)
+    reader = _Reader(problems, runtimes, components, languages or {})
+    flow = None if root is None else reader.flow(root)
     if flow is None or problems.found:
         raise InvalidFlow(problems.found)
     return flow
@@ -114,6 +123,7 @@ class _Reader:
     problems: Problems
     runtimes: Collection[str]
     components: Mapping[str, Component]
+    languages: Mapping[str, Language]
     declared: set[str] = attrs.field(factory=set)
     ports: dict[str, _Ports] = attrs.field(factory=dict)
 
@@ -181,7 +191,10 @@ class _Reader:
             code = self.own_code(meta_path, metadata, module_id)
         else:
             code = self.library_code(path, component, runtime, module_id)
+        deps = self.deps((*meta_path, "deps"), metadata.get("deps"), runtime, module_id)
         if not module_id or component is None or runtime is None or timeout is None or not code:
+            return None
+        if deps is None:
             return None
         own_keys = _SOURCE_KEYS if inline else _MODULE_KEYS
         return Module(
@@ -192,7 +205,7 @@ class _Reader:
             inports=code.inports,
             outports=code.outports,
             timeout=timeout,
-            deps=metadata.get("deps"),
+            deps=deps,
             metadata={key: value for key, value in metadata.items() if key not in own_keys},
             from_library=not inline,
         )
@@ -206,6 +219,22 @@ class _Reader:
             self.problems.add(path, f"unknown runtime {show(value)} (known: {known})", module_id)
             return None
         return value
+
+    def deps(
+        self, path: FieldPath, value: object, runtime: str | None, module_id: str
+    ) -> Declared | None:
+        """What the module declares it depends on, read as its runtime's language."""
+        if value is None or runtime is None:
+            return ()
+        language = self.languages.get(runtime)
+        if language == "python":
+            return python_requirements(self.problems, path, value, module_id)
+        if language == "node":
+            return node_dependencies(self.problems, path, value, module_id)
+        takers = listing(sorted(self.languages)) if self.languages else "none"
+        why = f"runtime {show(runtime)} takes no dependencies (those that do: {takers})"
+        self.problems.add(path, why, module_id)
+        return None
 
     def own_code(
         self, path: FieldPath, metadata: Mapping[str, object], module_id: str

@@ -21,7 +21,7 @@ from .states import RUNTIME_TRANSITIONS, ModuleState, RuntimeState
 from .stepping import StepRecord
 
 if TYPE_CHECKING:
-    from ..graph import Flow
+    from ..graph import Flow, Module
 
 from .handlers import FrameHandlers
 from .lifecycle import _changed
@@ -59,7 +59,7 @@ class FlowCore(FrameHandlers):
             raise FlowCoreError(f"flow {flow.id!r} exists; update it instead")
         edges, inports = build_edges(flow, {})
         modules = {
-            m.id: ModuleRecord(flow.id, m, m.source, m.runtime) for m in flow.modules.values()
+            m.id: ModuleRecord(flow.id, m, m.source, m.process) for m in flow.modules.values()
         }
         record = FlowRecord(flow, modules, edges, inports, _outport_map(flow))
         record.outport_edges = build_outport_edges(flow, {})
@@ -123,7 +123,7 @@ class FlowCore(FrameHandlers):
             source = spec.source
             module = old_modules.get(spec.id)
             if module is None:
-                module = ModuleRecord(flow.id, spec, source, spec.runtime)
+                module = ModuleRecord(flow.id, spec, source, spec.process)
                 self._modules[module.runtime_module] = module
                 if running:
                     self._advance(module, "start")
@@ -273,23 +273,21 @@ class FlowCore(FrameHandlers):
         self._rewire(record)
         return self._take()
 
-    def check_sources(
-        self, token: int, modules: Iterable[tuple[str, str, str]], now: float
-    ) -> list[out.Output]:
-        """Compile ``(module id, runtime, source)`` in their runtimes, without running them.
+    def check_sources(self, token: int, modules: Iterable[Module], now: float) -> list[out.Output]:
+        """Compile ``modules`` in their runtimes' processes, without running them.
 
         :class:`~.outputs.CheckDone` with ``token`` says what failed, with the line.
         """
         self._now = now
         waiting: set[str] = set()
-        for module_id, runtime, source in modules:
-            name = f"check:{token}:{module_id}"
-            self._checks[name] = (token, runtime, source)
+        for spec in modules:
+            name = f"check:{token}:{spec.id}"
+            self._checks[name] = (token, spec)
             waiting.add(name)
-            if self._runtime(runtime).state is RuntimeState.UP:
-                self._send_check(runtime, name, source)
+            if self._runtime(spec.process).state is RuntimeState.UP:
+                self._send_check(name, spec)
             else:
-                self._need_runtime(runtime)
+                self._need_runtime(spec.process)
         self._check_results[token] = {}
         self._check_waiting[token] = waiting
         self._maybe_checked(token)
@@ -308,9 +306,9 @@ class FlowCore(FrameHandlers):
         runtime.last_done_at = now
         if "batches" in runtime.capabilities:
             self._send(name, {"t": "batches"})
-        for check, (_, check_runtime, source) in self._checks.items():
-            if check_runtime == name and check not in self._checks_sent:
-                self._send_check(name, check, source)
+        for check, (_, spec) in list(self._checks.items()):
+            if spec.process == name and check not in self._checks_sent:
+                self._send_check(check, spec)
         for module in self._modules.values():
             if module.runtime_id == name and module.state in (_M.LOADING, _M.SWAPPING):
                 self._load(module)
@@ -321,8 +319,8 @@ class FlowCore(FrameHandlers):
         self._now = now
         runtime = self._runtime(name)
         runtime.state = RUNTIME_TRANSITIONS.advance(runtime.state, "exited")
-        for check, (token, check_runtime, _) in list(self._checks.items()):
-            if check_runtime == name:
+        for check, (token, spec) in list(self._checks.items()):
+            if spec.process == name:
                 self._check_answer(check, token, f"runtime {name!r} cannot start: {reason}", None)
         for module in self._modules.values():
             if module.runtime_id == name and module.state is _M.LOADING:
@@ -350,8 +348,8 @@ class FlowCore(FrameHandlers):
             if module.runtime_id == name and module.state not in (_M.STOPPED, _M.FAILED):
                 self._lose_runtime(module)
                 touched.add(self._flows[module.flow])
-        for check, (token, check_runtime, _) in list(self._checks.items()):
-            if check_runtime == name and check in self._checks_sent:
+        for check, (token, spec) in list(self._checks.items()):
+            if spec.process == name and check in self._checks_sent:
                 self._check_answer(check, token, f"runtime {name!r} exited: {reason}", None)
         self._reach.clear()
         for record in touched:

@@ -24,6 +24,7 @@ from .delivery import Delivery
 __all__ = ["Lifecycle"]
 
 _M = ModuleState
+_NO_PACKAGES = "runtime {!r} takes no packages (its hello has no 'packages' capability)"
 
 
 class Lifecycle(Delivery):
@@ -32,14 +33,21 @@ class Lifecycle(Delivery):
     def _load(self, module: ModuleRecord) -> None:
         runtime = self._runtime(module.runtime_id)
         source = module.source if module.loading is None else module.loading[1]
-        if runtime.state is RuntimeState.UP:
-            self._send_load(runtime.name, module.runtime_module, source, module.context)
-        else:
+        spec = module.spec if module.loading is None else module.loading[0]
+        if runtime.state is not RuntimeState.UP:
             self._need_runtime(runtime.name)
+        elif spec.paths and "packages" not in runtime.capabilities:
+            self._load_failed(module, _NO_PACKAGES.format(runtime.name), None)
+        else:
+            self._send_load(runtime.name, module.runtime_module, source, module.context, spec.paths)
 
-    def _send_load(self, runtime: str, rid: str, source: str, context: dict[str, Any]) -> None:
-        body = orjson.dumps({"source": source, "context": context})
-        self._send(runtime, {"t": "load", "module": rid}, body)
+    def _send_load(
+        self, runtime: str, rid: str, source: str, context: dict[str, Any], paths: tuple[str, ...]
+    ) -> None:
+        load: dict[str, Any] = {"source": source, "context": context}
+        if paths:
+            load["paths"] = paths
+        self._send(runtime, {"t": "load", "module": rid}, orjson.dumps(load))
 
     def _load_failed(self, module: ModuleRecord, message: str, line: int | None) -> None:
         if module.state not in (_M.LOADING, _M.SWAPPING):
@@ -69,11 +77,11 @@ class Lifecycle(Delivery):
         self, module: ModuleRecord, spec: Module, source: str, running: bool
     ) -> None:
         if not running or module.state is _M.STOPPED:
-            module.spec, module.source, module.runtime_id = spec, source, spec.runtime
+            module.spec, module.source, module.runtime_id = spec, source, spec.process
             return
         module.next_spec = (spec, source)
         if module.state is _M.FAILED:
-            module.spec, module.source, module.runtime_id = spec, source, spec.runtime
+            module.spec, module.source, module.runtime_id = spec, source, spec.process
             module.next_spec = None
             self._advance(module, "update")
             self._load(module)
@@ -93,9 +101,9 @@ class Lifecycle(Delivery):
             return
         module.loading, module.next_spec = module.next_spec, None
         spec = module.loading[0]
-        if spec.runtime != module.runtime_id:
+        if spec.process != module.runtime_id:
             # blue/green: the old version stays loaded until the new one is
-            module.leaving, module.runtime_id = module.runtime_id, spec.runtime
+            module.leaving, module.runtime_id = module.runtime_id, spec.process
         self._load(module)
 
     def _left(self, module: ModuleRecord, loaded: bool) -> None:
@@ -136,7 +144,7 @@ class Lifecycle(Delivery):
         wanted = module.next_spec or module.loading
         if wanted is not None:
             spec, source = wanted
-            module.spec, module.source, module.runtime_id = spec, source, spec.runtime
+            module.spec, module.source, module.runtime_id = spec, source, spec.process
             module.next_spec = module.loading = None
         module.wires_out.clear()
         module.wiring.clear()
@@ -254,9 +262,15 @@ class Lifecycle(Delivery):
         self._check_waiting.pop(token, None)
         self._outputs.append(out.CheckDone(token, self._check_results.pop(token, {})))
 
-    def _send_check(self, runtime: str, check: str, source: str) -> None:
+    def _send_check(self, check: str, spec: Module) -> None:
+        runtime = self._runtime(spec.process)
+        if spec.paths and "packages" not in runtime.capabilities:
+            self._check_answer(
+                check, self._checks[check][0], _NO_PACKAGES.format(spec.process), None
+            )
+            return
         self._checks_sent.add(check)
-        self._send_load(runtime, check, source, {})
+        self._send_load(spec.process, check, spec.source, {}, spec.paths)
 
     def _check_answer(self, check: str, token: int, error: str | None, line: int | None) -> None:
         self._checks.pop(check, None)

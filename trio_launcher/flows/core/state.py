@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -16,6 +16,9 @@ from .records import (
 )
 from .states import MODULE_TRANSITIONS, RUNTIME_TRANSITIONS, ModuleState, RuntimeState
 from .stepping import StepRecord
+
+if TYPE_CHECKING:
+    from ..graph import Module
 
 __all__ = ["CoreState", "FlowCoreError", "PortFull"]
 
@@ -47,7 +50,7 @@ class CoreState:
         self._runtimes: dict[str, RuntimeRecord] = {}
         self._next_id = 0
         self._outputs: list[out.Output] = []
-        self._checks: dict[str, tuple[int, str, str]] = {}
+        self._checks: dict[str, tuple[int, Module]] = {}
         self._checks_sent: set[str] = set()
         self._check_results: dict[int, dict[str, tuple[str, int | None]]] = {}
         self._check_waiting: dict[int, set[str]] = {}
@@ -65,7 +68,7 @@ class CoreState:
     def needs_runtime(self, name: str) -> bool:
         """Whether a module or a check needs runtime ``name`` to run."""
         return any(self._uses(m, name) for m in self._modules.values()) or any(
-            runtime == name for _, runtime, _ in self._checks.values()
+            spec.process == name for _, spec in self._checks.values()
         )
 
     def _runtime(self, name: str) -> RuntimeRecord:
@@ -94,7 +97,7 @@ class CoreState:
             return False
         if module.runtime_id == name or module.leaving == name:
             return True
-        return module.next_spec is not None and module.next_spec[0].runtime == name
+        return module.next_spec is not None and module.next_spec[0].process == name
 
     def _send(self, runtime: str, header: dict[str, Any], body: bytes = b"") -> None:
         self._runtimes[runtime].outgoing += encode_frame(header, body)
