@@ -42,7 +42,9 @@ def test_positions_and_other_metadata_are_no_change() -> None:
 
 
 def test_a_changed_module_says_which_fields_changed() -> None:
-    new = _changed({f"{DOUBLE}/source": "x = 1", f"{DOUBLE}/timeout": 5, f"{DOUBLE}/deps": ["attrs"]})
+    new = _changed(
+        {f"{DOUBLE}/source": "x = 1", f"{DOUBLE}/timeout": 5, f"{DOUBLE}/deps": ["attrs"]}
+    )
     diff = diff_flows(OLD, new)
     assert diff.modules_changed == {
         "double": ModuleChange("double", frozenset({"source", "timeout", "deps"}))

@@ -30,7 +30,8 @@ from .core import FlowCore, FlowCoreError, ModuleState, PortFull
 from .core.flow_record import FlowRecord, FlowState
 from .core.records import EdgeKey, Route
 from .deps.dependencies import Dependencies, Progress, ProgressCallback
-from .deps.lock import InstalledLock
+from .deps.lock import Language
+from .deps.packages_api import Packages
 from .deps.placement import InstalledLocks, install_flow
 from .errors import FlowNotFound, FlowRunnerError, FlowStartFailed, InvalidFlow, Problem
 from .graph import Flow
@@ -101,6 +102,8 @@ class FlowRunner(RuntimeCallbacks):
             self._keeper(name)
         self._dependencies = Dependencies(config.dependencies, config.runtimes)
         self._locks = InstalledLocks()
+        #: The packages of the modules: list, install, remove, lock, collect garbage.
+        self.packages = Packages(self)
         self._tokens = itertools.count(1)
         self._results: dict[Any, Any] = {}
         self._changed = Pulse()
@@ -257,16 +260,11 @@ class FlowRunner(RuntimeCallbacks):
             await self._wait_for(key)
         return flow
 
-    def flow_locks(self, flow_id: str) -> dict[str, InstalledLock]:
-        """The installed lock of each module of the flow that declares dependencies."""
-        return {
-            module_id: spec.packages
-            for module_id, spec in self.get_flow(flow_id).modules.items()
-            if spec.packages is not None
-        }
+    def dependency_language(self, runtime_id: str) -> Language | None:
+        """The language of runtime ``runtime_id``'s packages; None if it takes none."""
+        return self._dependencies.language(runtime_id)
 
-    async def collect_garbage(self) -> list[str]:
-        """Remove the package directories no flow of a live runner uses; the removed ones."""
+    async def _collect_garbage(self) -> list[str]:
         self._record_locks_in_use()
         return await self._dependencies.collect_garbage()
 
