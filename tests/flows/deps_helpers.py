@@ -78,12 +78,12 @@ def two_versions(runtime: str, first: object, second: object) -> dict[str, Any]:
     )
 
 
-def versioned_middle(deps: object, revision: int) -> dict[str, Any]:
+def versioned_middle(deps: object, revision: int, source: str = PY_VERSION) -> dict[str, Any]:
     """``in -> source -> middle -> sink -> out``; the middle adds its tinypkg's version."""
     flow = chain(
         "pinned",
         ("source", module("python", PY_FORWARD)),
-        ("middle", module("python", PY_VERSION, deps=deps)),
+        ("middle", module("python", source, deps=deps)),
         ("sink", module("python", PY_FORWARD)),
     )
     flow["revision"] = revision

@@ -1,4 +1,4 @@
-"""``trio-launcher flows runtimes|ls|deploy|rm|start|stop|break|unbreak|step|send|tail``.
+"""``trio-launcher flows runtimes|ls|deploy|rm|start|stop|break|unbreak|step|send|tail|deps``.
 
 Each command talks to an FBP endpoint (``flows serve``, or a dispatcher) over
 the FBP network protocol and its extensions, and prints the answer (with
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..flows.fbp.client import FbpClient
 
-__all__ = ["ACTIONS", "DEFAULT_URL", "add_parsers", "run"]
+__all__ = ["ACTIONS", "DEFAULT_URL", "add_parsers", "run", "table"]
 
 DEFAULT_URL = "ws://127.0.0.1:3569"
 
@@ -37,18 +37,28 @@ ACTIONS = {
     "step": "run one held invocation of every paused module, and show what each did",
     "send": "send a JSON message into a flow's exported input port",
     "tail": "print the messages of a flow's exported output port as they come",
+    "deps": "a module's packages: list, install, remove, lock, gc",
 }
 
 
 def add_parsers(actions: Any) -> None:
     """The client actions, on the ``flows`` subparsers ``actions``."""
+    from . import flows_deps
+
     for name, help_text in ACTIONS.items():
         sub = actions.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--url", default=DEFAULT_URL, help=f"the FBP endpoint ({DEFAULT_URL})")
-        sub.add_argument("--secret", help="its secret (default: TRIO_LAUNCHER_FLOWS_SECRET)")
-        sub.add_argument("--json", action="store_true", help="print the answer as JSON")
+        if name == "deps":
+            flows_deps.add_arguments(sub, _connection_arguments)
+            continue
+        _connection_arguments(sub)
         if name in _POSITIONALS:
             _POSITIONALS[name](sub)
+
+
+def _connection_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--url", default=DEFAULT_URL, help=f"the FBP endpoint ({DEFAULT_URL})")
+    sub.add_argument("--secret", help="its secret (default: TRIO_LAUNCHER_FLOWS_SECRET)")
+    sub.add_argument("--json", action="store_true", help="print the answer as JSON")
 
 
 def _flow(sub: argparse.ArgumentParser) -> None:
@@ -154,6 +164,12 @@ def _check(args: argparse.Namespace) -> None:
         args.flow, args.node = _split_module(args.flow_module)
     elif args.action == "tail" and args.count is not None and args.count < 1:
         raise Usage("--count is 1 or more")
+    elif args.action == "deps":
+        from .flows_deps import check
+
+        problem = check(args)
+        if problem is not None:
+            raise Usage(problem)
 
 
 def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
@@ -162,7 +178,7 @@ def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
     print(json.dumps(payload, indent=2) if args.json else text, flush=True)
 
 
-def _table(rows: list[list[str]]) -> str:
+def table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -184,7 +200,7 @@ async def _runtimes(client: FbpClient, args: argparse.Namespace) -> None:
         rows.append(
             [r["id"], r["state"], r["version"] or "-", str(r["pid"] or "-"), " ".join(r["command"])]
         )
-    _print(args, runtimes, _table(rows))
+    _print(args, runtimes, table(rows))
 
 
 async def _ls(client: FbpClient, args: argparse.Namespace) -> None:
@@ -192,7 +208,7 @@ async def _ls(client: FbpClient, args: argparse.Namespace) -> None:
     rows = [["FLOW", "STATE", "REVISION", "DEPLOYED"]]
     for g in graphs:
         rows.append([g["id"], g["state"], str(g["revision"]), "yes" if g["deployed"] else "no"])
-    _print(args, graphs, _table(rows) if graphs else "no flows")
+    _print(args, graphs, table(rows) if graphs else "no flows")
 
 
 async def _deploy(client: FbpClient, args: argparse.Namespace) -> None:
@@ -262,6 +278,13 @@ async def _tail(client: FbpClient, args: argparse.Namespace) -> None:
         print(json.dumps(payload if args.json else payload.get("payload")), flush=True)
 
 
+async def _deps(client: FbpClient, args: argparse.Namespace) -> None:
+    from .flows_deps import run_deps
+
+    payload, text = await run_deps(client, args)
+    _print(args, payload, text)
+
+
 _ACT = {
     "runtimes": _runtimes,
     "ls": _ls,
@@ -274,4 +297,5 @@ _ACT = {
     "step": _step,
     "send": _send,
     "tail": _tail,
+    "deps": _deps,
 }

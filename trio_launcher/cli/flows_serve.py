@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..flows.config import FlowRunnerConfig
 
 __all__ = ["SECRET_VARIABLE", "add_arguments", "is_loopback", "run"]
 
@@ -19,13 +23,24 @@ SECRET_VARIABLE = "TRIO_LAUNCHER_FLOWS_SECRET"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--host``, ``--port``, ``--secret``."""
+    """``--host``, ``--port``, ``--secret``, ``--packages``, ``--python-installer``."""
     parser.add_argument("--host", default="127.0.0.1", help="listen address (127.0.0.1)")
     parser.add_argument(
         "--port", type=_port_or_zero, default=3569, help="listen port (3569; 0: any free one)"
     )
     parser.add_argument(
         "--secret", help=f"the secret clients must send (default: {SECRET_VARIABLE})"
+    )
+    parser.add_argument(
+        "--packages",
+        metavar="DIR",
+        help="where modules' packages are installed (default: ~/.cache/trio-launcher/packages)",
+    )
+    parser.add_argument(
+        "--python-installer",
+        choices=("auto", "uv", "pip"),
+        default="auto",
+        help="what installs Python packages (auto: uv if it is on PATH, else pip)",
     )
 
 
@@ -76,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     async def main(listened: Callable[[], None]) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async with open_flow_runner() as runner, trio.open_nursery() as nursery:
+            async with open_flow_runner(_config(args)) as runner, trio.open_nursery() as nursery:
                 endpoint = await nursery.start(serve_fbp, runner, args.host, args.port, secret)
                 listened()
                 print(f"FBP endpoint listening on {endpoint.url}", flush=True)
@@ -91,6 +106,16 @@ def run(args: argparse.Namespace) -> int:
         "host_setting": "--host",
     }
     return run_listening(main, log, **where)
+
+
+def _config(args: argparse.Namespace) -> FlowRunnerConfig:
+    from ..flows.config import FlowRunnerConfig
+    from ..flows.deps.settings import DependencySettings
+
+    settings = {"python_installer": args.python_installer}
+    if args.packages:
+        settings["store"] = args.packages
+    return FlowRunnerConfig(dependencies=DependencySettings(**settings))
 
 
 def _stdout_is_read_by_a_program() -> bool:

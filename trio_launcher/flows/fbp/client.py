@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -54,16 +54,28 @@ class FbpClient:
         await self._ws.send_message(orjson.dumps(message).decode())
 
     async def request(
-        self, protocol: str, command: str, payload: dict[str, Any] | None = None
+        self,
+        protocol: str,
+        command: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """Send a command and return its answer's payload; :class:`FbpRefused` if refused."""
+        """Send a command and return its answer's payload; :class:`FbpRefused` if refused.
+
+        The messages that come meanwhile go to ``on_event``, if given (such as
+        the ``deps:progress`` of a ``deps:install``), else to :meth:`next_message`.
+        """
         request_id = f"r{next(self._ids)}"
         await self.send(protocol, command, payload or {}, request_id)
         while True:
             message = await self._receive()
             if message.get("responseTo") == request_id:
                 return _accepted(message)
-            self._waiting.append(message)
+            if on_event is not None:
+                on_event(message)
+            else:
+                self._waiting.append(message)
 
     async def next_message(self) -> dict[str, Any]:
         """The next message that was not an answer, in the order they came."""

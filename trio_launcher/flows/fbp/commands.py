@@ -21,6 +21,7 @@ import attrs
 from ... import __version__
 from ..errors import FlowRunnerError, InvalidFlow
 from .connection import Connection
+from .deps_commands import DEPS_HANDLERS
 from .graph_commands import GRAPH_HANDLERS, document_for_runner
 from .hub import Hub
 from .library import component_from_source, component_payload, source_payload
@@ -50,6 +51,7 @@ EXTENSION_COMMANDS = frozenset(
         ("network", "resume"),
         ("network", "drop"),
         ("network", "step"),
+        *(("deps", command) for command in DEPS_HANDLERS),
     }
 )
 _DENIED = "access denied: this runtime needs the right secret"
@@ -74,6 +76,7 @@ class Commands:
         handlers.update({("graph", c): h for c, h in GRAPH_HANDLERS.items()})
         handlers.update({("network", c): h for c, h in NETWORK_HANDLERS.items()})
         handlers.update({("trace", c): h for c, h in TRACE_HANDLERS.items()})
+        handlers.update({("deps", c): h for c, h in DEPS_HANDLERS.items()})
         self._handlers = handlers
 
     def authorized(self, request: Request) -> bool:
@@ -206,4 +209,6 @@ async def _update_users(hub: Hub, name: str) -> None:
         if uses and hub.runner.flow_state(graph) != "stopped":
             document: dict[str, Any] = flow.to_document()
             document["revision"] = flow.revision + 1
-            await hub.runner.add_or_update_flow(document_for_runner(hub, document))
+            await hub.runner.add_or_update_flow(
+                document_for_runner(hub, document), refuse_installs=hub.refuse_installs
+            )

@@ -11,6 +11,9 @@ the runner or grow its memory.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import attrs
 import trio
 
@@ -44,6 +47,18 @@ class Connection:
         #: whether it has used an extension (then it also gets their events)
         self.extended = False
         self.dropped = 0
+        #: requestId -> the scope of a change still running (``deps:install``...)
+        self.changes: dict[str, trio.CancelScope] = {}
+        self._tasks: trio.Nursery | None = None
+
+    def run_tasks_in(self, nursery: trio.Nursery) -> None:
+        """Where :meth:`start_soon` runs tasks: a nursery that ends with the connection."""
+        self._tasks = nursery
+
+    def start_soon(self, task: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``task`` beside the connection's commands; it is cancelled when the client leaves."""
+        assert self._tasks is not None, "run_tasks_in first"
+        self._tasks.start_soon(task, *args)
 
     def watch(self, graph: str, *, data: bool = False) -> None:
         """Follow ``graph`` (and its edges' data, if ``data``)."""

@@ -46,7 +46,9 @@ async def _edit(hub: Hub, connection: Connection, request: Request) -> None:
     document, answers = hub.graphs.edited(request.command, request.payload)
     graph_id = document["id"]
     if graph_id in hub.runner.list_flows() and hub.runner.flow_state(graph_id) != "stopped":
-        await hub.runner.add_or_update_flow(document_for_runner(hub, document))
+        await hub.runner.add_or_update_flow(
+            document_for_runner(hub, document), refuse_installs=hub.refuse_installs
+        )
     hub.graphs.put(document)
     connection.watch(graph_id, data=True)
     for command, payload in answers:
@@ -86,7 +88,7 @@ async def _set(hub: Hub, connection: Connection, request: Request) -> None:
     if not isinstance(document, dict):
         raise Refused("graph:set needs graph: a flow document (fbp-graph JSON)")
     filled = document_for_runner(hub, document)
-    flow = await hub.runner.add_or_update_flow(filled)
+    flow = await hub.runner.add_or_update_flow(filled, refuse_installs=hub.refuse_installs)
     hub.graphs.put({**filled, "id": flow.id, "revision": flow.revision})
     connection.watch(flow.id)
     answer = {"ok": True, "graph": flow.id, "revision": flow.revision}

@@ -33,8 +33,12 @@ log = logging.getLogger(__name__)
 class Hub:
     """The shared state of one FBP endpoint; see the module docstring."""
 
-    def __init__(self, runner: FlowRunner, nursery: trio.Nursery) -> None:
+    def __init__(
+        self, runner: FlowRunner, nursery: trio.Nursery, *, refuse_installs: str | None = None
+    ) -> None:
         self.runner = runner
+        #: why packages may not be installed through this endpoint (None: they may)
+        self.refuse_installs = refuse_installs
         self.runtime_id = str(uuid.uuid4())
         self.graphs = GraphStore()
         self.connections: set[Connection] = set()

@@ -55,6 +55,7 @@ EXTENSION_CAPABILITIES = (
     "trio-launcher:runtimes",
     "trio-launcher:breakpoints",
     "trio-launcher:step",
+    "trio-launcher:dependencies",
 )
 
 

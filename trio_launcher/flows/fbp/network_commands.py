@@ -43,7 +43,9 @@ async def _start(hub: Hub, connection: Connection, request: Request) -> None:
     if graph in hub.runner.list_flows() and hub.runner.flow_state(graph) != "stopped":
         raise Refused(f"graph {graph} is running already")
     if graph in hub.graphs:
-        await hub.runner.add_or_update_flow(document_for_runner(hub, hub.graphs.get(graph)))
+        await hub.runner.add_or_update_flow(
+            document_for_runner(hub, hub.graphs.get(graph)), refuse_installs=hub.refuse_installs
+        )
     connection.watch(graph, data=True)
     hub.sync()
     await hub.runner.start_flow(graph)

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "noflo"
 #: The largest message a client may send (a flow document, a component's source).
 MAX_MESSAGE = 16 * 1024 * 1024
+#: Why an endpoint without a secret installs no package (anyone on the host could ask).
+NO_SECRET_FOR_INSTALLS = "installing packages needs an endpoint with a secret (--secret)"
 
 
 @attrs.frozen
@@ -64,7 +66,7 @@ async def serve_fbp(
     bound = listeners[0].socket.getsockname()
     endpoint = FbpEndpoint(host, bound[1])
     async with trio.open_nursery() as nursery:
-        hub = Hub(runner, nursery)
+        hub = Hub(runner, nursery, refuse_installs=None if secret else NO_SECRET_FOR_INSTALLS)
         await nursery.start(hub.run_events)
         commands = Commands(hub, secret)
         await nursery.start(
@@ -83,6 +85,7 @@ async def _serve(hub: Hub, commands: Commands, stream: trio.SocketStream) -> Non
             hub.connections.add(connection)
             try:
                 async with trio.open_nursery() as nursery:
+                    connection.run_tasks_in(nursery)
                     nursery.start_soon(_write_then_stop, connection, nursery.cancel_scope)
                     await _read(ws, connection, commands)
                     nursery.cancel_scope.cancel()
