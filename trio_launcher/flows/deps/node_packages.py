@@ -10,6 +10,7 @@ git, a path or a tarball is refused.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ __all__ = ["install_node_lock", "lock_node", "package_json"]
 
 _NPM_QUIET = ("--ignore-scripts", "--no-audit", "--no-fund", "--update-notifier=false")
 _PACKAGE_NAME = "trio-launcher-flow-module"
+_NAME = re.compile(r"(?:@[a-z0-9~][a-z0-9._~-]*/)?[a-z0-9~][a-z0-9._~-]*", re.IGNORECASE)
+_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+_INTEGRITY = re.compile(r"(?:sha1|sha256|sha384|sha512)-[A-Za-z0-9+/]+=*")
 
 
 def package_json(dependencies: Mapping[str, str]) -> bytes:
@@ -77,6 +81,17 @@ async def install_node_lock(
     await run_installer(command, env=env, cwd=target, on_line=on_line)
 
 
+def _checked(name: str, version: object, integrity: object) -> LockedPackage:
+    """A locked package, if its name, version and integrity are what npm would write."""
+    if not _NAME.fullmatch(name):
+        raise InstallerFailed(f"npm locked a package named {name!r}")
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        raise InstallerFailed(f"npm locked {name} at version {version!r}")
+    if not isinstance(integrity, str) or not _INTEGRITY.fullmatch(integrity):
+        raise InstallerFailed(f"npm locked {name} with integrity {integrity!r}")
+    return LockedPackage(name, version, (integrity,))
+
+
 def _locked_packages(document: Mapping[str, Any]) -> tuple[LockedPackage, ...]:
     packages = []
     for where, entry in document.get("packages", {}).items():
@@ -87,5 +102,5 @@ def _locked_packages(document: Mapping[str, Any]) -> tuple[LockedPackage, ...]:
         resolved, integrity = entry.get("resolved", "https://"), entry.get("integrity")
         if entry.get("link") or not resolved.startswith(("https://", "http://")) or not integrity:
             raise InstallerFailed(f"{name} ({where}) does not come from a registry: {resolved!r}")
-        packages.append(LockedPackage(name, entry["version"], (integrity,)))
+        packages.append(_checked(name, entry.get("version"), integrity))
     return tuple(sorted(packages, key=lambda p: (p.name, p.version)))

@@ -12,6 +12,7 @@ directory of its own, checked against the lock's hashes.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Any, Literal
 import orjson
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from .declared import PythonRequirement
 from .installer import InstallerFailed, run_installer
@@ -31,6 +33,9 @@ __all__ = ["PythonInstaller", "install_python_package", "lock_python", "python_i
 #: ``auto``: uv if it is on ``PATH``, else pip.
 PythonInstaller = Literal["auto", "uv", "pip"]
 
+#: A project name (PEP 508), and a hash as requirements files give it.
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_HASH = re.compile(r"(?:sha256|sha384|sha512):[0-9a-f]{64,128}")
 _PIP_QUIET = ("--disable-pip-version-check", "--no-input", "--progress-bar", "off")
 
 
@@ -127,14 +132,26 @@ def _from_pip_report(text: str) -> list[LockedPackage]:
         if not hashes and "hash" in archive:
             algorithm, _, value = archive["hash"].partition("=")
             hashes = {algorithm: value}
-        packages.append(
-            LockedPackage(
-                canonicalize_name(metadata["name"]),
-                metadata["version"],
-                tuple(f"{algorithm}:{value}" for algorithm, value in sorted(hashes.items())),
-            )
-        )
+        hashed = tuple(f"{algorithm}:{value}" for algorithm, value in sorted(hashes.items()))
+        packages.append(_checked(metadata["name"], metadata["version"], hashed))
     return packages
+
+
+def _checked(name: str, version: str, hashes: tuple[str, ...]) -> LockedPackage:
+    """A resolved package, if its name, version and hashes are what they should be.
+
+    They came from an index, and go into a requirements file, where anything
+    else could be read as an option.
+    """
+    if not _NAME.fullmatch(name):
+        raise InstallerFailed(f"the resolver chose a package named {name!r}")
+    try:
+        exact = str(Version(version))
+    except InvalidVersion:
+        raise InstallerFailed(f"the resolver chose {name} version {version!r}") from None
+    if not all(_HASH.fullmatch(digest) for digest in hashes):
+        raise InstallerFailed(f"the resolver gave {name} hashes {hashes!r}")
+    return LockedPackage(canonicalize_name(name), exact, hashes)
 
 
 def _from_requirements(text: str) -> list[LockedPackage]:
@@ -152,5 +169,5 @@ def _from_requirements(text: str) -> list[LockedPackage]:
         if len(versions) != 1:
             raise InstallerFailed(f"the resolver did not pin {words[0]!r} to one version")
         hashes = tuple(word.removeprefix("--hash=") for word in words[1:] if "--hash=" in word)
-        packages.append(LockedPackage(canonicalize_name(requirement.name), versions[0], hashes))
+        packages.append(_checked(requirement.name, versions[0], hashes))
     return packages
