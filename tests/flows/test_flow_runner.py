@@ -248,6 +248,21 @@ async def test_no_runtime_runs_while_no_flow_needs_one() -> None:
                 os.kill(python.pid, 0)
 
 
+async def test_a_runtime_stopped_on_purpose_starts_again_at_once_when_needed() -> None:
+    # a backoff of an hour would hold the second start past the guard: a stop is no crash
+    config = FlowRunnerConfig(restart_initial=3600, restart_maximum=3600)
+    flow = chain("again", ("double", module("python", PY_DOUBLE)))
+    with trio.fail_after(30):
+        async with open_flow_runner(config) as runner:
+            await runner.add_or_update_flow(flow)
+            for _ in range(3):
+                await runner.start_flow("again")
+                async with runner.output("again", "out") as out:
+                    await runner.send("again", "in", 21)
+                    assert await anext(out) == 42
+                await runner.stop_flow("again")
+
+
 async def test_a_runtime_that_cannot_start_fails_the_start_with_the_reason() -> None:
     config = FlowRunnerConfig(runtimes={"python": ("/nonexistent/python",)})
     document = chain("nostart", ("a", module("python", PY_FORWARD)))

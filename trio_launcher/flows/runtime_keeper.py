@@ -91,13 +91,14 @@ class RuntimeKeeper:
         try:
             while self._wanted:
                 self._wanted = False
-                await self._run_once()
-                if self._wanted:
+                stopped = await self._run_once()
+                if self._wanted and not stopped:  # a crash, not a stop asked for
                     await trio.sleep(self._backoff.next_delay())
         finally:
             self._running = False
 
-    async def _run_once(self) -> None:
+    async def _run_once(self) -> bool:
+        """Run the runtime once; whether it ended because it was asked to stop."""
         self._stop_reason = ""
         self._stopping = False
         started_at = trio.current_time()
@@ -112,12 +113,13 @@ class RuntimeKeeper:
                 reason = await self._serve(process)
         except RuntimeStartFailed as exc:
             self._callbacks.failed(self.name, str(exc))
-            return
+            return False
         finally:
             self.process = None
         if trio.current_time() - started_at >= 10.0:
             self._backoff.reset()
         self._callbacks.exited(self.name, self._stop_reason or reason)
+        return self._stopping
 
     async def _serve(self, process: RuntimeProcess) -> str:
         assert process.hello is not None
