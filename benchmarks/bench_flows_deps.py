@@ -97,6 +97,10 @@ async def python_figures(folder: Path, installer: str, rounds: int) -> dict[str,
             async with open_flow_runner(config) as runner:
                 fresh.append(await add_and_run(runner, flow("a", "python", PY_SOURCE, DECLARED)))
                 await runner.stop_flow("a")
+                for process in {
+                    installed.process for installed in runner.packages.locks("a").values()
+                }:
+                    await runner.wait_runtime_state(str(process), "down")  # a cold start, as c's
                 lock_cached.append(
                     await add_and_run(runner, flow(f"b{n}", "python", PY_SOURCE, DECLARED))
                 )
