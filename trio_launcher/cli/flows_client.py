@@ -12,10 +12,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .text_table import table
+
 if TYPE_CHECKING:
     from ..flows.fbp.client import FbpClient
 
-__all__ = ["ACTIONS", "DEFAULT_URL", "add_parsers", "run", "table"]
+__all__ = ["ACTIONS", "DEFAULT_URL", "add_parsers", "run"]
 
 DEFAULT_URL = "ws://127.0.0.1:3569"
 
@@ -176,14 +178,6 @@ def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
     import json
 
     print(json.dumps(payload, indent=2) if args.json else text, flush=True)
-
-
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
 
 
 def _split_module(text: str) -> tuple[str, str]:

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .text_table import table
+
 if TYPE_CHECKING:
     from ..flows.fbp.client import FbpClient
 
@@ -130,8 +132,6 @@ def _listing(answer: dict[str, Any]) -> tuple[Any, str]:
         return packages, "no packages"
     rows = [["PACKAGE", "VERSION", "RUNTIME", "MODULES"]]
     rows += [[p["name"], p["version"], p["runtime"], " ".join(p["modules"])] for p in packages]
-    from .flows_client import table
-
     return packages, table(rows)
 
 

@@ -264,7 +264,8 @@ class FlowRunner(RuntimeCallbacks):
         """The language of runtime ``runtime_id``'s packages; None if it takes none."""
         return self._dependencies.language(runtime_id)
 
-    async def _collect_garbage(self) -> list[str]:
+    async def collect_package_garbage(self) -> list[str]:
+        """What ``packages.collect_garbage()`` does (see :mod:`.deps.packages_api`)."""
         self._record_locks_in_use()
         return await self._dependencies.collect_garbage()
 

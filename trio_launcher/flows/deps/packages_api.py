@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -23,7 +23,6 @@ from .lock import InstalledLock, Language
 
 if TYPE_CHECKING:
     from ..graph import Flow, Module
-    from ..runner import FlowRunner
 
 __all__ = ["PackageInUse", "Packages"]
 
@@ -39,10 +38,31 @@ class PackageInUse:
     hashes: tuple[str, ...] = ()
 
 
+class FlowHost(Protocol):
+    """What :class:`Packages` uses of the runner it belongs to."""
+
+    def list_flows(self) -> builtins.list[str]: ...
+
+    def get_flow(self, flow_id: str) -> Flow: ...
+
+    def dependency_language(self, runtime_id: str) -> Language | None: ...
+
+    async def add_or_update_flow(
+        self,
+        document: object,
+        *,
+        relock: Collection[str] = (),
+        refuse_installs: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Flow: ...
+
+    async def collect_package_garbage(self) -> builtins.list[str]: ...
+
+
 class Packages:
     """The packages of one runner's modules; ``runner.packages``."""
 
-    def __init__(self, runner: FlowRunner) -> None:
+    def __init__(self, runner: FlowHost) -> None:
         self._runner = runner
 
     def list(
@@ -127,7 +147,7 @@ class Packages:
 
     async def collect_garbage(self) -> builtins.list[str]:
         """Remove the store's directories no flow of a live runner uses; the removed ones."""
-        return await self._runner._collect_garbage()
+        return await self._runner.collect_package_garbage()
 
     # ------------------------------------------------------------------ helpers
 
