@@ -73,3 +73,15 @@ async def running(
         async with trio.open_nursery() as nursery:
             child = await nursery.start(run)
             yield child, output, statuses
+
+
+async def flows_command(url: str, *argv: str, **settings: str) -> tuple[int, str, str]:
+    """Run ``trio-launcher flows ARGV --url URL``: its exit code, standard output and error."""
+    done = await trio.run_process(
+        [*CLI, "flows", *argv, "--url", url],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env=environment(**settings),
+    )
+    return done.returncode, done.stdout.decode(), done.stderr.decode()

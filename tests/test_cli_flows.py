@@ -10,6 +10,7 @@ from pathlib import Path
 
 import trio
 from cli_processes import CLI, Lines, environment, running
+from cli_processes import flows_command as flows
 
 from trio_launcher.process import ExitStatus, run_child
 
@@ -44,18 +45,6 @@ async def serving(*options: str, **settings: str) -> AsyncIterator[str]:
         child.send_signal(signal.SIGTERM)
     assert statuses == [ExitStatus(returncode=0)]
     assert output.of("stdout") == [line]
-
-
-async def flows(url: str, *argv: str, **settings: str) -> tuple[int, str, str]:
-    """Run a client command: its exit code, standard output and error."""
-    done = await trio.run_process(
-        [*CLI, "flows", *argv, "--url", url],
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
-        env=environment(**settings),
-    )
-    return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
 async def tail(url: str, *argv: str, task_status: trio.TaskStatus[Lines]) -> None:

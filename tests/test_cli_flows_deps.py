@@ -7,16 +7,18 @@ import json
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import trio
-from cli_processes import CLI, environment, running
+from cli_processes import flows_command, running
 from package_builds import build_wheel, offline_python_env
 
 from trio_launcher.cli.flows_deps import ProgressBar
 
 SECRET = "cli-packages-secret"
+#: A client command with the endpoint's secret.
+flows = partial(flows_command, TRIO_LAUNCHER_FLOWS_SECRET=SECRET)
 SOURCE = "import tinypkg\ndef handle(message, context, send):\n    send('out', tinypkg.VERSION)\n"
 
 
@@ -31,8 +33,8 @@ def flow(deps: list[str]) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def serving(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    """``flows serve`` with a secret, installing from a folder of wheels: URL and client env."""
+async def serving(tmp_path: Path) -> AsyncIterator[str]:
+    """``flows serve`` with a secret, installing from a folder of wheels: its URL."""
     for version in ("1.0.0", "2.0.0"):
         build_wheel(tmp_path / "wheels", "tinypkg", version, f"VERSION = {version!r}\n")
     offline = offline_python_env(tmp_path / "wheels")
@@ -42,32 +44,21 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
         line = await output.wait_for("listening on")
         while line not in output.of("stdout"):
             line = await output.wait_for("listening on")
-        yield line.rsplit(" ", 1)[1], {"TRIO_LAUNCHER_FLOWS_SECRET": SECRET}
+        yield line.rsplit(" ", 1)[1]
         child.send_signal(signal.SIGTERM)
-
-
-async def flows(url: str, env: dict[str, str], *argv: str) -> tuple[int, str, str]:
-    done = await trio.run_process(
-        [*CLI, "flows", *argv, "--url", url],
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
-        env=environment(**env),
-    )
-    return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
 async def test_install_list_lock_remove_and_gc_from_the_command_line(tmp_path: Path) -> None:
     (tmp_path / "flow.json").write_text(json.dumps(flow(["tinypkg==1.0.0"])))
-    async with serving(tmp_path) as (url, env):
-        deployed = await flows(url, env, "deploy", str(tmp_path / "flow.json"))
-        installed = await flows(url, env, "deps", "install", "pinned/middle", "tinypkg==2.0.0")
-        listed = await flows(url, env, "deps", "list", "--json", "--runtime", "python")
-        locked = await flows(url, env, "deps", "lock", "pinned")
-        collected = await flows(url, env, "deps", "gc")
-        refused = await flows(url, env, "deps", "install", "pinned/middle", "tinypkg==9")
-        bad = await flows(url, env, "deps", "install", "pinned", "tinypkg")
-        removed = await flows(url, env, "deps", "remove", "pinned/middle", "tinypkg")
+    async with serving(tmp_path) as url:
+        deployed = await flows(url, "deploy", str(tmp_path / "flow.json"))
+        installed = await flows(url, "deps", "install", "pinned/middle", "tinypkg==2.0.0")
+        listed = await flows(url, "deps", "list", "--json", "--runtime", "python")
+        locked = await flows(url, "deps", "lock", "pinned")
+        collected = await flows(url, "deps", "gc")
+        refused = await flows(url, "deps", "install", "pinned/middle", "tinypkg==9")
+        bad = await flows(url, "deps", "install", "pinned", "tinypkg")
+        removed = await flows(url, "deps", "remove", "pinned/middle", "tinypkg")
     assert deployed[0] == 0
     code, out, err = installed
     assert (code, out) == (0, "pinned/middle: tinypkg 2.0.0\n")

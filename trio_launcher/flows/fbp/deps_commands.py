@@ -60,23 +60,14 @@ async def _list(hub: Hub, connection: Connection, request: Request) -> None:
     await connection.answer("deps", "list", {"ok": True, "packages": packages}, request.request_id)
 
 
-async def _install(hub: Hub, connection: Connection, request: Request) -> None:
+async def _install_or_remove(hub: Hub, connection: Connection, request: Request) -> None:
     graph, node = _node(request)
-    specs = _strings(request, "packages")
+    packages = _strings(request, "packages")
+    packages_api = hub.runner.packages
+    edit = packages_api.install if request.command == "install" else packages_api.remove
 
     async def change(progress: Callable[[Progress], None]) -> dict[str, Any]:
-        installed = await hub.runner.packages.install(f"{graph}/{node}", specs, progress=progress)
-        return {"graph": graph, "node": node, "lock": _lock_payload(installed)}
-
-    _start(hub, connection, request, change)
-
-
-async def _remove(hub: Hub, connection: Connection, request: Request) -> None:
-    graph, node = _node(request)
-    names = _strings(request, "packages")
-
-    async def change(progress: Callable[[Progress], None]) -> dict[str, Any]:
-        installed = await hub.runner.packages.remove(f"{graph}/{node}", names, progress=progress)
+        installed = await edit(f"{graph}/{node}", packages, progress=progress)
         return {"graph": graph, "node": node, "lock": _lock_payload(installed)}
 
     _start(hub, connection, request, change)
@@ -149,8 +140,8 @@ async def _run(
 
 DEPS_HANDLERS = {
     "list": _list,
-    "install": _install,
-    "remove": _remove,
+    "install": _install_or_remove,
+    "remove": _install_or_remove,
     "lock": _lock,
     "gc": _gc,
     "cancel": _cancel,
