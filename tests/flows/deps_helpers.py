@@ -23,6 +23,7 @@ from trio_launcher.flows.deps.settings import DependencySettings
 
 needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not on PATH")
 
+JS_FORWARD = "function handle(message, context, send) { send('out', message); }\n"
 #: A Python module that adds the version of the tinypkg it imports to the list it gets.
 PY_VERSION = (
     "import tinypkg\n"
@@ -78,13 +79,16 @@ def two_versions(runtime: str, first: object, second: object) -> dict[str, Any]:
     )
 
 
-def versioned_middle(deps: object, revision: int, source: str = PY_VERSION) -> dict[str, Any]:
-    """``in -> source -> middle -> sink -> out``; the middle adds its tinypkg's version."""
+def versioned_middle(
+    deps: object, revision: int, source: str = PY_VERSION, *, runtime: str = "python"
+) -> dict[str, Any]:
+    """``in -> source -> middle -> sink -> out``; the middle adds its package's version."""
+    forward = PY_FORWARD if runtime == "python" else JS_FORWARD
     flow = chain(
         "pinned",
-        ("source", module("python", PY_FORWARD)),
-        ("middle", module("python", source, deps=deps)),
-        ("sink", module("python", PY_FORWARD)),
+        ("source", module(runtime, forward)),
+        ("middle", module(runtime, source, deps=deps)),
+        ("sink", module(runtime, forward)),
     )
     flow["revision"] = revision
     return flow

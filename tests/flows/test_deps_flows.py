@@ -11,6 +11,7 @@ import pytest
 import trio
 import trio.lowlevel
 from deps_helpers import (
+    JS_VERSION,
     needs_npm,
     node_config,
     python_config,
@@ -92,42 +93,69 @@ async def test_the_lock_is_kept_with_the_revision_and_returned_by_the_api(tmp_pa
     assert document["processes"]["middle"]["metadata"]["deps"] == ["tinypkg>=1"]
 
 
-async def test_a_dependency_update_under_load_loses_and_doubles_nothing_and_keeps_context(
-    tmp_path: Path,
-) -> None:
-    config = python_config(tmp_path)
+async def update_under_load(
+    runner: FlowRunner, before: dict[str, Any], after: dict[str, Any]
+) -> tuple[list[Any], int]:
+    """Messages sent while ``after`` replaces ``before``: what came out, the context's count."""
     got: list[Any] = []
-    with trio.fail_after(120):
-        async with open_flow_runner(config) as runner:
-            await runner.add_or_update_flow(versioned_middle(["tinypkg==1.0.0"], 0))
-            await runner.start_flow("pinned")
-            async with runner.output("pinned", "out") as out, trio.open_nursery() as nursery:
-                updated = trio.Event()
-                sent = 0
+    flow_id = before["id"]
+    await runner.add_or_update_flow(before)
+    await runner.start_flow(flow_id)
+    async with runner.output(flow_id, "out") as out, trio.open_nursery() as nursery:
+        updated = trio.Event()
+        sent = 0
 
-                async def feed() -> None:
-                    nonlocal sent
-                    while not updated.is_set() or sent < 200:
-                        await runner.send("pinned", "in", [sent])
-                        sent += 1
-                        await trio.lowlevel.checkpoint()
+        async def feed() -> None:
+            nonlocal sent
+            while not updated.is_set() or sent < 200:
+                await runner.send(flow_id, "in", [sent])
+                sent += 1
+                await trio.lowlevel.checkpoint()
 
-                async def update() -> None:
-                    while sent < 100:
-                        await trio.lowlevel.checkpoint()
-                    await runner.add_or_update_flow(versioned_middle(["tinypkg==2.0.0"], 1))
-                    updated.set()
+        async def update() -> None:
+            while sent < 100:
+                await trio.lowlevel.checkpoint()
+            await runner.add_or_update_flow(after)
+            updated.set()
 
-                nursery.start_soon(feed)
-                nursery.start_soon(update)
-                while not updated.is_set() or len(got) < sent:
-                    got.append(await anext(out))
-            count = runner.context("pinned", "middle")["count"]
+        nursery.start_soon(feed)
+        nursery.start_soon(update)
+        while not updated.is_set() or len(got) < sent:
+            got.append(await anext(out))
+    return got, runner.context(flow_id, "middle")["count"]
+
+
+def check_switched_once(got: list[Any], count: int) -> None:
     assert [n for n, _ in got] == list(range(len(got)))  # none lost, doubled or reordered
     versions = [version for _, version in got]
     switch = versions.index("2.0.0")
     assert set(versions[:switch]) == {"1.0.0"} and set(versions[switch:]) == {"2.0.0"}
-    assert switch >= 100 and count == len(got)  # the context moved to the new process
+    assert switch >= 100 and count == len(got)  # the context moved with the module
+
+
+async def test_a_dependency_update_under_load_loses_and_doubles_nothing_and_keeps_context(
+    tmp_path: Path,
+) -> None:
+    config = python_config(tmp_path)
+    before = versioned_middle(["tinypkg==1.0.0"], 0)
+    after = versioned_middle(["tinypkg==2.0.0"], 1)
+    with trio.fail_after(120):
+        async with open_flow_runner(config) as runner:
+            got, count = await update_under_load(runner, before, after)
+    check_switched_once(got, count)
+
+
+@needs_node
+@needs_npm
+async def test_a_node_dependency_update_under_load_loses_and_doubles_nothing(
+    tmp_path: Path,
+) -> None:
+    before = versioned_middle({"tiny": "1.0.0"}, 0, JS_VERSION, runtime="node")
+    after = versioned_middle({"tiny": "^2"}, 1, JS_VERSION, runtime="node")
+    with node_config(tmp_path) as config, trio.fail_after(120):
+        async with open_flow_runner(config) as runner:
+            got, count = await update_under_load(runner, before, after)
+    check_switched_once(got, count)
 
 
 async def test_a_version_that_does_not_exist_names_it_and_leaves_the_old_version_serving(
@@ -139,12 +167,15 @@ async def test_a_version_that_does_not_exist_names_it_and_leaves_the_old_version
         await runner.start_flow("pinned")
         with pytest.raises(DependencyFailed) as failed:
             await runner.add_or_update_flow(versioned_middle(["tinypkg==3.0.0"], 1))
+        with pytest.raises(DependencyFailed) as unknown:
+            await runner.add_or_update_flow(versioned_middle(["nopkg"], 1))
         with pytest.raises(InvalidFlow) as invalid:
             await runner.add_or_update_flow(versioned_middle(["--index-url=http://x/"], 1))
         assert runner.get_flow("pinned").revision == 0
         assert await run_once(runner, "pinned") == ["1.0.0"]
     assert failed.value.module == "pinned/middle" and "tinypkg==3.0.0" in failed.value.package
     assert "tinypkg==3.0.0" in failed.value.reason  # the installer's own words
+    assert unknown.value.package == "nopkg" and "nopkg" in unknown.value.reason
     assert [p.path for p in invalid.value.problems] == ["processes.middle.metadata.deps[0]"]
 
 
