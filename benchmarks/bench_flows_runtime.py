@@ -18,6 +18,8 @@ found), started as the runner starts them (``open_runtime``: FIFOs, ``run_child`
   spawn, which leaves out the runner's side (``run_child``, Trio, three round trips).
 - **idle RSS**: VmRSS (``/proc/PID/status``) after loading and invoking one module;
   for Python also after loading one async module (which imports asyncio).
+- **the loop held by a start**: the longest Trio task step while ``open_runtime``
+  starts a runtime (what one start holds up of the runner's other work).
 
 ``--pin CPU`` runs every runtime on that one CPU (and this process on another, if
 there is one); without it the kernel places them.
@@ -180,6 +182,38 @@ async def cold_start(command: list[str], language: str) -> tuple[float, float]:
         return elapsed, rss_mb(runtime.pid)
 
 
+class _LongestStep(trio.abc.Instrument):
+    """The longest run of one task step: how long the Trio thread was held at once."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._began: float | None = None
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self._began = time.perf_counter()
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if self._began is not None:
+            self.longest = max(self.longest, time.perf_counter() - self._began)
+            self._began = None
+
+
+async def loop_held_by_start(command: list[str], starts: int) -> float:
+    """Median over ``starts`` of the longest Trio step while ``open_runtime`` starts a
+    runtime (ms): what a start costs the runner's other work."""
+    longest = []
+    for _ in range(starts):
+        instrument = _LongestStep()
+        trio.lowlevel.add_instrument(instrument)
+        try:
+            async with open_runtime(command):
+                pass
+        finally:
+            trio.lowlevel.remove_instrument(instrument)
+        longest.append(instrument.longest * 1000)
+    return median(longest)
+
+
 async def async_rss(command: list[str]) -> float:
     """The Python runtime's RSS once an async module is loaded and invoked (MB)."""
     async with open_runtime(command) as runtime:
@@ -207,6 +241,7 @@ async def measure(name: str, language: str, command: list[str], args: Any) -> di
     figures[f"{name}_idle_rss_mb"] = median(memory)
     bare = [bare_cold_start(command, language) for _ in range(starts)]
     figures[f"{name}_cold_start_bare_p50_ms"] = median(bare)
+    figures[f"{name}_start_holds_loop_ms"] = await loop_held_by_start(command, starts)
     if language == "python":
         figures[f"{name}_idle_rss_with_async_module_mb"] = await async_rss(command)
     log(f"{name}: {figures}")
@@ -257,6 +292,7 @@ def main() -> None:
             "hop: (chain of 10 - chain of 1) / (9 * messages); one invoke and one done per message",
             "node runs twice as many messages as python; Node-RED's hop is ~9 us",
             "cold start: open_runtime (FIFOs, spawn) -> hello -> loaded -> first done",
+            "start_holds_loop: the longest Trio task step while open_runtime starts one",
             "" if "node24" in found else f"no Node 24 at {NODE}: node24 skipped",
             f"python {sys.version.split()[0]}",
         ],

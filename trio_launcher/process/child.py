@@ -10,6 +10,7 @@ runs its program, so it also dies if this process is killed (see
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -39,6 +40,14 @@ logger = logging.getLogger("trio_launcher.process")
 _READ_SIZE = 65536
 #: After the leader exited we read at most this much more per stream.
 _MAX_DRAIN_READS = 16
+#: The thread every child is forked from. A child's parent-death signal fires when the
+#: thread that forked it ends, so this is one thread that lives as long as the process
+#: (never one of Trio's cached threads, which end when idle). Forking there also keeps
+#: the Trio thread free while a child joins its cgroup and execs: on a cgroup2 mount
+#: without favordynmods the join waits for an RCU grace period, 5-20 ms.
+_FORKER = concurrent.futures.ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="trio-launcher-fork"
+)
 
 
 @attrs.frozen
@@ -259,12 +268,10 @@ async def _spawn(
         on_failure.callback(os.close, err_read)
         if cgroup is not None:
             on_failure.callback(cgroup.remove)
-        try:
-            # Not trio.lowlevel.open_process: it forks from a thread-cache
-            # thread, and the parent-death signal fires when *that thread*
-            # exits (idle ones do after 10 s). Forking here ties the child to
-            # the thread that runs Trio, which lives as long as this process.
-            process = subprocess.Popen(  # noqa: ASYNC220 - see above
+        tie = _tie_to_parent(os.getpid(), procs)
+
+        def popen() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
                 list(command),
                 stdin=subprocess.DEVNULL,
                 stdout=out_write,
@@ -272,8 +279,11 @@ async def _spawn(
                 env=None if env is None else dict(env),
                 cwd=cwd,
                 start_new_session=True,
-                preexec_fn=_tie_to_parent(os.getpid(), procs),
+                preexec_fn=tie,
             )
+
+        try:
+            process = await _in_forker(popen)
         except OSError as exc:
             raise _spawn_error(command, cwd, exc) from exc
         finally:
@@ -285,6 +295,17 @@ async def _spawn(
     os.set_blocking(out_read, False)
     os.set_blocking(err_read, False)
     return process, cgroup, out_read, err_read
+
+
+async def _in_forker(popen: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """``popen()`` run in the forker thread; not cancelled half-way (the child would be lost)."""
+    future = _FORKER.submit(popen)
+    token = trio.lowlevel.current_trio_token()
+    done = trio.Event()
+    future.add_done_callback(lambda _: token.run_sync_soon(done.set))
+    with trio.CancelScope(shield=True):
+        await done.wait()
+    return future.result()
 
 
 async def _new_cgroup() -> Cgroup | None:
