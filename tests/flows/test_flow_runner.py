@@ -248,6 +248,22 @@ async def test_no_runtime_runs_while_no_flow_needs_one() -> None:
                 os.kill(python.pid, 0)
 
 
+async def test_changes_of_one_flow_made_at_once_apply_one_after_the_other() -> None:
+    first = chain("twice", ("double", module("python", PY_DOUBLE)))
+    second = {**chain("twice", ("double", module("python", PY_FORWARD))), "revision": 1}
+    with trio.fail_after(30):
+        async with open_flow_runner() as runner:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(runner.add_or_update_flow, first)
+                await trio.testing.wait_all_tasks_blocked()  # the first waits for its check
+                nursery.start_soon(runner.add_or_update_flow, second)
+            assert runner.get_flow("twice").revision == 1
+            await runner.start_flow("twice")
+            async with runner.output("twice", "out") as out:
+                await runner.send("twice", "in", 21)
+                assert await anext(out) == 21  # the second, in call order
+
+
 async def test_a_runtime_stopped_on_purpose_starts_again_at_once_when_needed() -> None:
     # a backoff of an hour would hold the second start past the guard: a stop is no crash
     config = FlowRunnerConfig(restart_initial=3600, restart_maximum=3600)

@@ -102,6 +102,7 @@ class FlowRunner(RuntimeCallbacks):
             self._keeper(name)
         self._dependencies = Dependencies(config.dependencies, config.runtimes)
         self._locks = InstalledLocks()
+        self._changes: dict[str, trio.Lock] = {}
         #: The packages of the modules: list, install, remove, lock, collect garbage.
         self.packages = Packages(self)
         self._tokens = itertools.count(1)
@@ -235,6 +236,16 @@ class FlowRunner(RuntimeCallbacks):
             components=self._components,
             languages=languages,
         )
+        async with self._one_change_at_a_time(flow.id):
+            return await self._add_or_update(flow, relock, refuse_installs, progress)
+
+    async def _add_or_update(
+        self,
+        flow: Flow,
+        relock: Collection[str],
+        refuse_installs: str | None,
+        progress: ProgressCallback | None,
+    ) -> Flow:
         existing = next((r for r in self._core.flows() if r.id == flow.id), None)
         held = {m.id: m.spec for m in existing.modules.values()} if existing else {}
         flow = await install_flow(
@@ -279,9 +290,25 @@ class FlowRunner(RuntimeCallbacks):
 
     async def remove_flow(self, flow_id: str) -> None:
         """Stop a flow if it runs, then forget it."""
-        await self.stop_flow(flow_id)
-        self._call(lambda: self._core.remove_flow(flow_id))
-        self._record_locks_in_use()
+        async with self._one_change_at_a_time(flow_id):
+            await self.stop_flow(flow_id)
+            self._call(lambda: self._core.remove_flow(flow_id))
+            self._record_locks_in_use()
+
+    @contextlib.asynccontextmanager
+    async def _one_change_at_a_time(self, flow_id: str) -> AsyncIterator[None]:
+        """Adds, updates and removals of one flow, one after the other, in call order.
+
+        An update awaits its installs and checks: another change of the flow
+        meanwhile would be applied to what this one has not seen.
+        """
+        lock = self._changes.setdefault(flow_id, trio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._changes.pop(flow_id, None)
 
     async def start_flow(self, flow_id: str) -> None:
         """Start a stopped flow; returns once every module is loaded and its IIPs are sent.
