@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from deps_helpers import needs_npm, node_config, python_config, two_versions, versioned_middle
 from package_builds import build_wheel
 from runner_flows import needs_node
@@ -97,3 +98,16 @@ async def test_a_node_module_gets_a_new_version_without_losing_its_context(
             context = runner.context("versions", "two")
     assert (before, after) == (["1.0.0", "1.0.0"], ["1.0.0", "2.0.0"])
     assert context == {"count": 2}
+
+
+async def test_two_installs_at_once_on_one_module_both_take_effect(tmp_path: Path) -> None:
+    config = python_config(tmp_path)
+    async with open_flow_runner(config) as runner:
+        await runner.add_or_update_flow(versioned_middle(["tinypkg==1.0.0"], 0))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(runner.packages.install, "pinned/middle", ["tinypkg==2.0.0"])
+            await trio.testing.wait_all_tasks_blocked()  # the first is resolving
+            nursery.start_soon(runner.packages.install, "pinned/middle", ["otherpkg"])
+        flow = runner.get_flow("pinned")
+    assert [d.spec for d in flow.modules["middle"].deps] == ["tinypkg==2.0.0", "otherpkg"]
+    assert flow.revision == 2

@@ -229,15 +229,36 @@ class FlowRunner(RuntimeCallbacks):
             DependencyFailed: a module's dependencies could not be locked or
                 installed (the installer's error); nothing changed.
         """
-        languages = self._config.dependencies.languages
-        flow = parse_flow(
+        flow = self._parse(document)
+        async with self._one_change_at_a_time(flow.id):
+            return await self._add_or_update(flow, relock, refuse_installs, progress)
+
+    async def edit_flow(
+        self,
+        flow_id: str,
+        edit: Callable[[Flow], dict[str, Any]],
+        *,
+        relock: Collection[str] = (),
+        refuse_installs: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Flow:
+        """Update a held flow to the document ``edit`` makes of it, as
+        :meth:`add_or_update_flow` does; ``edit`` gets the flow once the changes
+        called before are done, so none is lost between its read and its write.
+        """
+        async with self._one_change_at_a_time(flow_id):
+            flow = self._parse(edit(self.get_flow(flow_id)))
+            if flow.id != flow_id:
+                raise FlowRunnerError(f"an edit of flow {flow_id!r} gave flow {flow.id!r}")
+            return await self._add_or_update(flow, relock, refuse_installs, progress)
+
+    def _parse(self, document: object) -> Flow:
+        return parse_flow(
             document,
             runtimes=self._config.runtimes.keys(),
             components=self._components,
-            languages=languages,
+            languages=self._config.dependencies.languages,
         )
-        async with self._one_change_at_a_time(flow.id):
-            return await self._add_or_update(flow, relock, refuse_installs, progress)
 
     async def _add_or_update(
         self,

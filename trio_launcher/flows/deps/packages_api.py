@@ -10,7 +10,7 @@ leaves the running version as it was.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -47,9 +47,10 @@ class FlowHost(Protocol):
 
     def dependency_language(self, runtime_id: str) -> Language | None: ...
 
-    async def add_or_update_flow(
+    async def edit_flow(
         self,
-        document: object,
+        flow_id: str,
+        edit: Callable[[Flow], dict[str, Any]],
         *,
         relock: Collection[str] = (),
         refuse_installs: str | None = None,
@@ -104,10 +105,11 @@ class Packages:
             DependencyFailed: the installer failed; nothing changed
                 (:class:`~.dependencies.DependencyFailed`).
         """
-        flow, spec = self._module(flow_module_id)
+        _, spec = self._module(flow_module_id)
         added = parse_packages(self._language(spec), specs)
-        declared = with_packages(spec.deps, added)
-        installed = await self._redeclare(flow, spec, declared, progress, refuse_installs)
+        installed = await self._redeclare(
+            flow_module_id, lambda now: with_packages(now, added), progress, refuse_installs
+        )
         assert installed is not None  # it declares at least what was added
         return installed
 
@@ -120,9 +122,10 @@ class Packages:
         refuse_installs: str | None = None,
     ) -> InstalledLock | None:
         """Declare ``names`` no more for a module; its new lock (None: it has no packages left)."""
-        flow, spec = self._module(flow_module_id)
-        declared = without_packages(spec.deps, names)
-        return await self._redeclare(flow, spec, declared, progress, refuse_installs)
+        self._module(flow_module_id)
+        return await self._redeclare(
+            flow_module_id, lambda now: without_packages(now, names), progress, refuse_installs
+        )
 
     async def lock(
         self,
@@ -139,9 +142,12 @@ class Packages:
         unknown = wanted - set(flow.modules)
         if unknown:
             raise FlowNotFound(f"flow {flow_id!r} has no module {', '.join(sorted(unknown))}")
-        document = _next_revision(flow)
-        await self._runner.add_or_update_flow(
-            document, relock=wanted, progress=progress, refuse_installs=refuse_installs
+        await self._runner.edit_flow(
+            flow_id,
+            _next_revision,
+            relock=wanted,
+            progress=progress,
+            refuse_installs=refuse_installs,
         )
         return {key: lock for key, lock in self.locks(flow_id).items() if key in wanted}
 
@@ -179,23 +185,32 @@ class Packages:
 
     async def _redeclare(
         self,
-        flow: Flow,
-        spec: Module,
-        declared: Declared,
+        flow_module_id: str,
+        change: Callable[[Declared], Declared],
         progress: ProgressCallback | None,
         refuse_installs: str | None,
     ) -> InstalledLock | None:
-        document = _next_revision(flow)
-        metadata = document["processes"][spec.id]["metadata"]
-        metadata.pop("lock", None)
-        if declared:
-            metadata["deps"] = declared_document(declared)
-        else:
-            metadata.pop("deps", None)
-        updated = await self._runner.add_or_update_flow(
-            document, progress=progress, refuse_installs=refuse_installs
+        """The module declares what ``change`` makes of what it declares when its turn comes
+        (another change of its flow may come first)."""
+        flow_id, _, module_id = flow_module_id.partition("/")
+
+        def edit(flow: Flow) -> dict[str, Any]:
+            if module_id not in flow.modules:
+                raise FlowNotFound(f"flow {flow_id!r} has no module {module_id!r}")
+            declared = change(flow.modules[module_id].deps)
+            document = _next_revision(flow)
+            metadata = document["processes"][module_id]["metadata"]
+            metadata.pop("lock", None)
+            if declared:
+                metadata["deps"] = declared_document(declared)
+            else:
+                metadata.pop("deps", None)
+            return document
+
+        updated = await self._runner.edit_flow(
+            flow_id, edit, progress=progress, refuse_installs=refuse_installs
         )
-        return updated.modules[spec.id].packages
+        return updated.modules[module_id].packages
 
 
 def _next_revision(flow: Flow) -> dict[str, Any]:
