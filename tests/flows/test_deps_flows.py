@@ -270,3 +270,27 @@ async def test_a_runtime_that_takes_no_dependencies_is_named_in_the_problem(
             await runner.add_or_update_flow(flow)
     (problem,) = invalid.value.problems
     assert problem.path == "processes.middle.metadata.deps" and '"plain"' in problem.message
+
+
+async def test_garbage_collected_during_an_update_keeps_what_it_installs(tmp_path: Path) -> None:
+    config = python_config(tmp_path)
+    installed = trio.Event()
+    removed: list[str] = []
+
+    def on_progress(step: Progress) -> None:
+        if step.step == "installed":
+            installed.set()
+
+    async with open_flow_runner(config) as runner, trio.open_nursery() as nursery:
+
+        async def collect_once_installed() -> None:
+            await installed.wait()
+            removed.extend(await runner.packages.collect_garbage())
+
+        nursery.start_soon(collect_once_installed)
+        await runner.add_or_update_flow(
+            versioned_middle(["tinypkg==1.0.0"], 0), progress=on_progress
+        )
+        await runner.start_flow("pinned")
+        assert await run_once(runner, "pinned") == ["1.0.0"]
+    assert removed == []

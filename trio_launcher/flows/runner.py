@@ -269,25 +269,26 @@ class FlowRunner(RuntimeCallbacks):
     ) -> Flow:
         existing = next((r for r in self._core.flows() if r.id == flow.id), None)
         held = {m.id: m.spec for m in existing.modules.values()} if existing else {}
-        flow = await install_flow(
-            self._dependencies,
-            self._locks,
-            flow,
-            held,
-            relock=relock,
-            refuse_installs=refuse_installs,
-            progress=progress or _ignore_progress,
-        )
-        await self._check_sources(flow, existing.modules if existing else {})
-        if existing is None:
-            self._apply(self._core.add_flow(flow))
-            self._record_locks_in_use()
-            return flow
-        running = existing.state is not FlowState.STOPPED
+        running = existing is not None and existing.state is not FlowState.STOPPED
         key = ("updated", flow.id)
-        self._results.pop(key, None)
-        self._apply(self._core.update_flow(flow, trio.current_time()))
-        self._record_locks_in_use()
+        with self._dependencies.change() as change:
+            flow = await install_flow(
+                self._dependencies,
+                self._locks,
+                flow,
+                held,
+                relock=relock,
+                refuse_installs=refuse_installs,
+                progress=progress or _ignore_progress,
+                change=change,
+            )
+            await self._check_sources(flow, existing.modules if existing else {})
+            if existing is None:
+                self._apply(self._core.add_flow(flow))
+            else:
+                self._results.pop(key, None)
+                self._apply(self._core.update_flow(flow, trio.current_time()))
+            self._record_locks_in_use()
         if running:
             await self._wait_for(key)
         return flow

@@ -80,6 +80,9 @@ class Dependencies:
         self.settings = settings
         self._runtimes = runtimes
         self._store: PackageStore | None = None
+        self._held: list[Lock] = []
+        #: locks installed for changes not applied yet: in use, so not collected meanwhile
+        self._pending: list[list[Lock]] = []
 
     @property
     def store(self) -> PackageStore:
@@ -111,10 +114,30 @@ class Dependencies:
         progress(Progress(module, "resolved", total=len(lock.packages)))
         return lock
 
+    @contextlib.contextmanager
+    def change(self) -> Iterator[list[Lock]]:
+        """For one change of a flow: the locks installed for it count as in use until it ends
+        (by then, the runner holds the ones it applied)."""
+        pending: list[Lock] = []
+        self._pending.append(pending)
+        try:
+            yield pending
+        finally:
+            self._pending.remove(pending)
+            if pending:
+                self._write_use()
+
     async def install(
-        self, module: str, runtime: str, lock: Lock, progress: ProgressCallback
+        self,
+        module: str,
+        runtime: str,
+        lock: Lock,
+        progress: ProgressCallback,
+        change: list[Lock],
     ) -> InstalledLock:
         """Put ``lock``'s packages in the store (those it lacks); where they are.
+
+        ``change`` (from :meth:`change`) keeps them in use until that change ends.
 
         Raises:
             DependencyFailed: a package could not be installed (the installer's error).
@@ -125,12 +148,18 @@ class Dependencies:
                 await self._install_node(module, lock, progress)
             else:
                 await self._install_python(module, runtime, lock, progress)
+            change.append(lock)
+            self._write_use()  # before garbage collection can run again
         own_process = f"{runtime}@{lock.digest[:12]}" if lock.language == "python" else None
         return InstalledLock(lock, store.paths(lock), own_process)
 
     def use(self, locks: Iterable[Lock]) -> None:
         """Record that this runner's held flows use ``locks`` (and no other)."""
-        locks = list(locks)
+        self._held = list(locks)
+        self._write_use()
+
+    def _write_use(self) -> None:
+        locks = [*self._held, *(lock for pending in self._pending for lock in pending)]
         if locks or self._store is not None:
             self.store.use(locks)
 

@@ -16,7 +16,7 @@ import attrs
 from ..graph import Flow, Module
 from .declared import Declared
 from .dependencies import Dependencies, DependencyFailed, ProgressCallback
-from .lock import InstalledLock
+from .lock import InstalledLock, Lock
 
 __all__ = ["InstalledLocks", "install_flow"]
 
@@ -47,13 +47,15 @@ async def install_flow(
     relock: Collection[str] = (),
     refuse_installs: str | None = None,
     progress: ProgressCallback,
+    change: list[Lock],
 ) -> Flow:
     """``flow`` with each module that declares dependencies given its installed lock.
 
     ``held`` are the modules of the flow's revision the runner holds;
     ``relock`` the ids of modules to resolve again (newest versions allowed).
     With ``refuse_installs`` (the reason), a module that would need the
-    installer is refused instead.
+    installer is refused instead. ``change`` is :meth:`Dependencies.change`'s
+    list, which keeps what is installed in use until the change ends.
 
     Raises:
         DependencyFailed: a module's dependencies could not be locked or installed
@@ -76,6 +78,7 @@ async def install_flow(
                 relock=spec.id in relock,
                 refuse_installs=refuse_installs,
                 progress=progress,
+                change=change,
             )
             modules[spec.id] = attrs.evolve(spec, packages=installed)
     return attrs.evolve(flow, modules=modules)
@@ -97,6 +100,7 @@ async def _installed(
     relock: bool,
     refuse_installs: str | None,
     progress: ProgressCallback,
+    change: list[Lock],
 ) -> InstalledLock:
     """The lock made for this declaration before, or a new one; its packages in the store."""
     known = None if relock else locks.get(spec.runtime, spec.deps)
@@ -109,6 +113,6 @@ async def _installed(
         if known is not None
         else await dependencies.lock(name, spec.runtime, spec.deps, progress)
     )
-    installed = await dependencies.install(name, spec.runtime, lock, progress)
+    installed = await dependencies.install(name, spec.runtime, lock, progress, change)
     locks.put(spec.runtime, spec.deps, installed)
     return installed
