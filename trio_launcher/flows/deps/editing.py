@@ -14,13 +14,7 @@ from packaging.utils import canonicalize_name
 
 from ..document_fields import Problems
 from ..errors import FlowRunnerError, InvalidFlow
-from .declared import (
-    Declared,
-    NodeDependency,
-    PythonRequirement,
-    node_dependencies,
-    python_requirements,
-)
+from .declared import Declared, node_dependencies, python_requirements
 from .lock import Language
 
 __all__ = ["parse_packages", "with_packages", "without_packages"]
@@ -46,8 +40,8 @@ def parse_packages(language: Language, specs: Sequence[str]) -> Declared:
 
 def with_packages(declared: Declared, added: Declared) -> Declared:
     """``declared`` with ``added``: one of the same name is replaced, the others kept."""
-    names = {_name(item) for item in added}
-    kept = [item for item in declared if _name(item) not in names]
+    names = {item.name for item in added}
+    kept = [item for item in declared if item.name not in names]
     return tuple([*kept, *added])
 
 
@@ -57,15 +51,17 @@ def without_packages(declared: Declared, names: Sequence[str]) -> Declared:
     Raises:
         FlowRunnerError: a name the module does not declare.
     """
-    wanted = {canonicalize_name(name) for name in names} | set(names)
-    unknown = [name for name in names if not any(_name(d) in wanted for d in declared)]
+    declared_names = {item.name for item in declared}
+    unknown = [name for name in names if not _spellings(name) & declared_names]
     if unknown:
         raise FlowRunnerError(f"the module declares no {', '.join(unknown)}")
-    return tuple(item for item in declared if _name(item) not in wanted)  # type: ignore[return-value]
+    wanted = {spelling for name in names for spelling in _spellings(name)}
+    return tuple(item for item in declared if item.name not in wanted)  # type: ignore[return-value]
 
 
-def _name(item: PythonRequirement | NodeDependency) -> str:
-    return item.name
+def _spellings(name: str) -> set[str]:
+    """``name`` as given (npm) and canonical (Python: ``TinyPkg`` is ``tinypkg``)."""
+    return {name, canonicalize_name(name)}
 
 
 def _name_and_range(spec: str) -> tuple[str, str]:
