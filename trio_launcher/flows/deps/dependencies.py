@@ -14,15 +14,16 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import attrs
 import trio
 
 from ..errors import FlowRunnerError
-from .declared import NodeDependency, PythonRequirement
+from .declared import Declared, NodeDependency, PythonRequirement
 from .installer import InstallerFailed, installer_environment
 from .lock import InstalledLock, Language, Lock
 from .node_packages import install_node_lock, lock_node
@@ -58,7 +59,7 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
-Declared = Sequence[PythonRequirement] | Sequence[NodeDependency]
+_T = TypeVar("_T")
 
 
 class DependencyFailed(FlowRunnerError):
@@ -104,13 +105,9 @@ class Dependencies:
             DependencyFailed: the installer could not resolve it (its error).
         """
         progress(Progress(module, "resolving"))
+        named = ", ".join(d.spec for d in declared)
         with tempfile.TemporaryDirectory(prefix="trio-launcher-lock-") as work:
-            try:
-                with self._time_limit():
-                    lock = await self._resolve(runtime, declared, Path(work))
-            except InstallerFailed as exc:
-                named = ", ".join(d.spec for d in declared)
-                raise DependencyFailed(module, named, str(exc)) from None
+            lock = await self._run(module, named, self._resolve(runtime, declared, Path(work)))
         progress(Progress(module, "resolved", total=len(lock.packages)))
         return lock
 
@@ -169,15 +166,17 @@ class Dependencies:
 
     # ------------------------------------------------------------ installers
 
-    @contextlib.contextmanager
-    def _time_limit(self) -> Iterator[None]:
-        """At most ``settings.timeout`` seconds for an installer command."""
+    async def _run(self, module: str, what: str, installer: Awaitable[_T]) -> _T:
+        """``installer`` within ``settings.timeout``; its failure as :class:`DependencyFailed`."""
         timeout = self.settings.timeout
         try:
             with trio.fail_after(timeout):
-                yield
+                return await installer
         except trio.TooSlowError:
-            raise InstallerFailed(f"the installer ran past its timeout of {timeout:g} s") from None
+            reason = f"the installer ran past its timeout of {timeout:g} s"
+        except InstallerFailed as exc:
+            reason = str(exc)
+        raise DependencyFailed(module, what, reason)
 
     def _env(self) -> dict[str, str]:
         return installer_environment(self.settings.environment)
@@ -210,6 +209,13 @@ class Dependencies:
         self, module: str, runtime: str, lock: Lock, progress: ProgressCallback
     ) -> None:
         total = len(lock.packages)
+        install = partial(
+            install_python_package,
+            interpreter=self._runtimes[runtime][0],
+            installer=python_installer(self.settings.python_installer),
+            env=self._env(),
+            on_line=_log_line,
+        )
         for done, package in enumerate(lock.packages, start=1):
             final = self.store.python_dir(package)
             if final.is_dir():
@@ -217,18 +223,7 @@ class Dependencies:
                 continue
             progress(Progress(module, "installing", package.pin, done - 1, total))
             with self.store.staging(final) as target:
-                try:
-                    with self._time_limit():
-                        await install_python_package(
-                            package,
-                            target,
-                            interpreter=self._runtimes[runtime][0],
-                            installer=python_installer(self.settings.python_installer),
-                            env=self._env(),
-                            on_line=_log_line,
-                        )
-                except InstallerFailed as exc:
-                    raise DependencyFailed(module, package.pin, str(exc)) from None
+                await self._run(module, package.pin, install(package, target))
             progress(Progress(module, "installed", package.pin, done, total))
 
     async def _install_node(self, module: str, lock: Lock, progress: ProgressCallback) -> None:
@@ -241,17 +236,10 @@ class Dependencies:
             return
         progress(Progress(module, "installing", ", ".join(names), 0, total))
         with self.store.staging(final) as target:
-            try:
-                with self._time_limit():
-                    await install_node_lock(
-                        lock,
-                        target,
-                        npm=self._npm(),
-                        env=self._env(),
-                        on_line=_log_line,
-                    )
-            except InstallerFailed as exc:
-                raise DependencyFailed(module, ", ".join(lock.requires), str(exc)) from None
+            installing = install_node_lock(
+                lock, target, npm=self._npm(), env=self._env(), on_line=_log_line
+            )
+            await self._run(module, ", ".join(lock.requires), installing)
         for done, name in enumerate(names, start=1):
             progress(Progress(module, "installed", name, done, total))
 
