@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trio_launcher.flows import core as flow_core
-from trio_launcher.flows.core import ModuleState
+from trio_launcher.flows.core import FlowCore, ModuleState
+from trio_launcher.flows.deps.lock import InstalledLock, Lock
 from trio_launcher.flows.graph import Module
 
 GOOD = "def handle(message, context, send):\n    send('out', message)\n"
@@ -130,3 +131,15 @@ def test_a_move_whose_new_version_fails_to_load_leaves_the_old_one_serving() -> 
     assert not harness.failures(), harness.failures()
     assert [o["id"] for o in harness.outputs] == [0, 1]
     assert harness.context("m0")["count"] == 2
+
+
+def test_a_module_with_packages_is_refused_by_a_runtime_that_takes_none() -> None:
+    packages = InstalledLock(Lock("python", (), ()), ("/store/python/x==1-0",), "python@lock")
+    spec = Module("m", "c", "python", GOOD, packages=packages)
+    core = FlowCore()
+    started = core.check_sources(3, [spec], 0.0)
+    answered = core.runtime_started("python@lock", ["sync-modules"], 0.0)
+    assert [o.runtime for o in started if isinstance(o, flow_core.StartRuntime)] == ["python@lock"]
+    (done,) = [o for o in answered if isinstance(o, flow_core.CheckDone)]
+    assert "takes no packages" in done.problems["m"][0]
+    assert not [o for o in answered if isinstance(o, flow_core.ToRuntime)]  # no load was sent

@@ -36,7 +36,7 @@ class Lifecycle(Delivery):
         spec = module.spec if module.loading is None else module.loading[0]
         if runtime.state is not RuntimeState.UP:
             self._need_runtime(runtime.name)
-        elif spec.paths and "packages" not in runtime.capabilities:
+        elif _refuses_packages(runtime, spec):
             self._load_failed(module, _NO_PACKAGES.format(runtime.name), None)
         else:
             self._send_load(runtime.name, module.runtime_module, source, module.context, spec.paths)
@@ -264,7 +264,7 @@ class Lifecycle(Delivery):
 
     def _send_check(self, check: str, spec: Module) -> None:
         runtime = self._runtime(spec.process)
-        if spec.paths and "packages" not in runtime.capabilities:
+        if _refuses_packages(runtime, spec):
             self._check_answer(
                 check, self._checks[check][0], _NO_PACKAGES.format(spec.process), None
             )
@@ -280,6 +280,11 @@ class Lifecycle(Delivery):
             self._check_results.setdefault(token, {})[module_id] = (error, line)
         self._check_waiting.get(token, set()).discard(check)
         self._maybe_checked(token)
+
+
+def _refuses_packages(runtime: RuntimeRecord, spec: Module) -> bool:
+    """Whether ``spec`` has packages that ``runtime``'s hello says it cannot load."""
+    return bool(spec.paths) and "packages" not in runtime.capabilities
 
 
 def _singles(runtime: RuntimeRecord, invocation: Invocation) -> list[Invocation]:

@@ -24,6 +24,7 @@ from ..document_fields import FieldPath, Problems, show
 
 __all__ = [
     "MAX_DEPENDENCIES",
+    "NODE_NAME_PATTERN",
     "Declared",
     "NodeDependency",
     "PythonRequirement",
@@ -136,7 +137,9 @@ def _python(
 
 # A name as npm takes it for a new package (lower case, URL-safe, optionally
 # @scope/), and not starting with "-", ".", "_" (so never read as an option).
-_NODE_NAME = re.compile(r"(?:@[a-z0-9~][a-z0-9._~-]*/)?[a-z0-9~][a-z0-9._~-]*")
+#: The pattern of npm names (a lock may hold older, upper-case ones: see node_packages).
+NODE_NAME_PATTERN = r"(?:@[a-z0-9~][a-z0-9._~-]*/)?[a-z0-9~][a-z0-9._~-]*"
+_NODE_NAME = re.compile(NODE_NAME_PATTERN)
 # node-semver's range grammar (the BNF of its documentation), read a comparator at a
 # time: one regular expression for the whole range would backtrack without end.
 _NR = r"(?:0|[1-9][0-9]*)"

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from .declared import NodeDependency
+from .declared import NODE_NAME_PATTERN, NodeDependency
 from .installer import InstallerFailed, run_installer
 from .lock import Lock, LockedPackage
 
@@ -25,7 +25,8 @@ __all__ = ["install_node_lock", "lock_node", "package_json"]
 
 _NPM_QUIET = ("--ignore-scripts", "--no-audit", "--no-fund", "--update-notifier=false")
 _PACKAGE_NAME = "trio-launcher-flow-module"
-_NAME = re.compile(r"(?:@[a-z0-9~][a-z0-9._~-]*/)?[a-z0-9~][a-z0-9._~-]*", re.IGNORECASE)
+#: npm's name rule, with the upper case that packages published before it may have.
+_NAME = re.compile(NODE_NAME_PATTERN, re.IGNORECASE)
 _VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 _INTEGRITY = re.compile(r"(?:sha1|sha256|sha384|sha512)-[A-Za-z0-9+/]+=*")
 
