@@ -20,6 +20,7 @@ from runner_flows import PY_FORWARD, chain, module
 
 from trio_launcher.flows.config import FlowRunnerConfig
 from trio_launcher.flows.deps.settings import DependencySettings
+from trio_launcher.flows.runner import FlowRunner
 
 needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not on PATH")
 
@@ -38,6 +39,14 @@ JS_VERSION = (
     "  context.count = (context.count ?? 0) + 1;\n"
     "  send('out', [...message, tiny.version]);\n}\n"
 )
+
+
+async def versions(runner: FlowRunner, flow_id: str) -> list[str]:
+    """What the flow's modules add to an empty list: the versions of the packages they see."""
+    async with runner.output(flow_id, "out") as out:
+        await runner.send(flow_id, "in", [])
+        got: list[str] = await anext(out)
+        return got
 
 
 def wheels(folder: Path) -> Path:

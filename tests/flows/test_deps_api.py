@@ -7,20 +7,20 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
-from deps_helpers import needs_npm, node_config, python_config, two_versions, versioned_middle
+from deps_helpers import (
+    needs_npm,
+    node_config,
+    python_config,
+    two_versions,
+    versioned_middle,
+    versions,
+)
 from package_builds import build_wheel
 from runner_flows import needs_node
 
 from trio_launcher.flows.deps.dependencies import Progress
 from trio_launcher.flows.errors import FlowRunnerError, InvalidFlow
-from trio_launcher.flows.runner import FlowRunner, open_flow_runner
-
-
-async def versions(runner: FlowRunner, flow_id: str) -> list[str]:
-    async with runner.output(flow_id, "out") as out:
-        await runner.send(flow_id, "in", [])
-        got: list[str] = await anext(out)
-        return got
+from trio_launcher.flows.runner import open_flow_runner
 
 
 async def test_install_and_remove_change_what_a_running_module_imports(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from deps_helpers import (
     python_config,
     two_versions,
     versioned_middle,
+    versions,
 )
 from runner_flows import needs_node
 
@@ -27,12 +28,6 @@ from trio_launcher.flows.runner import FlowRunner, open_flow_runner
 
 def all_directories(paths: tuple[str, ...]) -> bool:
     return all(Path(path).is_dir() for path in paths)
-
-
-async def run_once(runner: FlowRunner, flow_id: str, message: object = ()) -> Any:
-    async with runner.output(flow_id, "out") as out:
-        await runner.send(flow_id, "in", list(message))  # type: ignore[call-overload]
-        return await anext(out)
 
 
 @pytest.mark.parametrize("installer", ["pip", "uv"])
@@ -46,7 +41,7 @@ async def test_two_python_modules_of_one_flow_each_import_the_version_they_pinne
                 two_versions("python", ["tinypkg==1.0.0"], ["tinypkg>=2"])
             )
             await runner.start_flow("versions")
-            assert await run_once(runner, "versions") == ["1.0.0", "2.0.0"]
+            assert await versions(runner, "versions") == ["1.0.0", "2.0.0"]
             locks = runner.packages.locks("versions")
             processes = {info.id for info in runner.list_runtimes()}
     assert [(p.name, p.version) for p in locks["one"].lock.packages] == [("tinypkg", "1.0.0")]
@@ -66,7 +61,7 @@ async def test_two_node_modules_in_one_process_each_require_the_version_they_pin
         async with open_flow_runner(config) as runner:
             await runner.add_or_update_flow(two_versions("node", {"tiny": "^1"}, {"tiny": "2.x"}))
             await runner.start_flow("versions")
-            assert await run_once(runner, "versions") == ["1.0.0", "2.0.0"]
+            assert await versions(runner, "versions") == ["1.0.0", "2.0.0"]
             locks = runner.packages.locks("versions")
             node = [info for info in runner.list_runtimes() if info.state == "up"]
     assert [info.id for info in node] == ["node"]  # both in the one Node.js process
@@ -173,7 +168,7 @@ async def test_a_version_that_does_not_exist_names_it_and_leaves_the_old_version
         with pytest.raises(InvalidFlow) as invalid:
             await runner.add_or_update_flow(versioned_middle(["--index-url=http://x/"], 1))
         assert runner.get_flow("pinned").revision == 0
-        assert await run_once(runner, "pinned") == ["1.0.0"]
+        assert await versions(runner, "pinned") == ["1.0.0"]
     assert failed.value.module == "pinned/middle" and "tinypkg==3.0.0" in failed.value.package
     assert "tinypkg==3.0.0" in failed.value.reason  # the installer's own words
     assert unknown.value.package == "nopkg" and "nopkg" in unknown.value.reason
@@ -292,5 +287,5 @@ async def test_garbage_collected_during_an_update_keeps_what_it_installs(tmp_pat
             versioned_middle(["tinypkg==1.0.0"], 0), progress=on_progress
         )
         await runner.start_flow("pinned")
-        assert await run_once(runner, "pinned") == ["1.0.0"]
+        assert await versions(runner, "pinned") == ["1.0.0"]
     assert removed == []
